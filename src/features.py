@@ -1,0 +1,96 @@
+"""Sliding-window features with offsets and start/end labels: the algorithm of HF `run_qa.py`, as pure functions.
+
+Both functions take a batch of examples as a dict of lists (what `datasets.Dataset.map(batched=True)` passes) and
+return a dict of lists, one entry per window. A context longer than `max_length` becomes several windows that
+overlap by `doc_stride` tokens; a training window that does not contain the whole answer is labelled with the CLS
+index (the "no answer" position), exactly as run_qa.py does.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+def _tokenize(examples: dict[str, list], tokenizer, max_length: int, doc_stride: int, pad: bool):
+    pad_on_right = tokenizer.padding_side == "right"
+    # Leading whitespace in questions wastes tokens and (for some tokenizers) shifts truncation: run_qa strips it.
+    questions = [q.lstrip() for q in examples["question"]]
+    contexts = examples["context"]
+    enc = tokenizer(
+        questions if pad_on_right else contexts,
+        contexts if pad_on_right else questions,
+        truncation="only_second" if pad_on_right else "only_first",
+        max_length=max_length,
+        stride=doc_stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        padding="max_length" if pad else False,
+    )
+    return enc, (1 if pad_on_right else 0)
+
+
+def prepare_train_features(examples: dict[str, list], tokenizer, max_length: int = 384, doc_stride: int = 128,
+                           pad: bool = False) -> dict[str, list[Any]]:
+    """Windows with `start_positions`/`end_positions` (token indices; CLS when the answer is not inside).
+
+    Also returns `example_id` (which example each window came from) and `has_answer`, used by negative sampling.
+    """
+    enc, context_index = _tokenize(examples, tokenizer, max_length, doc_stride, pad)
+    sample_map = enc.pop("overflow_to_sample_mapping")
+    offsets_all = enc.pop("offset_mapping")
+    starts, ends, ids, has_answer = [], [], [], []
+    for i, offsets in enumerate(offsets_all):
+        input_ids = enc["input_ids"][i]
+        cls_index = input_ids.index(tokenizer.cls_token_id) if tokenizer.cls_token_id in input_ids else 0
+        sequence_ids = enc.sequence_ids(i)
+        ex = sample_map[i]
+        ids.append(examples["id"][ex])
+        answer = examples["answer_text"][ex]
+        start_char = int(examples["answer_start"][ex])
+        end_char = start_char + len(answer)
+        # first and last context token of this window
+        token_start = 0
+        while sequence_ids[token_start] != context_index:
+            token_start += 1
+        token_end = len(input_ids) - 1
+        while sequence_ids[token_end] != context_index:
+            token_end -= 1
+        if not answer or not (offsets[token_start][0] <= start_char and offsets[token_end][1] >= end_char):
+            starts.append(cls_index)
+            ends.append(cls_index)
+            has_answer.append(False)
+            continue
+        # move token_start/token_end to the two ends of the answer (run_qa.py's loop). Bounded by the last
+        # context token: run_qa.py bounds it by the sequence length and so walks into [SEP] (offset (0, 0))
+        # when the answer starts at the window's last context token, labelling [SEP] as the start.
+        context_end = token_end
+        while token_start <= context_end and offsets[token_start][0] <= start_char:
+            token_start += 1
+        starts.append(token_start - 1)
+        while offsets[token_end][1] >= end_char:
+            token_end -= 1
+        ends.append(token_end + 1)
+        has_answer.append(True)
+    enc["start_positions"] = starts
+    enc["end_positions"] = ends
+    enc["example_id"] = ids
+    enc["has_answer"] = has_answer
+    return dict(enc)
+
+
+def prepare_eval_features(examples: dict[str, list], tokenizer, max_length: int = 384, doc_stride: int = 128,
+                          pad: bool = False) -> dict[str, list[Any]]:
+    """Windows with `example_id` and `offset_mapping`, where non-context tokens get `None` (as in run_qa.py)."""
+    enc, context_index = _tokenize(examples, tokenizer, max_length, doc_stride, pad)
+    sample_map = enc.pop("overflow_to_sample_mapping")
+    enc["example_id"] = []
+    for i in range(len(enc["input_ids"])):
+        sequence_ids = enc.sequence_ids(i)
+        enc["example_id"].append(examples["id"][sample_map[i]])
+        enc["offset_mapping"][i] = [o if sequence_ids[k] == context_index else None
+                                    for k, o in enumerate(enc["offset_mapping"][i])]
+    return dict(enc)
+
+
+def frame_to_batch(df) -> dict[str, list]:
+    """A frame as the dict-of-lists batch that the feature functions take."""
+    return {c: df[c].tolist() for c in df.columns}

@@ -1,0 +1,211 @@
+"""Fine-tune one backbone on one fold: `AutoModelForQuestionAnswering` + a thin `Trainer` subclass.
+
+Reads top to bottom in the order the work happens (as run_qa.py): config -> folds -> features -> model -> train
+-> predict the held-out fold -> post-process -> Jaccard per language -> save model, out-of-fold predictions, metrics.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold
+
+from .backbones import get_backbone, resolve_model_path
+from .features import frame_to_batch, prepare_eval_features, prepare_train_features
+from .io import write_csv, write_json
+from .metric import jaccard, jaccard_by_language
+from .postprocess import postprocess_qa_predictions
+from .predict import MODEL_CONFIG, WindowLogits, predict_windows
+
+
+@dataclass
+class TrainConfig:
+    """One training run. `None` means: take the backbone's registry value (its paper's or card's setting)."""
+    backbone: str = "muril-large"
+    model_path: str = ""            # local directory or hub id; default: the backbone found in models_dir
+    models_dir: str = ""
+    output_dir: str = ""            # default: <work_dir>/<backbone>/fold<k>
+    fold: int = 0
+    n_folds: int = 5
+    seed: int = 42
+    learning_rate: float | None = None
+    epochs: float | None = None
+    batch_size: int | None = None
+    grad_accum: int | None = None
+    max_length: int | None = None
+    doc_stride: int | None = None
+    warmup_ratio: float | None = None
+    weight_decay: float | None = None
+    lr_scheduler: str = "linear"
+    n_best_size: int = 20
+    max_answer_length: int = 30
+    eval_batch_size: int = 64
+    fp16: bool | None = None        # None: on when a GPU is present
+    save_steps: int = 500           # checkpoints for resume_from_checkpoint
+    logging_steps: int = 10
+
+    def resolved(self, paths=None) -> "TrainConfig":
+        """A copy with every `None` filled in from the backbone registry, and empty locations from `paths`."""
+        b = get_backbone(self.backbone)
+        fill = {f.name: getattr(b, f.name) for f in dataclasses.fields(self)
+                if getattr(self, f.name) is None and hasattr(b, f.name)}
+        if paths is not None:
+            fill.setdefault("models_dir", self.models_dir or str(paths.models_dir))
+            fill.setdefault("output_dir", self.output_dir or str(Path(paths.work_dir) / self.backbone / f"fold{self.fold}"))
+        if not (fill.get("output_dir") or self.output_dir):
+            raise ValueError("TrainConfig.output_dir is empty: give one, or resolve with paths")
+        return dataclasses.replace(self, **fill)
+
+
+def config_from_params(cls, params: dict):
+    """Build a dataclass config from a namespace (a notebook's `globals()`): papermill names map 1:1 to fields."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in params.items() if k in names})
+
+
+def make_folds(df: pd.DataFrame, n_folds: int = 5, seed: int = 42) -> pd.Series:
+    """Fold number per row: stratified by language, grouped by context so no article is on both sides."""
+    folds = pd.Series(-1, index=df.index, dtype=int)
+    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    for k, (_, valid) in enumerate(splitter.split(df, df["language"], groups=df["context"])):
+        folds.iloc[valid] = k
+    return folds
+
+
+def features_dataset(df: pd.DataFrame, tokenizer, max_length: int, doc_stride: int):
+    """Training windows as a `datasets.Dataset` (columns the model does not take are dropped by Trainer)."""
+    from datasets import Dataset
+
+    feats = prepare_train_features(frame_to_batch(df[["id", "question", "context", "answer_text", "answer_start"]]),
+                                   tokenizer, max_length, doc_stride)
+    return Dataset.from_dict(feats)
+
+
+def _trainer_class():
+    from transformers import Trainer
+
+    class QATrainer(Trainer):
+        """Trainer plus one switch: a sequential sampler, so a designed data order (the recipe) is kept."""
+
+        def __init__(self, *args, sequential: bool = False, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.sequential = sequential
+
+        def _get_train_sampler(self, train_dataset=None):
+            if self.sequential:
+                # Under DDP, accelerate shards this sampler's batches round-robin over ranks (BatchSamplerShard),
+                # so the union of what the ranks see at each step still follows the recipe order.
+                from torch.utils.data import SequentialSampler
+                return SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
+            return super()._get_train_sampler(train_dataset)
+
+    return QATrainer
+
+
+def training_arguments(cfg: TrainConfig, n_windows: int | None = None, **overrides):
+    import torch
+    from transformers import TrainingArguments
+
+    fp16 = torch.cuda.is_available() if cfg.fp16 is None else cfg.fp16
+    kw = dict(
+        output_dir=str(Path(cfg.output_dir) / "checkpoints"),
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.epochs,
+        warmup_steps=cfg.warmup_ratio,   # a float in [0, 1) is a ratio of all steps
+        weight_decay=cfg.weight_decay,
+        lr_scheduler_type=cfg.lr_scheduler,
+        fp16=fp16,
+        seed=cfg.seed,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=1,
+        logging_steps=cfg.logging_steps,
+        report_to="none",
+        dataloader_num_workers=0,
+        use_cpu=not torch.cuda.is_available(),
+    )
+    kw.update(overrides)
+    return TrainingArguments(**kw)
+
+
+def predict_frame(model, tokenizer, df: pd.DataFrame, cfg: TrainConfig) -> tuple[dict[str, str], WindowLogits]:
+    """Answers and per-window logits for the examples in `df`."""
+    feats = prepare_eval_features(frame_to_batch(df[["id", "question", "context"]]), tokenizer,
+                                  cfg.max_length, cfg.doc_stride)
+    logits = predict_windows(model, feats, cfg.eval_batch_size, pad_token_id=tokenizer.pad_token_id)
+    answers = postprocess_qa_predictions(df, logits, cfg.n_best_size, cfg.max_answer_length)
+    return answers, logits
+
+
+def save_model_dir(trainer, tokenizer, cfg: TrainConfig, path: Path) -> None:
+    """Weights, tokenizer and the window settings they were trained with (read back by `predict.load_model`)."""
+    trainer.save_model(str(path))
+    tokenizer.save_pretrained(str(path))
+    write_json({"backbone": cfg.backbone, "max_length": cfg.max_length, "doc_stride": cfg.doc_stride,
+                "n_best_size": cfg.n_best_size, "max_answer_length": cfg.max_answer_length},
+               path / MODEL_CONFIG)
+
+
+@dataclass
+class FoldResult:
+    metrics: dict
+    oof: pd.DataFrame
+    output_dir: Path
+    log_history: list = field(default_factory=list)
+
+
+def train_fold(train_df: pd.DataFrame, cfg: TrainConfig, valid_df: pd.DataFrame | None = None,
+               train_dataset=None, callbacks=None, resume: bool | str = False, sequential: bool = False) -> FoldResult:
+    """Train on `train_df` minus fold `cfg.fold` (or all of it when `valid_df` is given), evaluate, save.
+
+    `train_dataset` replaces the windows built from `train_df` (a recipe builds its own); with `sequential`
+    it is fed in order. Writes `model/`, `oof.csv`, `oof_logits.npz` and `metrics.json` under `cfg.output_dir`.
+    """
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, set_seed
+
+    cfg = cfg.resolved()
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if valid_df is None:
+        folds = make_folds(train_df, cfg.n_folds, cfg.seed)
+        valid_df, train_df = train_df[folds == cfg.fold], train_df[folds != cfg.fold]
+    model_path = resolve_model_path(cfg.model_path or cfg.backbone, cfg.models_dir or None)
+    set_seed(cfg.seed)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    model = AutoModelForQuestionAnswering.from_pretrained(model_path)
+    if train_dataset is None:
+        train_dataset = features_dataset(train_df, tokenizer, cfg.max_length, cfg.doc_stride)
+    trainer = _trainer_class()(
+        model=model, args=training_arguments(cfg), train_dataset=train_dataset,
+        data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
+        callbacks=callbacks, sequential=sequential)
+    t0 = time.time()
+    if resume is True:
+        from transformers.trainer_utils import get_last_checkpoint
+        ckpt_dir = Path(trainer.args.output_dir)
+        resume = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    trainer.train(resume_from_checkpoint=resume or None)
+    train_seconds = time.time() - t0
+
+    answers, logits = predict_frame(trainer.model, tokenizer, valid_df, cfg)
+    oof = valid_df[["id", "language", "question", "answer_text"]].copy()
+    oof["prediction"] = oof["id"].map(answers)
+    oof["jaccard"] = [jaccard(p, a) for p, a in zip(oof["prediction"], oof["answer_text"])]
+    metrics = {f"jaccard_{k}": v for k, v in jaccard_by_language(oof).items()}
+    metrics.update(train_seconds=round(train_seconds, 1), n_train_windows=len(train_dataset),
+                   n_valid=len(valid_df), backbone=cfg.backbone, model_path=model_path, fold=cfg.fold,
+                   seed=cfg.seed, learning_rate=cfg.learning_rate)
+
+    save_model_dir(trainer, tokenizer, cfg, out / "model")
+    write_csv(oof, out / "oof.csv")
+    logits.save(out / "oof_logits.npz")
+    write_json({"config": dataclasses.asdict(cfg), "metrics": metrics}, out / "metrics.json")
+    return FoldResult(metrics, oof, out, trainer.state.log_history)

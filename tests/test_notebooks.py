@@ -1,0 +1,31 @@
+"""The five notebooks run end to end with papermill (reduced parameters) and write a valid submission."""
+import json
+
+import pandas as pd
+
+from src.notebooks import NOTEBOOK_DIR, NOTEBOOKS, run_demo
+from src.paths import REPO_ROOT
+from src.submission import check_submission
+
+
+def test_notebooks_are_thin_and_clean():
+    for name in NOTEBOOKS:
+        nb = json.loads((NOTEBOOK_DIR / f"{name}.ipynb").read_text(encoding="utf-8"))
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, f"{name}: needs exactly one cell tagged 'parameters'"
+        assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), f"{name} has outputs"
+        body = "".join("".join(c["source"]) for c in code)
+        assert "def " not in body and "class " not in body, f"{name}: logic belongs in src/"
+
+
+def test_demo_pipeline_writes_a_valid_submission(tmp_path, tiny_dirs):
+    path = run_demo(tmp_path, tiny_dirs["tiny-bert"].parent, epochs=1)
+    test = pd.read_csv(REPO_ROOT / "input" / "test.csv", dtype=str, keep_default_na=False)
+    sub = pd.read_csv(path, dtype=str, keep_default_na=False)
+    check_submission(sub, test["id"])
+    for name in NOTEBOOKS:
+        assert (tmp_path / f"{name}.ipynb").exists()
+    metrics = json.loads((tmp_path / "tiny-bert" / "fold0" / "metrics.json").read_text())["metrics"]
+    assert {"jaccard_all", "jaccard_hindi", "jaccard_tamil"} <= set(metrics)
+    assert (tmp_path / "eda.png").exists()

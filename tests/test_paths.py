@@ -1,0 +1,39 @@
+import pytest
+
+from src.backbones import resolve_model_path
+from src.paths import COMPETITION, default_paths, detect_env, require, resolve_paths
+
+
+def test_kaggle_layout_under_a_simulated_root(tmp_path):
+    p = default_paths("kaggle", root=tmp_path)
+    assert p.data_dir == tmp_path / "kaggle" / "input" / COMPETITION
+    assert p.models_dir == tmp_path / "kaggle" / "input"
+    assert p.work_dir == tmp_path / "kaggle" / "working"
+
+
+def test_overrides_win_and_missing_files_are_named(tmp_path):
+    p = resolve_paths(data_dir=tmp_path, work_dir=tmp_path / "out", env="local")
+    assert p.data_dir == tmp_path and p.work_dir == tmp_path / "out" and p.env == "local"
+    with pytest.raises(FileNotFoundError, match=r"competition file 'train.csv' not found: .*train.csv"):
+        p.data_file("train.csv")
+    with pytest.raises(FileNotFoundError, match="weights"):
+        require(tmp_path / "nothing", "weights")
+
+
+def test_detect_env(monkeypatch):
+    monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Interactive")
+    assert detect_env() == "kaggle"
+    monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE")
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release")
+    assert detect_env() == "colab"
+
+
+def test_model_lookup_local_dir_then_models_dir_then_clear_offline_error(tmp_path, monkeypatch, tiny_dirs):
+    assert resolve_model_path(str(tiny_dirs["tiny-bert"])) == str(tiny_dirs["tiny-bert"])
+    (tmp_path / "muril-large-cased").mkdir()
+    (tmp_path / "muril-large-cased" / "config.json").write_text("{}")
+    assert resolve_model_path("muril-large", tmp_path) == str(tmp_path / "muril-large-cased")
+    assert resolve_model_path("rembert", tmp_path) == "google/rembert"    # online: the hub id
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError, match=r"model directory for 'rembert' not found \(looked in: .*rembert"):
+        resolve_model_path("rembert", tmp_path)
