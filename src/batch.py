@@ -197,9 +197,13 @@ def run_all(runs: list[Run], force: bool = False, progress: bool = True) -> list
             print(f"[{i}/{len(runs)}] {run.name}: not run ({run.error})", flush=True)
             continue
         print(f"[{i}/{len(runs)}] {run.name}: {run.notebook} -> {run.out_dir}", flush=True)
-        execute(run, force=force, progress=progress)
+        # a blend or submission over runs that were just (re)trained is stale: redo it
+        fresh_deps = any(r.name in run.after and r.status == "ok" for r in runs)
+        execute(run, force=force or fresh_deps, progress=progress)
         metric = "" if run.metric is None else f" jaccard {run.metric:.4f}"
-        print(f"[{i}/{len(runs)}] {run.name}: {run.status} in {run.seconds:.0f}s{metric}"
+        took = f"already complete ({run.seconds:.0f}s when it ran)" if run.status == "skipped" else \
+            f"{run.status} in {run.seconds:.0f}s"
+        print(f"[{i}/{len(runs)}] {run.name}: {took}{metric}"
               + (f" -- {run.error} (see {run.failed_notebook})" if run.status == "failed" else ""), flush=True)
     return runs
 
@@ -244,8 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         ensure_tiny(args.models_dir, sorted({STANDS_IN_FOR.get(b, b) for b in backbones}))
     if args.tiny or args.fail_run:
         os.environ["HF_HUB_OFFLINE"] = "1"  # the kernels papermill starts inherit it: nothing reaches for the hub
-    runs = plan_runs(backbones, [int(k) for k in args.folds.split(",")], Path(args.runs_dir), args.data_dir,
-                     args.models_dir, args.tiny, overrides, notebooks, args.fail_run)
+    # absolute: papermill runs the notebooks with notebooks/ as working directory
+    runs_dir, data_dir, models_dir = (Path(p).resolve() for p in (args.runs_dir, args.data_dir, args.models_dir))
+    runs = plan_runs(backbones, [int(k) for k in args.folds.split(",")], runs_dir, str(data_dir),
+                     str(models_dir), args.tiny, overrides, notebooks, args.fail_run)
     run_all(runs, force=args.force, progress=not args.no_progress)
     table = summary(runs)
     print("\n" + table.to_string(index=False))

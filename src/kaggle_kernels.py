@@ -271,16 +271,16 @@ def build(out_dir: Path, user: str, backbones=TRAIN_BACKBONES, folds=(0,), submi
     if not USER_RE.match(user or "") or user == USER_PLACEHOLDER:
         raise MetadataError(f"kaggle user name {user!r} is invalid: pass --user NAME or configure the kaggle CLI")
     plans = plan_kernels(user, backbones, folds, submit_backbones, read_template(template_path))
+    for plan in plans:  # every kernel is checked before the first folder is written
+        check_metadata(plan.metadata, str(out_dir / plan.slug / "kernel-metadata.json"), plan.submit)
     files = src_files()
     folders = []
     for plan in plans:
         folder = out_dir / plan.slug
-        folder.mkdir(parents=True, exist_ok=True)
         nb = kernel_notebook(plan.notebook, plan.parameters, files)
-        with_nb = folder / plan.metadata["code_file"]
-        write_text(nbformat.writes(nb), with_nb)
-        check_metadata(plan.metadata, str(folder / "kernel-metadata.json"), plan.submit, folder)
+        write_text(nbformat.writes(nb), folder / plan.metadata["code_file"])
         write_json(plan.metadata, folder / "kernel-metadata.json")
+        check_metadata(plan.metadata, str(folder / "kernel-metadata.json"), plan.submit, folder)
         folders.append(folder)
         print(f"built {plan.metadata['id']}: {folder}", flush=True)
     if wheels:

@@ -82,7 +82,9 @@ def test_killed_run_resumes_complete_run_is_skipped_failed_run_is_reported(tmp_p
     (ckpt / "trainer_state.json").write_text(json.dumps(state))
 
     # 2. rerun with a deliberately failing run: the killed run resumes and completes, the failure is reported
-    out = subprocess.run([sys.executable, "-m", "src.batch", *args, "--fail-run"], cwd=REPO_ROOT,
+    # relative paths, as typed on a command line (papermill runs notebooks from notebooks/, so batch resolves them)
+    rel = [os.path.relpath(a, REPO_ROOT) if a.startswith(str(tmp_path)) else a for a in args]
+    out = subprocess.run([sys.executable, "-m", "src.batch", *rel, "--fail-run"], cwd=REPO_ROOT,
                          capture_output=True, text=True, timeout=400)
     assert out.returncode == 1, out.stdout + out.stderr
     assert f"tiny-bert/fold0: resuming from checkpoint-{step}" in out.stdout

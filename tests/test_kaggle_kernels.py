@@ -78,6 +78,22 @@ def test_pulled_prefixes_are_stripped_and_a_bad_template_stops_the_build(tmp_pat
         assert not (tmp_path / "out" / "kernels.json").exists()
 
 
+def test_user_name_comes_from_option_env_or_kaggle_json(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("KAGGLE_USERNAME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "cfg"))
+    assert kk.kaggle_user() is None
+    assert kk.main(["build", "--out", str(tmp_path / "k"), "--no-wheels"]) == 2
+    assert "pass --user NAME" in capsys.readouterr().err and not (tmp_path / "k").exists()
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "kaggle.json").write_text(json.dumps({"username": "from-json", "key": "k"}))
+    assert kk.kaggle_user() == "from-json"
+    monkeypatch.setenv("KAGGLE_USERNAME", "from-env")
+    assert kk.kaggle_user() == "from-env" and kk.kaggle_user("explicit") == "explicit"
+    with pytest.raises(kk.MetadataError, match="user name 'Bad User' is invalid"):
+        kk.build(tmp_path / "k", "Bad User", wheels=False)
+
+
 # ---------------------------------------------------------------- build
 def test_build_writes_self_contained_kernel_folders(built):
     order = json.loads((built / "kernels.json").read_text())["order"]
