@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .io import atomic_path
 from .metric import jaccard_by_language, mean_jaccard
 from .postprocess import NO_SPAN, AnswerRules, answers_from_spans, best_spans
 from .predict import MODEL_CONFIG, NO_OFFSET, WindowLogits, predict_examples
@@ -313,47 +314,75 @@ def run_backbone(run_dir: str | Path) -> str:
     return Path(run_dir).parent.name
 
 
-def oof_report(train: pd.DataFrame, run_dirs: list[str], weights: list[float] | None = None,
-               n_best_size: int = 20, max_answer_length: int = 30, cfg: BlendConfig | None = None,
-               tune: bool = False) -> pd.DataFrame:
-    """Jaccard per language on the out-of-fold ids all runs share: each run, each backbone's blend, the blend of
-    all runs (character level when tokenizers differ), the vote across backbones (with >= 2 backbones) and,
-    with `tune`, the blend with weights tuned on these same predictions (optimistic: in-sample)."""
-    cfg = cfg or BlendConfig(n_best_size=n_best_size, max_answer_length=max_answer_length)
+def oof_spans(train: pd.DataFrame, run_dirs: list[str], weights: list[float] | None = None,
+              cfg: BlendConfig = BlendConfig(), tune: bool = False) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Out-of-fold answer spans on the ids all runs share: each run, each backbone's blend (with >= 2 runs), the
+    blend of all runs (character level when tokenizers differ), the vote across backbones (with >= 2 backbones)
+    and, with `tune`, the blend with weights tuned on these same predictions (optimistic: in-sample).
+    Returns (the shared examples, {name: (n, 2) spans})."""
     logits = {run_name(d): WindowLogits.load(Path(d) / "oof_logits.npz") for d in run_dirs}
     backbone = {run_name(d): run_backbone(d) for d in run_dirs}
     shared = set.intersection(*(set(x.example_id) for x in logits.values()))
     examples = train[train["id"].isin(shared)].reset_index(drop=True)
-    rows, spans = {}, {}
-    for name, x in logits.items():
-        spans[name] = best_spans(examples["id"].to_numpy(), x, cfg.n_best_size, cfg.max_answer_length)
-        rows[name] = _score(examples, spans[name])
-    names = list(dict.fromkeys(backbone.values()))
+    ids = examples["id"].to_numpy()
+    spans = {n: best_spans(ids, x, cfg.n_best_size, cfg.max_answer_length) for n, x in logits.items()}
     w = dict(zip(logits, weights)) if weights is not None else {n: 1.0 for n in logits}
-    per_backbone = {}
+    names = list(dict.fromkeys(backbone.values()))
+    per_backbone = []
     for b in names:
         members = [n for n in logits if backbone[n] == b]
-        per_backbone[b] = (blend_spans(examples, [logits[n] for n in members], [w[n] for n in members], cfg)
-                           if len(members) > 1 else spans[members[0]])
+        per_backbone.append(spans[members[0]])
         if len(members) > 1:
-            rows[f"blend {b}"] = _score(examples, per_backbone[b])
+            per_backbone[-1] = spans[f"blend {b}"] = blend_spans(
+                examples, [logits[n] for n in members], [w[n] for n in members], cfg)
     if len(logits) > 1:
-        rows["blend all (char level)" if len(names) > 1 else "blend all"] = _score(
-            examples, blend_spans(examples, list(logits.values()), list(w.values()), cfg))
+        spans["blend all (char level)" if len(names) > 1 else "blend all"] = blend_spans(
+            examples, list(logits.values()), list(w.values()), cfg)
     if len(names) > 1:
         k = min(cfg.vote_k, len(names))
-        rows[f"vote {k} of {len(names)}"] = _score(examples, vote_spans(examples, list(per_backbone.values()), k))
+        spans[f"vote {k} of {len(names)}"] = vote_spans(examples, per_backbone, k)
     if tune and len(logits) > 1:
-        lengths = examples["context"].str.len().to_numpy()
-        cs = [char_scores(examples["id"].to_numpy(), lengths, x) for x in logits.values()]
+        cs = [char_scores(ids, examples["context"].str.len().to_numpy(), x) for x in logits.values()]
         tuned, _ = tune_weights(examples, cs, examples["answer_text"], cfg.n_best_size, cfg.max_answer_chars)
-        rows["blend all, tuned weights (in-sample)"] = _score(
-            examples, decode_char_spans(blend_char_scores(cs, tuned), cfg.n_best_size, cfg.max_answer_chars))
-        rows["blend all, tuned weights (in-sample)"]["weights"] = ",".join(f"{x:.2f}" for x in tuned)
-    return pd.DataFrame(rows).T.rename(columns=lambda c: c if c == "weights" else f"jaccard_{c}")
+        name = "blend all, tuned weights " + ",".join(f"{x:.2f}" for x in tuned) + " (in-sample)"
+        spans[name] = decode_char_spans(blend_char_scores(cs, tuned), cfg.n_best_size, cfg.max_answer_chars)
+    return examples, spans
 
 
-def _score(examples: pd.DataFrame, spans: np.ndarray) -> dict:
-    answers = answers_from_spans(examples, spans)
+def score_spans(examples: pd.DataFrame, spans: dict[str, np.ndarray], rules: AnswerRules | None = None) -> pd.DataFrame:
+    """Jaccard per language (columns) of each set of spans (rows)."""
+    rows = {name: _score(examples, s, rules) for name, s in spans.items()}
+    return pd.DataFrame(rows).T.rename(columns=lambda c: f"jaccard_{c}")
+
+
+def oof_report(train: pd.DataFrame, run_dirs: list[str], weights: list[float] | None = None,
+               n_best_size: int = 20, max_answer_length: int = 30, cfg: BlendConfig | None = None,
+               tune: bool = False) -> pd.DataFrame:
+    """Jaccard per language of every row of `oof_spans`."""
+    cfg = cfg or BlendConfig(n_best_size=n_best_size, max_answer_length=max_answer_length)
+    return score_spans(*oof_spans(train, run_dirs, weights, cfg, tune))
+
+
+def plot_report(report: pd.DataFrame, path: str | Path | None = None):
+    """Grouped bars: Jaccard per language for each single model, blend and vote; saved to `path` if given."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ax = report.rename(columns=lambda c: c.removeprefix("jaccard_")).plot.barh(figsize=(8, 1 + 0.6 * len(report)))
+    ax.set_xlabel("out-of-fold Jaccard")
+    ax.invert_yaxis()
+    ax.legend(loc="lower right")
+    fig = ax.get_figure()
+    fig.tight_layout()
+    if path:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=100)
+    return fig
+
+
+def _score(examples: pd.DataFrame, spans: np.ndarray, rules: AnswerRules | None = None) -> dict:
+    answers = answers_from_spans(examples, spans, rules)
     return jaccard_by_language(examples.assign(prediction=examples["id"].map(answers)))
 
