@@ -1,12 +1,14 @@
 # The interface everyone relies on: users, CI and benchmarks.
 #   make demo   notebooks 01 -> 05 with tiny backbones on input/, writes runs/demo/submission.csv
 #   make test   the test suite
+#   make bench  inference / post-processing / blend-memory benchmarks, one table (src/bench.py)
+#   make blend-check  char-level blend of 3 e5-small models vs the best single one on held-out XQuAD-hi
 SHELL := /bin/bash
 PY := .venv/bin/python
 RUN_DIR ?= runs/demo
 MODELS_DIR ?= .cache/backbones
 
-.PHONY: demo test backbones clean
+.PHONY: demo test backbones clean bench blend-check e5-small e5-qa
 
 # torch first: a plain `pip install torch` (or one pulled in by another package) fetches a multi-GB CUDA build
 .venv/.installed: requirements.txt
@@ -27,6 +29,23 @@ demo: backbones
 
 test: backbones
 	$(PY) -m pytest -q tests
+
+# e5-small (real pretrained multilingual encoder) is built outside the repo; reused when already there
+E5_DIR ?= $(HOME)/.cache/chaii-recipes/e5-small
+$(E5_DIR)/model.safetensors: .venv/.installed
+	test -f $(E5_DIR)/config.json -a -f $@ || $(PY) /work/shared/tools/e5_small/build_e5_small.py $(E5_DIR)
+
+e5-small: $(E5_DIR)/model.safetensors
+
+# a brief QA fine-tune of e5-small on XQuAD-hi articles 0-35 (about 9 min on 2 cores), cached beside it
+e5-qa: e5-small
+	OMP_NUM_THREADS=2 $(PY) -m src.bench finetune-e5
+
+bench: backbones e5-qa
+	OMP_NUM_THREADS=2 $(PY) -m src.bench
+
+blend-check: e5-qa
+	OMP_NUM_THREADS=2 $(PY) -m src.bench blend-check $(MODELS)
 
 clean:
 	rm -rf runs .cache

@@ -54,7 +54,8 @@ def run_demo(run_dir: str | os.PathLike, models_dir: str | os.PathLike, data_dir
     Executed copies: `<run_dir>/<name>.ipynb`, and for 03 `<run_dir>/<backbone>/fold0/03_recipe_training.ipynb`."""
     from .backbones import ensure_tiny
 
-    run_dir, models_dir = Path(run_dir), Path(models_dir)
+    # absolute: papermill runs each notebook from notebooks/, where a relative path would point elsewhere
+    run_dir, models_dir = Path(run_dir).resolve(), Path(models_dir).resolve()
     ensure_tiny(models_dir)
     params = demo_parameters(run_dir, models_dir, data_dir, **train_overrides)
     for name in NOTEBOOKS:
