@@ -21,7 +21,7 @@ import pandas as pd
 from .io import atomic_path
 from .metric import jaccard_by_language, mean_jaccard
 from .postprocess import NO_SPAN, AnswerRules, answers_from_spans, best_spans
-from .predict import MODEL_CONFIG, NO_OFFSET, WindowLogits, predict_examples
+from .predict import MODEL_CONFIG, NO_OFFSET, WindowLogits, predict_examples, share_offsets
 
 
 @dataclass(frozen=True)
@@ -295,7 +295,7 @@ def predict_answers(examples: pd.DataFrame, model_dirs: list[str], weights: list
                     cfg: BlendConfig | None = None, rules: AnswerRules | None = None) -> dict[str, str]:
     """Answer per example id from one or more fine-tuned model directories (see `ensemble_spans`)."""
     cfg = cfg or BlendConfig(n_best_size=n_best_size, max_answer_length=max_answer_length)
-    logits = [predict_examples(d, examples, batch_size) for d in model_dirs]
+    logits = share_offsets([predict_examples(d, examples, batch_size) for d in model_dirs])
     spans = ensemble_spans(examples, logits, [model_backbone(d) for d in model_dirs], weights, cfg)
     return answers_from_spans(examples, spans, rules)
 

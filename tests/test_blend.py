@@ -196,3 +196,15 @@ def test_char_scores_take_the_covering_token_and_average_windows():
     np.testing.assert_array_equal(np.isnan(both.start), [0, 1, 1, 0, 1])
     with pytest.raises(ValueError, match="run past the end"):
         char_scores(["x"], [3], x)
+
+
+def test_share_offsets_keeps_one_array_per_tokenizer(tokenizers):
+    from src.predict import share_offsets
+
+    df = long_examples(4)
+    m = char_model(df, seed=4)
+    a, b, c = (project(df, m, tokenizers[n]) for n in ("tiny-bert", "tiny-xlmr", "tiny-bert"))
+    assert a.offsets is not c.offsets
+    shared = share_offsets([a, b, c])
+    assert shared[0].offsets is shared[2].offsets and shared[1].offsets is not shared[0].offsets
+    assert texts(df, blend_spans(df, shared)) == texts(df, blend_spans(df, [a, b, c]))
