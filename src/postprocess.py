@@ -98,14 +98,31 @@ def best_spans(example_ids, logits: WindowLogits, n_best_size: int = 20,
     return out
 
 
+def _top_k(x: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the indices of the k largest values, best first, in exactly the order of the reference's
+    `np.argsort(x)[::-1][:k]`. A partial sort (argpartition) suffices where the top k hold no tie (their order
+    is then fixed by value); rows with a tie inside the top k or at its border take the full argsort, whose
+    tie order is the sort implementation's own (not stable, and not reproducible any other way)."""
+    if k >= x.shape[1]:
+        return np.argsort(x, axis=1)[:, ::-1][:, :k]
+    part = np.argpartition(x, x.shape[1] - k, axis=1)[:, -k:]
+    vals = np.take_along_axis(x, part, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    top = np.take_along_axis(part, order, axis=1)
+    v = np.take_along_axis(vals, order, axis=1)
+    tied = (v[:, 1:] == v[:, :-1]).any(axis=1) | ((x >= v[:, -1:]).sum(axis=1) > k)
+    if tied.any():
+        top[tied] = np.argsort(x[tied], axis=1)[:, ::-1][:, :k]
+    return top
+
+
 def _best_in_windows(start, end, offsets, n_best_size: int, max_answer_length: int):
     """Per window: best valid score, its start and end token, and whether any candidate was valid."""
     n = len(start)
     k = min(n_best_size, start.shape[1])
     start = start.astype(np.float32)
     end = end.astype(np.float32)
-    top_s = np.argsort(start, axis=1)[:, ::-1][:, :k]           # (n, k) token indices, best first
-    top_e = np.argsort(end, axis=1)[:, ::-1][:, :k]
+    top_s, top_e = _top_k(start, k), _top_k(end, k)               # (n, k) token indices, best first
     rows = np.arange(n)[:, None]
     score = start[rows, top_s][:, :, None] + end[rows, top_e][:, None, :]          # (n, k, k)
     in_ctx_s = offsets[rows, top_s, 0] != NO_OFFSET
