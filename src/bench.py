@@ -346,7 +346,8 @@ def blend_check(model_dirs: list[str] | None = None, out: str = str(REPO_ROOT / 
     256/64, 192/96) on XQuAD-hi articles 36-47 -- test-time windows, not seeds (the table says which)."""
     import torch
 
-    from .blend import blend_char_scores, char_blend_spans, char_scores, decode_char_spans, tune_weights, vote_spans
+    from .blend import (average_logits, blend_char_scores, char_blend_spans, char_scores, decode_char_spans,
+                        same_windows, tune_weights, vote_spans)
     from .features import frame_to_batch, prepare_eval_features
     from .io import write_csv
     from .metric import jaccard_by_language
@@ -381,6 +382,8 @@ def blend_check(model_dirs: list[str] | None = None, out: str = str(REPO_ROOT / 
     ids = held["id"].to_numpy()
     spans = {n: best_spans(ids, x) for n, x in zip(names, logits)}
     spans["char-level blend, equal weights"] = char_blend_spans(held, logits)
+    if all(same_windows(logits[0], x) for x in logits[1:]):
+        spans["token-level blend, equal weights (same windows)"] = best_spans(ids, average_logits(logits))
     cs = [char_scores(ids, held["context"].str.len().to_numpy(), x) for x in logits]
     w, _ = tune_weights(held, cs, held["answer_text"])
     spans["char-level blend, tuned weights " + ",".join(f"{x:.2f}" for x in w) + " (in-sample)"] = \
