@@ -4,6 +4,8 @@
 #   make batch  notebook 03 per backbone x fold with papermill (tiny stand-ins locally), runs/batch/, summary table
 #   make kernels  Kaggle kernel folders + offline wheels dataset in kernels/ (KAGGLE_USER=you or kaggle config)
 #   make push   kaggle kernels push -p for each built kernel (needs a Kaggle token)
+#   make bench  inference / post-processing / blend-memory benchmarks, one table (src/bench.py)
+#   make blend-check  char-level blend of 3 e5-small models vs the best single one on held-out XQuAD-hi
 SHELL := /bin/bash
 PY := .venv/bin/python
 RUN_DIR ?= runs/demo
@@ -14,7 +16,7 @@ BATCH_ARGS ?= --tiny
 KERNELS_DIR ?= kernels
 KAGGLE_USER ?= $(KAGGLE_USERNAME)
 
-.PHONY: demo test backbones clean batch kernels push status
+.PHONY: demo test backbones clean batch kernels push status bench blend-check e5-small e5-qa
 
 # torch first: a plain `pip install torch` (or one pulled in by another package) fetches a multi-GB CUDA build
 .venv/.installed: requirements.txt
@@ -51,6 +53,23 @@ push:
 
 status:
 	$(PY) -m src.kaggle_kernels status --out $(KERNELS_DIR) --wait
+# e5-small (real pretrained multilingual encoder) is built outside the repo; reused when already there
+SHARED ?= $(or $(CHAII_SHARED),../shared)
+E5_DIR ?= $(HOME)/.cache/chaii-recipes/e5-small
+$(E5_DIR)/model.safetensors: .venv/.installed
+	test -f $(E5_DIR)/config.json -a -f $@ || $(PY) $(SHARED)/tools/e5_small/build_e5_small.py $(E5_DIR)
+
+e5-small: $(E5_DIR)/model.safetensors
+
+# a brief QA fine-tune of e5-small on XQuAD-hi articles 0-35 (about 9 min on 2 cores), cached beside it
+e5-qa: e5-small
+	OMP_NUM_THREADS=2 $(PY) -m src.bench finetune-e5
+
+bench: backbones e5-qa
+	OMP_NUM_THREADS=2 $(PY) -m src.bench
+
+blend-check: e5-qa
+	OMP_NUM_THREADS=2 $(PY) -m src.bench blend-check $(MODELS)
 
 clean:
 	rm -rf runs .cache

@@ -27,40 +27,52 @@ def run_notebook(name: str, out_dir: str | os.PathLike, parameters: dict, kernel
     return out
 
 
+DEMO_BACKBONES = ("tiny-bert", "tiny-xlmr")  # two tokenizers (WordPiece, Unigram): 04/05 blend them per character
+
+
 def demo_parameters(run_dir: Path, models_dir: Path, data_dir: Path | None = None, **train_overrides) -> dict:
-    """Parameters of each notebook for the demo: tiny backbones on the shipped sample."""
+    """Parameters of each notebook for the demo: tiny backbones on the shipped sample.
+
+    "03_recipe_training" maps to one parameter set per backbone ({backbone: params}); it runs once for each,
+    into `<run_dir>/<backbone>/fold0`."""
     data = str(data_dir or REPO_ROOT / "input")
-    fold_dir = run_dir / "tiny-bert" / "fold0"
+    fold_dirs = {b: run_dir / b / "fold0" for b in DEMO_BACKBONES}
     return {
         "01_eda": dict(data_dir=data, out_dir=str(run_dir)),
-        "02_tokenizer": dict(data_dir=data, models_dir=str(models_dir), backbones="tiny-bert,tiny-xlmr"),
-        "03_recipe_training": dict(data_dir=data, models_dir=str(models_dir), backbone="tiny-bert",
-                                   output_dir=str(fold_dir), **train_overrides),
-        "04_blend": dict(data_dir=data, run_dirs=str(fold_dir), out_dir=str(run_dir)),
-        "05_submit": dict(data_dir=data, model_dirs=str(fold_dir / "model"),
+        "02_tokenizer": dict(data_dir=data, models_dir=str(models_dir), backbones=",".join(DEMO_BACKBONES)),
+        "03_recipe_training": {b: dict(data_dir=data, models_dir=str(models_dir), backbone=b, output_dir=str(d),
+                                       **train_overrides) for b, d in fold_dirs.items()},
+        "04_blend": dict(data_dir=data, run_dirs=",".join(str(d) for d in fold_dirs.values()), out_dir=str(run_dir)),
+        "05_submit": dict(data_dir=data, model_dirs=",".join(str(d / "model") for d in fold_dirs.values()),
                           output=str(run_dir / "submission.csv")),
     }
 
 
 def run_demo(run_dir: str | os.PathLike, models_dir: str | os.PathLike, data_dir=None, **train_overrides) -> Path:
-    """Notebooks 01 -> 05 on the shipped sample; returns the path of submission.csv."""
+    """Notebooks 01 -> 05 on the shipped sample (03 once per backbone); returns the path of submission.csv.
+
+    Executed copies: `<run_dir>/<name>.ipynb`, and for 03 `<run_dir>/<backbone>/fold0/03_recipe_training.ipynb`."""
     from .backbones import ensure_tiny
 
-    run_dir, models_dir = Path(run_dir), Path(models_dir)
+    # absolute: papermill runs each notebook from notebooks/, where a relative path would point elsewhere
+    run_dir, models_dir = Path(run_dir).resolve(), Path(models_dir).resolve()
     ensure_tiny(models_dir)
     params = demo_parameters(run_dir, models_dir, data_dir, **train_overrides)
     for name in NOTEBOOKS:
-        t0 = time.time()
-        print(f"== {name}", flush=True)
-        run_notebook(name, run_dir, params[name])
-        print(f"== {name} done in {time.time() - t0:.0f}s -> {run_dir / (name + '.ipynb')}", flush=True)
+        runs = ([(Path(p["output_dir"]), p) for p in params[name].values()] if name == "03_recipe_training"
+                else [(run_dir, params[name])])
+        for out_dir, p in runs:
+            t0 = time.time()
+            print(f"== {name} {p.get('backbone', '')}", flush=True)
+            path = run_notebook(name, out_dir, p)
+            print(f"== {name} done in {time.time() - t0:.0f}s -> {path}", flush=True)
     return Path(params["05_submit"]["output"])
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Run the five notebooks with papermill.")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    d = sub.add_parser("demo", help="notebooks 01-05 with tiny backbones on input/")
+    d = sub.add_parser("demo", help="notebooks 01-05 with the two tiny backbones on input/")
     d.add_argument("--run-dir", default=str(REPO_ROOT / "runs" / "demo"))
     d.add_argument("--models-dir", default=str(REPO_ROOT / ".cache" / "backbones"))
     args = ap.parse_args(argv)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 COMPETITION = "chaii-hindi-and-tamil-question-answering"
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Real public data and tools for benchmarks live beside the repo (read by path, never copied in).
+SHARED_DIR = Path(os.environ.get("CHAII_SHARED", REPO_ROOT.parent / "shared"))
 KAGGLE_INPUT = Path("/kaggle/input")
 KAGGLE_WORKING = Path("/kaggle/working")
 KAGGLE_ROOT_ENV = "CHAII_KAGGLE_ROOT"  # replaces `/` for Kaggle: a simulated /kaggle tree (tests of built kernels)

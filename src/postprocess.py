@@ -1,21 +1,29 @@
 """Per-window logits -> one answer per example: n-best span search with a maximum answer length.
 
 `postprocess_qa_predictions` is the algorithm of HF `utils_qa.postprocess_qa_predictions` (SQuAD v1: every
-question has an answer), kept as a plain loop: it is the reference that faster versions must match exactly.
+question has an answer), kept as a plain loop: it is the reference that `best_spans` (vectorized over all windows
+at once) must match exactly, ties included. `AnswerRules` are optional edits of the chosen span (edge stripping,
+script-aware rules), each a toggle measured on out-of-fold predictions by `rules_report`.
 """
 from __future__ import annotations
 
 import collections
+import re
+import unicodedata
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import pandas as pd
 
+from .metric import jaccard_by_language
 from .predict import NO_OFFSET, WindowLogits
+
+NO_SPAN = (-1, -1)  # an example without any valid candidate span: its answer is ""
 
 
 def postprocess_qa_predictions(examples: pd.DataFrame, logits: WindowLogits, n_best_size: int = 20,
                                max_answer_length: int = 30) -> dict[str, str]:
-    """Best answer text per example id (HF's loop).
+    """Best answer text per example id (HF's loop; the reference for `best_spans`).
 
     Args:
         examples: frame with `id` and `context`.
@@ -49,3 +57,165 @@ def postprocess_qa_predictions(examples: pd.DataFrame, logits: WindowLogits, n_b
         else:
             predictions[eid] = ""
     return predictions
+
+
+def best_spans(example_ids, logits: WindowLogits, n_best_size: int = 20,
+               max_answer_length: int = 30, chunk: int = 4096) -> np.ndarray:
+    """(n_examples, 2) character span [start, end) of the best answer per example; NO_SPAN where none is valid.
+
+    The same search as the reference loop, on all windows at once: top-k starts x top-k ends per window, spans
+    inside the context, end >= start, at most `max_answer_length` tokens, highest start+end logit (float32 sum).
+    Ties go where the reference's stable sort sends them: the first window, then the first start, then the first
+    end in argsort-descending order. The same `np.argsort` (default kind) is used so tied logits rank alike.
+    """
+    example_ids = np.asarray(example_ids)
+    out = np.full((len(example_ids), 2), NO_SPAN[0], dtype=np.int64)
+    n = len(logits)
+    if n == 0 or len(example_ids) == 0:
+        return out
+    best_score = np.full(n, -np.inf, dtype=np.float32)
+    s_tok = np.zeros(n, dtype=np.int64)
+    e_tok = np.zeros(n, dtype=np.int64)
+    has = np.zeros(n, dtype=bool)
+    for c in range(0, n, chunk):  # bounds the (windows, k, k) candidate arrays
+        sl = slice(c, c + chunk)
+        best_score[sl], s_tok[sl], e_tok[sl], has[sl] = _best_in_windows(
+            logits.start[sl], logits.end[sl], logits.offsets[sl], n_best_size, max_answer_length)
+
+    # per example: the window with the highest score; on a tie the first window (the reference's order)
+    code = pd.Index(example_ids).get_indexer(logits.example_id)
+    keep = (code >= 0) & has
+    w = np.flatnonzero(keep)
+    if len(w):
+        order = w[np.lexsort((w, -best_score[w], code[w]))]
+        first = order[np.r_[True, code[order][1:] != code[order][:-1]]]
+        out[code[first], 0] = logits.offsets[first, s_tok[first], 0]
+        out[code[first], 1] = logits.offsets[first, e_tok[first], 1]
+    # a duplicated id gets the answer of its first occurrence everywhere, as a dict would
+    dup = pd.Index(example_ids).duplicated()
+    if dup.any():
+        out[dup] = out[pd.Index(example_ids).get_indexer(example_ids[dup])]
+    return out
+
+
+def _top_k(x: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the indices of the k largest values, best first, in exactly the order of the reference's
+    `np.argsort(x)[::-1][:k]`. A partial sort (argpartition) suffices where the top k hold no tie (their order
+    is then fixed by value); rows with a tie inside the top k or at its border take the full argsort, whose
+    tie order is the sort implementation's own (not stable, and not reproducible any other way)."""
+    if k >= x.shape[1]:
+        return np.argsort(x, axis=1)[:, ::-1][:, :k]
+    part = np.argpartition(x, x.shape[1] - k, axis=1)[:, -k:]
+    vals = np.take_along_axis(x, part, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    top = np.take_along_axis(part, order, axis=1)
+    v = np.take_along_axis(vals, order, axis=1)
+    tied = (v[:, 1:] == v[:, :-1]).any(axis=1) | ((x >= v[:, -1:]).sum(axis=1) > k)
+    if tied.any():
+        top[tied] = np.argsort(x[tied], axis=1)[:, ::-1][:, :k]
+    return top
+
+
+def _best_in_windows(start, end, offsets, n_best_size: int, max_answer_length: int):
+    """Per window: best valid score, its start and end token, and whether any candidate was valid."""
+    n = len(start)
+    k = min(n_best_size, start.shape[1])
+    start = start.astype(np.float32)
+    end = end.astype(np.float32)
+    top_s, top_e = _top_k(start, k), _top_k(end, k)               # (n, k) token indices, best first
+    rows = np.arange(n)[:, None]
+    score = start[rows, top_s][:, :, None] + end[rows, top_e][:, None, :]          # (n, k, k)
+    in_ctx_s = offsets[rows, top_s, 0] != NO_OFFSET
+    in_ctx_e = offsets[rows, top_e, 0] != NO_OFFSET
+    length = top_e[:, None, :] - top_s[:, :, None] + 1
+    valid = in_ctx_s[:, :, None] & in_ctx_e[:, None, :] & (length >= 1) & (length <= max_answer_length)
+    flat = np.where(valid, score, -np.inf).reshape(n, k * k)
+    best = flat.argmax(axis=1)                                   # first maximum = the reference's iteration order
+    i = np.arange(n)
+    has = valid.reshape(n, k * k)[i, best]
+    return np.where(has, flat[i, best], -np.inf), top_s[i, best // k], top_e[i, best % k], has
+
+
+def spans_to_text(contexts, spans: np.ndarray) -> list[str]:
+    return ["" if a < 0 else c[a:b] for c, (a, b) in zip(contexts, spans)]
+
+
+@dataclass(frozen=True)
+class AnswerRules:
+    """Optional edits of a chosen span; all off by default (the winner's final submission used none).
+
+    strip_edges: drop punctuation/spaces at both ends ("1857)," -> "1857"): for tokenizers that glue punctuation
+        to words (XLM-R, RemBERT). The winner found it helped the public and hurt the private leaderboard.
+    keep_abbreviations: a span ending in a Hindi/Tamil abbreviation (கி.பி, கி.மு, ई.पू, ...) keeps its final
+        dot when the context has one (public notebooks' rule; the gold answers keep it).
+    whole_numbers: a span that cuts a number (ASCII, Devanagari ०-९ or Tamil ௦-௯ digits) is widened to the whole
+        number: subword tokenizers split long digit runs, and Jaccard gives nothing for a part of a word.
+    """
+    strip_edges: bool = False
+    keep_abbreviations: bool = False
+    whole_numbers: bool = False
+
+    def any(self) -> bool:
+        return any(getattr(self, f.name) for f in fields(self))
+
+
+# Abbreviations whose final dot belongs to the answer (without that dot); from public chaii notebooks.
+ABBREVIATIONS = ("கி.பி", "கி.மு", "கி.மீ", "ई.पू", "ई")
+DIGIT_RUN = re.compile(r"\d+(?:[.,]\d+)*")  # \d matches every script's decimal digits (Unicode Nd)
+
+
+def _is_edge_junk(ch: str) -> bool:
+    # punctuation and separators only: combining marks (matras, virama: category M) are part of a word
+    return unicodedata.category(ch)[0] in "PZ" or ch.isspace()
+
+
+def apply_rules(context: str, span: tuple[int, int], rules: AnswerRules) -> tuple[int, int]:
+    """The span after the enabled rules, in the order: whole numbers, edge stripping, abbreviations."""
+    a, b = int(span[0]), int(span[1])
+    if a < 0 or a >= b:
+        return a, b
+    if rules.whole_numbers:
+        for m in DIGIT_RUN.finditer(context, max(0, a - 32), min(len(context), b + 32)):
+            if m.start() < a < m.end():
+                a = m.start()
+            if m.start() < b < m.end():
+                b = m.end()
+    if rules.strip_edges:
+        while a < b and _is_edge_junk(context[a]):
+            a += 1
+        while b > a and _is_edge_junk(context[b - 1]):
+            b -= 1
+    if rules.keep_abbreviations and b < len(context) and context[b] == ".":
+        if any(context[max(a, b - len(x)):b] == x for x in ABBREVIATIONS):
+            b += 1
+    return a, b
+
+
+def answers_from_spans(examples: pd.DataFrame, spans: np.ndarray, rules: AnswerRules | None = None) -> dict[str, str]:
+    """Answer text per id from character spans, after `rules`."""
+    rules = rules or AnswerRules()
+    out = {}
+    for eid, context, span in zip(examples["id"], examples["context"], spans):
+        a, b = apply_rules(context, span, rules) if rules.any() else span
+        out[eid] = "" if a < 0 else context[a:b]
+    return out
+
+
+def predict_texts(examples: pd.DataFrame, logits: WindowLogits, n_best_size: int = 20, max_answer_length: int = 30,
+                  rules: AnswerRules | None = None) -> dict[str, str]:
+    """Answer per example id: `best_spans` (same answers as the reference loop, much faster), then `rules`."""
+    spans = best_spans(examples["id"].to_numpy(), logits, n_best_size, max_answer_length)
+    return answers_from_spans(examples, spans, rules)
+
+
+def rules_report(examples: pd.DataFrame, spans: np.ndarray, gold_col: str = "answer_text") -> pd.DataFrame:
+    """Jaccard per language with no rule, with each rule alone, and with all of them (on out-of-fold spans)."""
+    variants = {"none": AnswerRules()}
+    for f in fields(AnswerRules):
+        variants[f.name] = replace(AnswerRules(), **{f.name: True})
+    variants["all"] = AnswerRules(**{f.name: True for f in fields(AnswerRules)})
+    rows = {}
+    for name, rules in variants.items():
+        answers = answers_from_spans(examples, spans, rules)
+        rows[name] = jaccard_by_language(examples.assign(prediction=examples["id"].map(answers)), gold_col=gold_col)
+    return pd.DataFrame(rows).T.rename(columns=lambda c: f"jaccard_{c}")

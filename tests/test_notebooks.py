@@ -25,7 +25,17 @@ def test_demo_pipeline_writes_a_valid_submission(tmp_path, tiny_dirs):
     sub = pd.read_csv(path, dtype=str, keep_default_na=False)
     check_submission(sub, test["id"])
     for name in NOTEBOOKS:
-        assert (tmp_path / f"{name}.ipynb").exists()
-    metrics = json.loads((tmp_path / "tiny-bert" / "fold0" / "metrics.json").read_text())["metrics"]
-    assert {"jaccard_all", "jaccard_hindi", "jaccard_tamil"} <= set(metrics)
+        if name == "03_recipe_training":   # run once per backbone, beside each fold's model
+            for backbone in ("tiny-bert", "tiny-xlmr"):
+                assert (tmp_path / backbone / "fold0" / f"{name}.ipynb").exists()
+        else:
+            assert (tmp_path / f"{name}.ipynb").exists()
+    for backbone in ("tiny-bert", "tiny-xlmr"):
+        metrics = json.loads((tmp_path / backbone / "fold0" / "metrics.json").read_text())["metrics"]
+        assert {"jaccard_all", "jaccard_hindi", "jaccard_tamil"} <= set(metrics)
     assert (tmp_path / "eda.png").exists()
+    # 04 compared both single models, their character-level blend and the vote, per language
+    blend = pd.read_csv(tmp_path / "blend.csv")
+    assert {"tiny-bert/fold0", "tiny-xlmr/fold0", "blend all (char level)", "vote 2 of 2"} <= set(blend["prediction"])
+    assert {"jaccard_all", "jaccard_hindi", "jaccard_tamil"} <= set(blend.columns)
+    assert (tmp_path / "blend.png").exists()

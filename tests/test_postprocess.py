@@ -1,7 +1,8 @@
 import numpy as np
 import pandas as pd
+import pytest
 
-from src.postprocess import postprocess_qa_predictions
+from src.postprocess import AnswerRules, apply_rules, postprocess_qa_predictions, predict_texts
 from src.predict import NO_OFFSET, WindowLogits
 
 CONTEXT = "राम का जन्म अयोध्या में हुआ"
@@ -49,3 +50,82 @@ def test_best_over_windows_and_no_window():
                         np.vstack([a.offsets, b.offsets]))
     ex = pd.DataFrame({"id": ["x", "y"], "context": [CONTEXT, "other"]})
     assert postprocess_qa_predictions(ex, both) == {"x": "जन्म", "y": ""}
+
+
+def random_windows(rng, n_examples=60, max_windows=6, width=40, levels=None):
+    """Interleaved windows of random contexts: question tokens and padding without offsets, float16 logits.
+
+    With `levels`, logits take few distinct values, so ties between starts, ends, spans and windows abound."""
+    contexts, ids, starts, ends, offsets = [], [], [], [], []
+    for x in range(n_examples):
+        words = rng.integers(1, 6, size=rng.integers(5, 60))
+        context = " ".join("".join(rng.choice(list("कखगघचछजझटठडढ"), int(n))) for n in words)
+        bounds, pos = [], 0
+        for n in words:
+            bounds.append((pos, pos + int(n)))
+            pos += int(n) + 1
+        contexts.append(context)
+        for _ in range(0 if x % 7 == 0 else rng.integers(1, max_windows + 1)):   # some examples get no window
+            q = rng.integers(1, 5)                                # CLS + question tokens
+            lo = rng.integers(0, len(bounds))
+            ctx = bounds[lo: lo + rng.integers(1, width - q)]
+            off = np.full((width, 2), NO_OFFSET, dtype=np.int32)
+            off[q: q + len(ctx)] = ctx
+            n_tok = q + len(ctx) + 1                               # + SEP; the rest is padding
+            if levels:
+                s, e = rng.choice(levels, width), rng.choice(levels, width)
+            else:
+                s, e = rng.normal(0, 3, width), rng.normal(0, 3, width)
+            s, e = s.astype(np.float16), e.astype(np.float16)
+            s[n_tok:] = e[n_tok:] = -np.inf                       # padding, as predict_windows writes it
+            ids.append(f"e{x}"), starts.append(s), ends.append(e), offsets.append(off)
+    order = rng.permutation(len(ids))
+    logits = WindowLogits(np.array(ids)[order], np.stack(starts)[order], np.stack(ends)[order],
+                          np.stack(offsets)[order])
+    return pd.DataFrame({"id": [f"e{x}" for x in range(n_examples)], "context": contexts}), logits
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("levels", [None, [0.0, 1.0, 2.0], [0.5]])
+@pytest.mark.parametrize("n_best, max_len", [(20, 30), (1, 30), (5, 1), (3, 2), (64, 4), (20, 1000)])
+def test_vectorized_equals_reference(seed, levels, n_best, max_len):
+    rng = np.random.default_rng(seed)
+    examples, logits = random_windows(rng, levels=levels)
+    expected = postprocess_qa_predictions(examples, logits, n_best, max_len)
+    assert predict_texts(examples, logits, n_best, max_len) == expected
+    assert "" in expected.values() and len(set(expected.values())) > 10   # the data exercised both cases
+
+
+def test_vectorized_on_real_tiny_model_logits(tiny_dirs):
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    from src.features import frame_to_batch, prepare_eval_features
+    from src.predict import predict_windows
+    from src.synthetic import make_synthetic_qa
+
+    df = make_synthetic_qa(30, seed=3)
+    df["context"] = [" ".join(df["context"].sample(3, random_state=i)) + " " + c for i, c in enumerate(df["context"])]
+    for name in ("tiny-bert", "tiny-xlmr"):
+        tok = AutoTokenizer.from_pretrained(tiny_dirs[name])
+        model = AutoModelForQuestionAnswering.from_pretrained(tiny_dirs[name])
+        feats = prepare_eval_features(frame_to_batch(df[["id", "question", "context"]]), tok, 64, 16)
+        logits = predict_windows(model, feats, 32, tok.pad_token_id)
+        assert len(logits) > 3 * len(df)
+        assert predict_texts(df, logits) == postprocess_qa_predictions(df, logits)
+
+
+@pytest.mark.parametrize("context, span, rules, expected", [
+    ("विद्रोह (1857), बाद", (8, 15), AnswerRules(strip_edges=True), "1857"),
+    ("विद्रोह (1857), बाद", (8, 15), AnswerRules(), "(1857),"),
+    ("राम हुआ। ", (4, 9), AnswerRules(strip_edges=True), "हुआ"),          # danda stripped, matras kept
+    ("வருடம் கி.பி. 1800 இல்", (7, 12), AnswerRules(keep_abbreviations=True), "கி.பி."),
+    ("வருடம் கி.பி. 1800 இல்", (7, 12), AnswerRules(), "கி.பி"),
+    ("वर्ष १८५७ में", (6, 8), AnswerRules(whole_numbers=True), "१८५७"),  # cut Devanagari number widened
+    ("year 1,857 then", (7, 9), AnswerRules(whole_numbers=True), "1,857"),
+    ("वर्ष १८५७ में", (0, 4), AnswerRules(whole_numbers=True), "वर्ष"),     # no number touched
+    ("x", (-1, -1), AnswerRules(strip_edges=True), ""),
+    ("(,)", (0, 3), AnswerRules(strip_edges=True), ""),
+])
+def test_answer_rules(context, span, rules, expected):
+    a, b = apply_rules(context, span, rules)
+    assert ("" if a < 0 else context[a:b]) == expected
