@@ -23,7 +23,6 @@ KAGGLE_USER ?= $(KAGGLE_USERNAME)
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
-	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
 $(MODELS_DIR)/tiny-bert/config.json $(MODELS_DIR)/tiny-xlmr/config.json: .venv/.installed
