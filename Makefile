@@ -1,12 +1,13 @@
 # The interface everyone relies on: users, CI and benchmarks.
 #   make demo   notebooks 01 -> 05 with tiny backbones on input/, writes runs/demo/submission.csv
 #   make test   the test suite
+#   make ablate the recipe/augmentation ablation on ../shared/data with e5-small (resumable; VARIANTS=plain,cutout)
 SHELL := /bin/bash
 PY := .venv/bin/python
 RUN_DIR ?= runs/demo
 MODELS_DIR ?= .cache/backbones
 
-.PHONY: demo test backbones clean
+.PHONY: demo test backbones clean ablate
 
 # torch first: a plain `pip install torch` (or one pulled in by another package) fetches a multi-GB CUDA build
 .venv/.installed: requirements.txt
@@ -30,3 +31,8 @@ test: backbones
 
 clean:
 	rm -rf runs .cache
+
+# Builds e5-small into ~/.cache/chaii-recipes if absent; runs only what the experiment log lacks.
+VARIANTS ?= plain,recipe,crop,resize,cutout,negsamp,soft,all
+ablate: .venv/.installed
+	$(PY) -m src.ablate run --variants $(VARIANTS) --table docs/ablation_table.md --plot docs/ablation.png
