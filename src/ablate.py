@@ -109,7 +109,7 @@ def run_id_of(config: dict) -> str:
     return f"{config['variant']}-s{config['seed']}-{explog.config_hash(config)[:6]}"
 
 
-def execute(config: dict, out_dir: Path, data_dir: Path) -> dict:
+def execute(config: dict, out_dir: Path, data_dir: Path, commit: str | None = None) -> dict:
     """Train and evaluate one configuration; returns the log row (without writing it)."""
     from transformers import AutoTokenizer
 
@@ -140,7 +140,7 @@ def execute(config: dict, out_dir: Path, data_dir: Path) -> dict:
               out_dir / "xquad_hi_examples.csv")
     m = result.metrics
     return {"run_id": run_id_of(config), "variant": config["variant"], "seed": config["seed"],
-            "git_commit": explog.git_commit(), "config_hash": explog.config_hash(config), "config": config,
+            "git_commit": commit or explog.git_commit(), "config_hash": explog.config_hash(config), "config": config,
             "backbone": f"e5-small (first {config['e5_layers']} layers, word embeddings frozen)",
             "data": "train: TyDi-en {tydi_en} + SQuAD-dev {squad} + XQuAD-hi train articles {xquad_hi_train}; "
                     "eval: XQuAD-hi held-out articles {eval_hi}, TyDi te dev {eval_te}, bn dev all".format(**SIZES),
@@ -153,6 +153,9 @@ def execute(config: dict, out_dir: Path, data_dir: Path) -> dict:
 
 def run_grid(variants: list[str], log: Path, out_root: Path, data_dir: Path) -> None:
     done = explog.done_run_ids(log)
+    # the code is imported once, now: later edits to the checkout do not change what this grid runs
+    from . import augment, predict, train  # noqa: F401
+    commit = explog.git_commit()
     for v in variants:
         for seed in SEEDS.get(v, (0,)):
             config = run_config(v, seed)
@@ -161,7 +164,7 @@ def run_grid(variants: list[str], log: Path, out_root: Path, data_dir: Path) -> 
                 print(f"skip {rid}: already in {log}", flush=True)
                 continue
             print(f"run {rid} ...", flush=True)
-            row = execute(config, out_root / rid, data_dir)
+            row = execute(config, out_root / rid, data_dir, commit)
             explog.append_run(log, row)
             print(f"done {rid}: {row['metrics']} in {row['train_seconds']:.0f} s", flush=True)
 
