@@ -189,3 +189,38 @@ def build_dataset(recipe: Recipe, frames: dict[tuple, pd.DataFrame], tokenizer, 
         for key, vals in stage_cols.items():
             columns.setdefault(key, []).extend(vals[i] for i in order)
     return Dataset.from_dict(columns)
+
+
+def fold_dataset(train_df: pd.DataFrame, cfg, recipe: Recipe, data_dir: str | os.PathLike, tokenizer):
+    """(training windows, training rows, held-out rows) for fold `cfg.fold`: chaii sources use the training folds
+    of `train_df` only (the held-out fold never leaks into a stage), other sources are read from `data_dir`."""
+    from .train import make_folds
+
+    folds = make_folds(train_df, cfg.n_folds, cfg.seed)
+    valid, train = train_df[folds == cfg.fold], train_df[folds != cfg.fold]
+    frames = {}
+    for stage in recipe.stages:
+        for src in stage.sources:
+            if src.data_key() not in frames:
+                frames[src.data_key()] = train.reset_index(drop=True) if src.kind == "chaii" else source_frame(src, data_dir)
+    hard = None
+    if recipe.augment.hard_negatives:
+        hard = augment.hard_negative_weights(pd.read_csv(recipe.augment.hard_negatives, keep_default_na=False))
+    return build_dataset(recipe, frames, tokenizer, seed=cfg.seed, hard=hard), train, valid
+
+
+def train_recipe_fold(train_df: pd.DataFrame, cfg, recipe: Recipe | str, data_dir: str | os.PathLike):
+    """`train.train_fold` fed by a recipe (see `fold_dataset`); the collator and the loss follow `recipe.augment`."""
+    from transformers import AutoTokenizer
+
+    from .backbones import resolve_model_path
+    from .train import train_fold
+
+    recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    cfg = dataclasses.replace(cfg.resolved(), soft_label_radius=recipe.augment.soft_label_radius)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(cfg.model_path or cfg.backbone, cfg.models_dir or None))
+    dataset, train, valid = fold_dataset(train_df, cfg, recipe, data_dir, tokenizer)
+    collator = augment.QACollator(tokenizer, cutout=recipe.augment.cutout, seed=cfg.seed,
+                                  keep_context_bounds=cfg.soft_label_radius > 0)
+    return train_fold(train, cfg, valid_df=valid, train_dataset=dataset, sequential=recipe.sequential,
+                      data_collator=collator)
