@@ -240,7 +240,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data-dir", type=Path, default=SHARED / "data")
     ap.add_argument("--table", type=Path, default=None, help="also write the markdown table here")
     ap.add_argument("--plot", type=Path, default=None, help="also save the plot here")
+    ap.add_argument("--size", action="append", default=[], metavar="KEY=N",
+                    help=f"override a size (a bigger grid gets new run ids); keys: {sorted(SIZES)}")
     a = ap.parse_args(argv)
+    for kv in a.size:
+        key, _, n = kv.partition("=")
+        if key not in SIZES or not n.isdigit():
+            raise SystemExit(f"--size wants KEY=N with KEY in {sorted(SIZES)}, got {kv!r}")
+        SIZES[key] = int(n)
     if a.command == "reproduce":
         row = next((r for r in explog.read_log(a.log) if r["run_id"] == a.run_id), None)
         if row is None:
