@@ -126,8 +126,8 @@ def source_frame(src: Source, data_dir: str | os.PathLike) -> pd.DataFrame:
     path = Path(src.path) if Path(src.path).is_absolute() else Path(data_dir) / src.path
     kw = {"language": src.language} if src.language else {}
     if src.kind == "nq":
-        from . import nq  # the Natural Questions loader (src/nq.py)
-        df = nq.load_nq_jsonl(path, **kw)
+        from .nq import load_nq_jsonl  # NQ simplified JSONL (or the subset the similarity classifier kept)
+        df = load_nq_jsonl(path)[0].assign(title=lambda d: d["id"])
     else:
         df = load_source(src.kind, path, **kw)
     if src.articles != "all":

@@ -118,3 +118,13 @@ def test_fold_dataset_never_trains_on_the_held_out_fold(tokenizer, tmp_path):
     ds, train, valid = fold_dataset(df, cfg, r, tmp_path, tokenizer)
     seen = set(ds["example_id"])
     assert seen == set(train["id"]) and not seen & set(valid["id"]) and len(valid) > 10
+
+
+def test_an_nq_source_goes_through_the_nq_loader(tmp_path):
+    from src.recipe import source_frame
+    from tests.test_nq import DOC, record, write_jsonl
+
+    agra = DOC.index("Agra")
+    path = write_jsonl(tmp_path, [record(1, "where is the taj mahal", DOC, (4, 17), [(agra - 1, agra + 2)])])
+    df = source_frame(Source("nq_subset", "nq", path.name), tmp_path)
+    assert list(df["answer_text"]) == ["Agra"] and list(df["source"]) == ["nq"]
