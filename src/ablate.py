@@ -131,6 +131,8 @@ def execute(config: dict, out_dir: Path, data_dir: Path, commit: str | None = No
                           keep_context_bounds=cfg.soft_label_radius > 0)
     result = train_fold(valid, cfg, valid_df=valid, train_dataset=dataset, sequential=recipe.sequential,
                         data_collator=collator)
+    import shutil
+    shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)  # ~0.5 GB each, only needed to resume a crashed run
     # the held-out XQuAD-hi windows alone, for blending seeds (issue 5)
     logits = WindowLogits.load(out_dir / "oof_logits.npz")
     hi_ids = set(evals[0]["id"])

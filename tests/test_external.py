@@ -1,5 +1,6 @@
 """External loaders on the real files in ../shared/data and on small broken files."""
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -7,7 +8,8 @@ import pytest
 from src.data import DataError
 from src.external import load_chaii, load_squad_json, load_tydi_json, load_xquad_json, split_by_title
 
-DATA = Path("/work/shared/data")
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("CHAII_SHARED", ROOT.parent / "shared")) / "data"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared real data not present on this machine")
 
 
@@ -79,5 +81,5 @@ def test_broken_json_and_unknown_tydi_prefix(tmp_path):
 
 
 def test_chaii_csv_goes_through_the_same_frame():
-    df = load_chaii(Path(__file__).resolve().parents[1] / "input" / "train.csv")
+    df = load_chaii(ROOT / "input" / "train.csv")
     assert {"hindi", "tamil"} == set(df["language"]) and df["title"].str.len().eq(12).all()
