@@ -34,5 +34,6 @@ clean:
 
 # Builds e5-small into ~/.cache/chaii-recipes if absent; runs only what the experiment log lacks.
 VARIANTS ?= plain,recipe,crop,resize,cutout,negsamp,soft,all
+ABLATE_ARGS ?=
 ablate: .venv/.installed
-	$(PY) -m src.ablate run --variants $(VARIANTS) --table docs/ablation_table.md --plot docs/ablation.png
+	$(PY) -m src.ablate run --variants $(VARIANTS) $(ABLATE_ARGS) --table docs/ablation_table.md --plot docs/ablation.png

@@ -30,11 +30,10 @@ CACHE = Path(os.environ.get("CHAII_CACHE", Path.home() / ".cache" / "chaii-recip
 E5_LAYERS = 6   # the first 6 of e5-small's 12 layers: half the cost, so that the whole grid fits in ~70 min
 LANGS = {"hindi": "hi", "telugu": "te", "bengali": "bn"}
 
-# The sizes (fair to shrink, stated in docs/ablation.md): ~890 training windows of 128 tokens per run (56 steps of
-# 16), evaluation on 80 questions per language: the 10 runs take 30-90 min on 2 CPU cores, depending on how busy
-# they are (a step of 16 windows took 2.5-24 s here). A first grid at half these sizes is in docs/ablation.md too
-# (`--size tydi_en=80 --size squad=30 --size xquad_hi_train=30`).
-SIZES = dict(tydi_en=160, squad=60, xquad_hi_train=60, eval_hi=80, eval_te=80, eval_bn=80)
+# The sizes (fair to shrink, stated in docs/ablation.md): ~440 training windows of 128 tokens per run (28 steps of
+# 16), evaluation on 80 questions per language: the 10 runs took 55 min on 2 CPU cores shared with other work (a
+# step of 16 windows took 2.5-24 s, depending on the load). Bigger: `--size tydi_en=160 --size squad=60 ...`.
+SIZES = dict(tydi_en=80, squad=30, xquad_hi_train=30, eval_hi=80, eval_te=80, eval_bn=80)
 LENGTH, STRIDE = 128, 48
 TRAIN = dict(backbone="e5-small", learning_rate=2e-4, epochs=1, batch_size=16, grad_accum=1, max_length=LENGTH,
              doc_stride=STRIDE, warmup_ratio=0.1, freeze_word_embeddings=True, save_steps=100_000, logging_steps=10,
