@@ -2,12 +2,20 @@
 #   make demo   notebooks 01 -> 05 with tiny backbones on input/, writes runs/demo/submission.csv
 #   make test   the test suite
 #   make ablate the recipe/augmentation ablation on ../shared/data with e5-small (resumable; VARIANTS=plain,cutout)
+#   make batch  notebook 03 per backbone x fold with papermill (tiny stand-ins locally), runs/batch/, summary table
+#   make kernels  Kaggle kernel folders + offline wheels dataset in kernels/ (KAGGLE_USER=you or kaggle config)
+#   make push   kaggle kernels push -p for each built kernel (needs a Kaggle token)
 SHELL := /bin/bash
 PY := .venv/bin/python
 RUN_DIR ?= runs/demo
 MODELS_DIR ?= .cache/backbones
 
-.PHONY: demo test backbones clean ablate
+BATCH_DIR ?= runs/batch
+BATCH_ARGS ?= --tiny
+KERNELS_DIR ?= kernels
+KAGGLE_USER ?= $(KAGGLE_USERNAME)
+
+.PHONY: demo test backbones clean batch kernels push status ablate
 
 # torch first: a plain `pip install torch` (or one pulled in by another package) fetches a multi-GB CUDA build
 .venv/.installed: requirements.txt
@@ -28,6 +36,22 @@ demo: backbones
 
 test: backbones
 	$(PY) -m pytest -q tests
+
+# Pass 1 adds a run that fails for real (its weights are missing) and must exit 1 with the others complete;
+# pass 2 skips everything complete and exits 0 only if every backbone's run is.
+batch: backbones
+	@$(PY) -m src.batch $(BATCH_ARGS) --fail-run --runs-dir $(BATCH_DIR) --models-dir $(MODELS_DIR); rc=$$?; \
+	if [ $$rc -ne 1 ]; then echo "make batch: expected exit 1 from the deliberately failing run, got $$rc" >&2; exit 1; fi
+	$(PY) -m src.batch $(BATCH_ARGS) --runs-dir $(BATCH_DIR) --models-dir $(MODELS_DIR)
+
+kernels: .venv/.installed
+	$(PY) -m src.kaggle_kernels build --out $(KERNELS_DIR) $(if $(KAGGLE_USER),--user $(KAGGLE_USER))
+
+push:
+	$(PY) -m src.kaggle_kernels push --out $(KERNELS_DIR)
+
+status:
+	$(PY) -m src.kaggle_kernels status --out $(KERNELS_DIR) --wait
 
 clean:
 	rm -rf runs .cache

@@ -14,6 +14,7 @@ COMPETITION = "chaii-hindi-and-tamil-question-answering"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KAGGLE_INPUT = Path("/kaggle/input")
 KAGGLE_WORKING = Path("/kaggle/working")
+KAGGLE_ROOT_ENV = "CHAII_KAGGLE_ROOT"  # replaces `/` for Kaggle: a simulated /kaggle tree (tests of built kernels)
 
 
 @dataclass(frozen=True)
@@ -29,17 +30,22 @@ class Paths:
 
 def detect_env() -> str:
     """'kaggle' inside a Kaggle kernel, 'colab' inside Colab, else 'local'."""
-    if os.environ.get("KAGGLE_KERNEL_RUN_TYPE") or KAGGLE_INPUT.is_dir():
+    if os.environ.get("KAGGLE_KERNEL_RUN_TYPE") or (kaggle_root() / "kaggle" / "input").is_dir():
         return "kaggle"
     if "google.colab" in sys.modules or os.environ.get("COLAB_RELEASE_TAG"):
         return "colab"
     return "local"
 
 
+def kaggle_root() -> Path:
+    """`/`, or the root of a simulated Kaggle tree named by $CHAII_KAGGLE_ROOT."""
+    return Path(os.environ.get(KAGGLE_ROOT_ENV) or "/")
+
+
 def default_paths(env: str, root: Path | None = None) -> Paths:
-    """The conventional locations for `env`; `root` replaces `/` for Kaggle (a simulated Kaggle tree)."""
+    """The conventional locations for `env`; `root` (default: `kaggle_root()`) replaces `/` for Kaggle."""
     if env == "kaggle":
-        base = Path(root) if root else Path("/")
+        base = Path(root) if root else kaggle_root()
         kin, kout = base / "kaggle" / "input", base / "kaggle" / "working"
         return Paths(env, kin / COMPETITION, kin, kout)
     if env == "colab":

@@ -209,7 +209,8 @@ def fold_dataset(train_df: pd.DataFrame, cfg, recipe: Recipe, data_dir: str | os
     return build_dataset(recipe, frames, tokenizer, seed=cfg.seed, hard=hard), train, valid
 
 
-def train_recipe_fold(train_df: pd.DataFrame, cfg, recipe: Recipe | str, data_dir: str | os.PathLike):
+def train_recipe_fold(train_df: pd.DataFrame, cfg, recipe: Recipe | str, data_dir: str | os.PathLike,
+                      resume: bool | str = False):
     """`train.train_fold` fed by a recipe (see `fold_dataset`); the collator and the loss follow `recipe.augment`."""
     from transformers import AutoTokenizer
 
@@ -223,4 +224,4 @@ def train_recipe_fold(train_df: pd.DataFrame, cfg, recipe: Recipe | str, data_di
     collator = augment.QACollator(tokenizer, cutout=recipe.augment.cutout, seed=cfg.seed,
                                   keep_context_bounds=cfg.soft_label_radius > 0)
     return train_fold(train, cfg, valid_df=valid, train_dataset=dataset, sequential=recipe.sequential,
-                      data_collator=collator)
+                      data_collator=collator, resume=resume)

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from src.backbones import resolve_model_path
@@ -37,3 +39,13 @@ def test_model_lookup_local_dir_then_models_dir_then_clear_offline_error(tmp_pat
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(FileNotFoundError, match=r"model directory for 'rembert' not found \(looked in: .*rembert"):
         resolve_model_path("rembert", tmp_path)
+
+
+def test_kaggle_root_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE", raising=False)
+    monkeypatch.setenv("CHAII_KAGGLE_ROOT", str(tmp_path))
+    assert detect_env() != "kaggle"   # no simulated tree yet
+    (tmp_path / "kaggle" / "input").mkdir(parents=True)
+    assert detect_env() == "kaggle"
+    assert resolve_paths().data_dir == tmp_path / "kaggle" / "input" / COMPETITION
+    assert resolve_paths().work_dir == tmp_path / "kaggle" / "working"
