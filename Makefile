@@ -1,6 +1,7 @@
 # The interface everyone relies on: users, CI and benchmarks.
 #   make demo   notebooks 01 -> 05 with tiny backbones on input/, writes runs/demo/submission.csv
 #   make test   the test suite
+#   make ablate the recipe/augmentation ablation on ../shared/data with e5-small (resumable; VARIANTS=plain,cutout)
 #   make batch  notebook 03 per backbone x fold with papermill (tiny stand-ins locally), runs/batch/, summary table
 #   make kernels  Kaggle kernel folders + offline wheels dataset in kernels/ (KAGGLE_USER=you or kaggle config)
 #   make push   kaggle kernels push -p for each built kernel (needs a Kaggle token)
@@ -16,7 +17,7 @@ BATCH_ARGS ?= --tiny
 KERNELS_DIR ?= kernels
 KAGGLE_USER ?= $(KAGGLE_USERNAME)
 
-.PHONY: demo test backbones clean batch kernels push status bench blend-check e5-small e5-qa
+.PHONY: demo test backbones clean batch kernels push status bench blend-check e5-small e5-qa ablate
 
 # torch first: a plain `pip install torch` (or one pulled in by another package) fetches a multi-GB CUDA build
 .venv/.installed: requirements.txt
@@ -72,3 +73,9 @@ blend-check: e5-qa
 
 clean:
 	rm -rf runs .cache
+
+# Builds e5-small into ~/.cache/chaii-recipes if absent; runs only what the experiment log lacks.
+VARIANTS ?= plain,recipe,crop,resize,cutout,negsamp,soft,all
+ABLATE_ARGS ?=
+ablate: .venv/.installed
+	$(PY) -m src.ablate run --variants $(VARIANTS) $(ABLATE_ARGS) --table docs/ablation_table.md --plot docs/ablation.png

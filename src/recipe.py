@@ -1,0 +1,227 @@
+"""A data recipe: configuration (not code) for how data is fed in ONE training run.
+
+A recipe is an ordered list of stages; a stage is a shuffled mix of sources, each with its own number of repeats
+and, optionally, its own window length and stride. Stages are concatenated WITHOUT shuffling and fed by a
+sequential sampler (`QATrainer(sequential=True)`), so one optimizer and one learning-rate schedule run straight
+through the stage boundaries. `Augment` switches on the augmentations of `src/augment.py`.
+
+Recipes load from YAML/JSON or a dict (`Recipe.from_dict`, `load_recipe`); paths are relative to a data directory.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import augment
+from .external import load_source, split_by_title
+from .features import frame_to_batch, prepare_train_features
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+
+
+@dataclass
+class Source:
+    """One data set in a stage. Its frame is loaded once per (kind, path, language, articles, limit)."""
+    name: str
+    kind: str = "squad"               # a loader of src/external.py: squad, tydi, xquad, mlqa, chaii (nq: src/nq.py)
+    path: str = ""                    # relative to the data directory (or absolute)
+    language: str | None = None       # None: the loader's default (TyDi: from the id prefix)
+    repeats: int = 1
+    limit: int | None = None          # a seeded sample of this many questions (seed 0: the same for every run)
+    articles: str = "all"             # "train" / "test": one side of split_by_title(test_fraction, split_seed)
+    test_fraction: float = 0.25
+    split_seed: int = 0
+    max_length: int | None = None     # None: the stage's
+    doc_stride: int | None = None
+
+    def data_key(self) -> tuple:
+        return (self.kind, self.path, self.language, self.limit, self.articles, self.test_fraction, self.split_seed)
+
+
+@dataclass
+class Stage:
+    name: str
+    sources: list[Source]
+    max_length: int = 384
+    doc_stride: int = 128
+
+
+@dataclass
+class Augment:
+    """Which augmentations are on. Defaults: the winner's recipe used crop, resizing and negative sampling."""
+    random_crop: bool = True
+    progressive: bool = True                       # stage k's length = lengths[k] (stride scaled with it)
+    lengths: tuple[int, ...] = (256, 384, 512)
+    cutout: float = 0.0                            # fraction of context tokens replaced by the mask token
+    negative_fraction: float = 1.0                 # fraction of no-answer windows kept, resampled per repeat
+    hard_negatives: str = ""                       # oof.csv of a previous model: weight negatives by its errors
+    soft_label_radius: int = 0                     # 0: hard labels (the winner's choice)
+
+
+@dataclass
+class Recipe:
+    name: str
+    stages: list[Stage]
+    augment: Augment = field(default_factory=Augment)
+    sequential: bool = True                        # False: one shuffled pool, as in plain fine-tuning
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Recipe":
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown recipe field(s) {sorted(unknown)}")
+        stages = [Stage(**{**s, "sources": [Source(**src) for src in s["sources"]]}) for s in d["stages"]]
+        aug = dict(d.get("augment", {}))
+        if "lengths" in aug:
+            aug["lengths"] = tuple(aug["lengths"])
+        return cls(d["name"], stages, Augment(**aug), d.get("sequential", True))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+    def stage_lengths(self) -> list[tuple[int, int]]:
+        """(max_length, doc_stride) per stage, after progressive resizing."""
+        if not self.augment.progressive:
+            return [(s.max_length, s.doc_stride) for s in self.stages]
+        lengths = augment.progressive_lengths(len(self.stages), self.augment.lengths)
+        return [(L, max(8, round(s.doc_stride * L / s.max_length))) for s, L in zip(self.stages, lengths)]
+
+
+def load_recipe(path_or_name: str | os.PathLike) -> Recipe:
+    """A recipe from a .yaml/.json file, or by name from configs/ (`recipe_kaggle`, `recipe_local`)."""
+    path = Path(path_or_name)
+    if not path.exists():
+        path = CONFIG_DIR / f"{path_or_name}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"recipe not found: {path_or_name} (nor {path})")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        return Recipe.from_dict(json.loads(text))
+    import yaml
+    return Recipe.from_dict(yaml.safe_load(text))
+
+
+def load_frames(recipe: Recipe, data_dir: str | os.PathLike) -> dict[tuple, pd.DataFrame]:
+    """Every source's frame, loaded once, keyed by `Source.data_key()`."""
+    frames = {}
+    for stage in recipe.stages:
+        for src in stage.sources:
+            key = src.data_key()
+            if key not in frames:
+                frames[key] = source_frame(src, data_dir)
+    return frames
+
+
+def source_frame(src: Source, data_dir: str | os.PathLike) -> pd.DataFrame:
+    path = Path(src.path) if Path(src.path).is_absolute() else Path(data_dir) / src.path
+    kw = {"language": src.language} if src.language else {}
+    if src.kind == "nq":
+        from .nq import load_nq_jsonl  # NQ simplified JSONL (or the subset the similarity classifier kept)
+        df = load_nq_jsonl(path)[0].assign(title=lambda d: d["id"])
+    else:
+        df = load_source(src.kind, path, **kw)
+    if src.articles != "all":
+        train, test = split_by_title(df, src.test_fraction, src.split_seed)
+        df = {"train": train, "test": test}[src.articles]
+    if src.limit is not None and src.limit < len(df):
+        df = df.sample(src.limit, random_state=0).sort_index()
+    return df.reset_index(drop=True)
+
+
+def source_windows(df: pd.DataFrame, tokenizer, max_length: int, doc_stride: int, aug: Augment,
+                   rng: np.random.Generator, hard: dict[str, float] | None = None) -> dict[str, list]:
+    """One repeat of one source: windows (cropped and strided at random with `random_crop`), negatives sampled."""
+    cuts = np.zeros(len(df), dtype=np.int64)
+    if aug.random_crop:
+        doc_stride = augment.crop_stride(doc_stride, rng)
+        # at most about one window step of text (~4 characters a token): shifts the window grid, keeps the answer
+        df, cuts = augment.crop_frame(df, rng, max_chars=4 * (max_length - doc_stride))
+    cols = ["id", "question", "context", "answer_text", "answer_start"]
+    feats = prepare_train_features(frame_to_batch(df[cols]), tokenizer, max_length, doc_stride)
+    cut_of = dict(zip(df["id"], cuts))
+    for k in ("window_start_char", "window_end_char"):  # back to positions in the original context
+        feats[k] = [c + cut_of[i] for c, i in zip(feats[k], feats["example_id"])]
+    if aug.negative_fraction < 1.0:
+        weights = None if hard is None else np.array([hard.get(i, 1.0) for i in feats["example_id"]])
+        keep = augment.sample_negatives(np.array(feats["has_answer"]), aug.negative_fraction, rng, weights)
+        feats = {k: [v for v, kp in zip(vals, keep) if kp] for k, vals in feats.items()}
+    return feats
+
+
+def build_dataset(recipe: Recipe, frames: dict[tuple, pd.DataFrame], tokenizer, seed: int = 0,
+                  hard: dict[str, float] | None = None):
+    """The training windows in feeding order, as a `datasets.Dataset` (+ `stage`, `source`, `repeat` columns).
+
+    Each stage's windows are shuffled (seeded) among themselves; stages follow each other in order. A source's
+    repeats are numbered across the whole recipe, so the same source in two stages gets other crops and negatives.
+    """
+    from datasets import Dataset
+
+    columns: dict[str, list] = {}
+    repeat_no: dict[str, int] = {}
+    for k, (stage, (stage_len, stage_stride)) in enumerate(zip(recipe.stages, recipe.stage_lengths())):
+        parts = []
+        for s_idx, src in enumerate(stage.sources):
+            max_length = src.max_length or stage_len
+            doc_stride = src.doc_stride or stage_stride
+            for _ in range(src.repeats):
+                r = repeat_no[src.name] = repeat_no.get(src.name, -1) + 1
+                # the seed of a repeat depends on the source's name, not its place: adding a source changes no other
+                rng = np.random.default_rng([seed, r, int(hashlib.md5(src.name.encode()).hexdigest()[:8], 16)])
+                feats = source_windows(frames[src.data_key()], tokenizer, max_length, doc_stride, recipe.augment,
+                                       rng, hard)
+                n = len(feats["input_ids"])
+                feats.update(stage=[k] * n, source=[src.name] * n, repeat=[r] * n)
+                parts.append(feats)
+        keys = parts[0].keys()
+        stage_cols = {key: [v for p in parts for v in p[key]] for key in keys}
+        order = np.random.default_rng([seed, 1_000_003, k]).permutation(len(stage_cols["input_ids"]))
+        for key, vals in stage_cols.items():
+            columns.setdefault(key, []).extend(vals[i] for i in order)
+    return Dataset.from_dict(columns)
+
+
+def fold_dataset(train_df: pd.DataFrame, cfg, recipe: Recipe, data_dir: str | os.PathLike, tokenizer):
+    """(training windows, training rows, held-out rows) for fold `cfg.fold`: chaii sources use the training folds
+    of `train_df` only (the held-out fold never leaks into a stage), other sources are read from `data_dir`."""
+    from .train import make_folds
+
+    folds = make_folds(train_df, cfg.n_folds, cfg.seed)
+    valid, train = train_df[folds == cfg.fold], train_df[folds != cfg.fold]
+    frames = {}
+    for stage in recipe.stages:
+        for src in stage.sources:
+            if src.data_key() not in frames:
+                frames[src.data_key()] = train.reset_index(drop=True) if src.kind == "chaii" else source_frame(src, data_dir)
+    hard = None
+    if recipe.augment.hard_negatives:
+        hard = augment.hard_negative_weights(pd.read_csv(recipe.augment.hard_negatives, keep_default_na=False))
+    return build_dataset(recipe, frames, tokenizer, seed=cfg.seed, hard=hard), train, valid
+
+
+def train_recipe_fold(train_df: pd.DataFrame, cfg, recipe: Recipe | str, data_dir: str | os.PathLike,
+                      resume: bool | str = False):
+    """`train.train_fold` fed by a recipe (see `fold_dataset`); the collator and the loss follow `recipe.augment`."""
+    from transformers import AutoTokenizer
+
+    from .backbones import resolve_model_path
+    from .train import train_fold
+
+    recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    cfg = dataclasses.replace(cfg.resolved(), soft_label_radius=recipe.augment.soft_label_radius)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(cfg.model_path or cfg.backbone, cfg.models_dir or None))
+    dataset, train, valid = fold_dataset(train_df, cfg, recipe, data_dir, tokenizer)
+    collator = augment.QACollator(tokenizer, cutout=recipe.augment.cutout, seed=cfg.seed,
+                                  keep_context_bounds=cfg.soft_label_radius > 0)
+    return train_fold(train, cfg, valid_df=valid, train_dataset=dataset, sequential=recipe.sequential,
+                      data_collator=collator, resume=resume)

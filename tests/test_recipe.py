@@ -1,0 +1,130 @@
+"""A recipe is configuration; its stages are fed in order, in one run, also across processes."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from src.recipe import Augment, Recipe, Source, Stage, build_dataset, load_recipe
+from src.synthetic import make_synthetic_qa
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKER = ROOT / "tests" / "recipe_order_worker.py"
+
+
+def test_shipped_recipes_load_and_round_trip(tmp_path):
+    kaggle = load_recipe("recipe_kaggle")
+    assert [s.name for s in kaggle.stages] == ["external", "target"]
+    kinds = {src.kind for src in kaggle.stages[0].sources}
+    assert {"tydi", "squad", "mlqa", "xquad", "chaii"} <= kinds
+    assert "nq" in {src.kind for src in kaggle.stages[1].sources}
+    assert kaggle.stage_lengths() == [(256, 85), (384, 128)]
+    local = load_recipe(ROOT / "configs" / "recipe_local.yaml")
+    assert Recipe.from_dict(local.to_dict()) == local
+    p = tmp_path / "r.json"
+    p.write_text(json.dumps(local.to_dict()))
+    assert load_recipe(p) == local and load_recipe(p).digest() == local.digest()
+    with pytest.raises(ValueError, match="unknown recipe field"):
+        Recipe.from_dict({**local.to_dict(), "shuffle": True})
+
+
+def test_local_recipe_sources_exist_on_the_shared_data():
+    data = Path(os.environ.get("CHAII_SHARED", ROOT.parent / "shared")) / "data"
+    if not data.is_dir():
+        pytest.skip("shared real data not present on this machine")
+    for stage in load_recipe("recipe_local").stages:
+        for src in stage.sources:
+            assert (data / src.path).exists(), src.path
+
+
+def test_stages_are_concatenated_in_order_and_shuffled_inside(tokenizer):
+    a, b = Source("a", "synthetic"), Source("b", "synthetic")
+    frames = {a.data_key(): make_synthetic_qa(40, seed=1), b.data_key(): make_synthetic_qa(40, seed=2)}
+    frames[b.data_key()] = frames[b.data_key()].assign(id=lambda d: "b-" + d["id"])
+    off = Augment(random_crop=False, progressive=False)
+    r = Recipe("t", [Stage("one", [a, b], 64, 24), Stage("two", [b], 64, 24)], off)
+    ds = build_dataset(r, frames, tokenizer, seed=0).to_pandas()
+    stage = ds["stage"].to_numpy()
+    assert (np.diff(stage) >= 0).all() and set(stage) == {0, 1}           # no stage-2 window before a stage-1 one
+    first = ds[ds["stage"] == 0]["source"].tolist()
+    assert first[: len(first) // 2].count("a") not in (0, len(first) // 2)   # sources mixed, not one after the other
+    assert set(ds[ds["stage"] == 1]["source"]) == {"b"}
+    again = build_dataset(r, frames, tokenizer, seed=0).to_pandas()
+    assert again["example_id"].tolist() == ds["example_id"].tolist()     # seeded
+    other = build_dataset(r, frames, tokenizer, seed=1).to_pandas()
+    assert other["example_id"].tolist() != ds["example_id"].tolist()
+
+
+def run_worker(out: Path, nproc: int) -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+    if nproc == 1:
+        cmd = [sys.executable, str(WORKER), str(out)]
+    else:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               str(WORKER), str(out)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_learning_rate_is_continuous_across_the_stage_boundary(tmp_path):
+    run_worker(tmp_path, 1)
+    batches = json.loads((tmp_path / "rank0.json").read_text())
+    lr = json.loads((tmp_path / "lr.json").read_text())
+    order = [o for b in batches for o in b["order"]]
+    assert order == sorted(order) == list(range(len(order)))                # the sequential sampler kept the order
+    boundary = next(k for k, b in enumerate(batches) if 1 in b["stage"])
+    assert 2 < boundary < len(batches) - 2
+    assert len({r["optimizer"] for r in lr}) == 1                           # one optimizer for both stages
+    rates = np.array([r["lr"] for r in lr])
+    warm = int(np.argmax(rates))
+    steps = np.diff(rates[warm:])
+    # linear decay: every step lowers the rate by the same amount, at the boundary too (no restart, no jump)
+    assert boundary > warm and np.allclose(steps, steps[0], rtol=1e-6, atol=1e-12) and steps[0] < 0
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="torchrun gloo test runs on Linux CI")
+def test_torchrun_two_ranks_see_the_recipe_order_step_by_step(tmp_path):
+    run_worker(tmp_path, 2)
+    order = json.loads((tmp_path / "order.json").read_text())
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    n_steps = min(len(r) for r in ranks)
+    assert n_steps >= 5
+    seen = []
+    for step in range(n_steps):
+        union = sorted(o for r in ranks for o in r[step]["order"])
+        size = len(union)
+        # step k trains on the next consecutive slice of the recipe, split between the ranks
+        assert union == list(range(len(seen), len(seen) + size)), step
+        ids = [i for r in ranks for i in r[step]["example_id"]]
+        assert sorted(ids) == sorted(order["example_id"][len(seen):len(seen) + size])
+        seen.extend(union)
+    assert len(seen) >= len(order["example_id"]) - 8                       # all but a last partial batch pair
+    stages = [order["stage"][i] for i in seen]
+    assert stages == sorted(stages) and set(stages) == {0, 1}
+
+
+def test_fold_dataset_never_trains_on_the_held_out_fold(tokenizer, tmp_path):
+    from src.recipe import fold_dataset
+    from src.train import TrainConfig
+
+    df = make_synthetic_qa(60, seed=5)
+    chaii = Source("chaii", "chaii", repeats=2)
+    r = Recipe("t", [Stage("one", [chaii], 64, 24), Stage("two", [chaii], 64, 24)],
+               Augment(random_crop=True, progressive=False))
+    cfg = TrainConfig(backbone="tiny-bert", output_dir=str(tmp_path), n_folds=3, fold=1)
+    ds, train, valid = fold_dataset(df, cfg, r, tmp_path, tokenizer)
+    seen = set(ds["example_id"])
+    assert seen == set(train["id"]) and not seen & set(valid["id"]) and len(valid) > 10
+
+
+def test_an_nq_source_goes_through_the_nq_loader(tmp_path):
+    from src.recipe import source_frame
+    from tests.test_nq import DOC, record, write_jsonl
+
+    agra = DOC.index("Agra")
+    path = write_jsonl(tmp_path, [record(1, "where is the taj mahal", DOC, (4, 17), [(agra - 1, agra + 2)])])
+    df = source_frame(Source("nq_subset", "nq", path.name), tmp_path)
+    assert list(df["answer_text"]) == ["Agra"] and list(df["source"]) == ["nq"]
