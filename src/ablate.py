@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 
 from . import explog
-from .paths import REPO_ROOT
+from .paths import SHARED_DIR
 from .recipe import Augment, Recipe, Source, Stage, build_dataset, load_frames, source_frame
 
-SHARED = Path(os.environ.get("CHAII_SHARED", REPO_ROOT.parent / "shared"))
+SHARED = SHARED_DIR
 CACHE = Path(os.environ.get("CHAII_CACHE", Path.home() / ".cache" / "chaii-recipes"))
 E5_LAYERS = 6   # the first 6 of e5-small's 12 layers: half the cost, so that the whole grid fits in ~70 min
 LANGS = {"hindi": "hi", "telugu": "te", "bengali": "bn"}

@@ -365,11 +365,6 @@ def oof_report(train: pd.DataFrame, run_dirs: list[str], weights: list[float] | 
 
 def plot_report(report: pd.DataFrame, path: str | Path | None = None):
     """Grouped bars: Jaccard per language for each single model, blend and vote; saved to `path` if given."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     ax = report.rename(columns=lambda c: c.removeprefix("jaccard_")).plot.barh(figsize=(8, 1 + 0.6 * len(report)))
     ax.set_xlabel("out-of-fold Jaccard")
     ax.invert_yaxis()

@@ -6,13 +6,10 @@ Reads top to bottom in the order the work happens (as run_qa.py): config -> fold
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
@@ -20,7 +17,7 @@ from .backbones import get_backbone, resolve_model_path
 from .features import frame_to_batch, prepare_eval_features, prepare_train_features
 from .io import write_csv, write_json
 from .metric import jaccard, jaccard_by_language
-from .postprocess import postprocess_qa_predictions
+from .postprocess import predict_texts
 from .predict import MODEL_CONFIG, WindowLogits, predict_windows
 
 
@@ -153,7 +150,7 @@ def predict_frame(model, tokenizer, df: pd.DataFrame, cfg: TrainConfig) -> tuple
     feats = prepare_eval_features(frame_to_batch(df[["id", "question", "context"]]), tokenizer,
                                   cfg.max_length, cfg.doc_stride)
     logits = predict_windows(model, feats, cfg.eval_batch_size, pad_token_id=tokenizer.pad_token_id)
-    answers = postprocess_qa_predictions(df, logits, cfg.n_best_size, cfg.max_answer_length)
+    answers = predict_texts(df, logits, cfg.n_best_size, cfg.max_answer_length)
     return answers, logits
 
 

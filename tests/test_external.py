@@ -1,15 +1,15 @@
 """External loaders on the real files in ../shared/data and on small broken files."""
 import json
-import os
 from pathlib import Path
 
 import pytest
 
+from src.paths import SHARED_DIR
 from src.data import DataError
 from src.external import load_chaii, load_squad_json, load_tydi_json, load_xquad_json, split_by_title
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("CHAII_SHARED", ROOT.parent / "shared")) / "data"
+DATA = SHARED_DIR / "data"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared real data not present on this machine")
 
 

@@ -1,5 +1,4 @@
 import pandas as pd
-import pytest
 
 from src.features import frame_to_batch, prepare_eval_features, prepare_train_features
 from src.synthetic import make_synthetic_qa

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from src.paths import SHARED_DIR
 from src.recipe import Augment, Recipe, Source, Stage, build_dataset, load_recipe
 from src.synthetic import make_synthetic_qa
 
@@ -32,7 +33,7 @@ def test_shipped_recipes_load_and_round_trip(tmp_path):
 
 
 def test_local_recipe_sources_exist_on_the_shared_data():
-    data = Path(os.environ.get("CHAII_SHARED", ROOT.parent / "shared")) / "data"
+    data = SHARED_DIR / "data"
     if not data.is_dir():
         pytest.skip("shared real data not present on this machine")
     for stage in load_recipe("recipe_local").stages:
