@@ -39,3 +39,16 @@ def test_demo_pipeline_writes_a_valid_submission(tmp_path, tiny_dirs):
     assert {"tiny-bert/fold0", "tiny-xlmr/fold0", "blend all (char level)", "vote 2 of 2"} <= set(blend["prediction"])
     assert {"jaccard_all", "jaccard_hindi", "jaccard_tamil"} <= set(blend.columns)
     assert (tmp_path / "blend.png").exists()
+
+
+def test_papermill_sees_every_parameter():
+    """A parameter papermill cannot parse (e.g. '=' in its comment) is silently not overridable."""
+    import re
+
+    import papermill as pm
+
+    for name in NOTEBOOKS:
+        nb = json.loads((NOTEBOOK_DIR / f"{name}.ipynb").read_text(encoding="utf-8"))
+        cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+        assigned = re.findall(r"^(\w+)\s*=", "".join(cell["source"]), flags=re.M)
+        assert list(pm.inspect_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"))) == assigned, name
