@@ -262,15 +262,12 @@ TRAIN_ARTICLES = 36   # XQuAD-hi articles 0-35 train the bench's own model; 36-4
 
 
 def xquad_frame(path: Path = XQUAD_HI, articles: slice = slice(None)) -> pd.DataFrame:
-    """XQuAD-hi as a chaii-style frame, one row per question with its paragraph as context."""
-    rows = []
-    for art in json.loads(path.read_text(encoding="utf-8"))["data"][articles]:
-        for p in art["paragraphs"]:
-            for q in p["qas"]:
-                a = q["answers"][0]
-                rows.append(dict(id=q["id"], context=p["context"], question=q["question"], answer_text=a["text"],
-                                 answer_start=a["answer_start"], language="hindi", source="xquad-hi"))
-    return pd.DataFrame(rows)
+    """XQuAD-hi as a chaii-style frame (one row per question, its paragraph as context), articles in file order."""
+    from .external import load_xquad_json
+
+    df = load_xquad_json(path, language="hindi")
+    titles = list(dict.fromkeys(df["title"]))[articles]
+    return df[df["title"].isin(titles)].reset_index(drop=True)
 
 
 def ensure_e5_base() -> Path:
