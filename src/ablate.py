@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,11 +19,12 @@ import numpy as np
 import pandas as pd
 
 from . import explog
-from .paths import SHARED_DIR
+from .backbones import ensure_e5_small
+from .paths import CACHE_DIR, SHARED_DIR
 from .recipe import Augment, Recipe, Source, Stage, build_dataset, load_frames, source_frame
 
 SHARED = SHARED_DIR
-CACHE = Path(os.environ.get("CHAII_CACHE", Path.home() / ".cache" / "chaii-recipes"))
+CACHE = CACHE_DIR
 E5_LAYERS = 6   # the first 6 of e5-small's 12 layers: half the cost, so that the whole grid fits in ~70 min
 LANGS = {"hindi": "hi", "telugu": "te", "bengali": "bn"}
 
@@ -84,14 +82,10 @@ SEEDS = {"plain": (0, 1, 2)}
 
 def e5_dir(layers: int = E5_LAYERS) -> Path:
     """e5-small truncated to its first `layers` layers, built (once) from ../shared/tools/e5_small if absent."""
-    full, cut = CACHE / "e5-small", CACHE / f"e5-small-{layers}l"
+    cut = CACHE / f"e5-small-{layers}l"
     if (cut / "config.json").exists():
         return cut
-    if not (full / "config.json").exists():
-        tool = SHARED / "tools" / "e5_small" / "build_e5_small.py"
-        if not tool.exists():
-            raise FileNotFoundError(f"e5-small builder not found: {tool} (set CHAII_SHARED to the shared folder)")
-        subprocess.run([sys.executable, str(tool), str(full)], check=True)
+    full = ensure_e5_small(CACHE / "e5-small")
     from transformers import AutoModel, AutoTokenizer
     model = AutoModel.from_pretrained(full, num_hidden_layers=layers)  # loads layers 0..layers-1, drops the rest
     model.save_pretrained(cut)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .paths import REPO_ROOT
+from .paths import CACHE_DIR, REPO_ROOT, SHARED_DIR
 
 
 @dataclass(frozen=True)
@@ -196,6 +196,20 @@ def ensure_tiny(models_dir: str | os.PathLike, names=("tiny-bert", "tiny-xlmr"))
     for name in names:
         d = Path(models_dir) / name
         out[name] = d if (d / "config.json").exists() else build_tiny(name, d)
+    return out
+
+
+def ensure_e5_small(out_dir: str | os.PathLike = CACHE_DIR / "e5-small") -> Path:
+    """The real pretrained e5-small, built once by ../shared/tools/e5_small (outside the repo) if absent."""
+    import subprocess
+    import sys
+
+    out = Path(out_dir)
+    if not ((out / "config.json").exists() and (out / "model.safetensors").exists()):
+        tool = SHARED_DIR / "tools" / "e5_small" / "build_e5_small.py"
+        if not tool.exists():
+            raise FileNotFoundError(f"e5-small builder not found: {tool} (set CHAII_SHARED to the shared folder)")
+        subprocess.run([sys.executable, str(tool), str(out)], check=True)
     return out
 
 

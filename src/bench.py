@@ -30,9 +30,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .paths import REPO_ROOT, SHARED_DIR
+from .backbones import ensure_e5_small
+from .paths import CACHE_DIR, REPO_ROOT, SHARED_DIR
 
-CACHE = Path(os.environ.get("CHAII_CACHE", Path.home() / ".cache" / "chaii-recipes"))
+CACHE = CACHE_DIR
 PIPELINE_TRANSFORMERS = "4.57.6"   # last transformers release with pipeline("question-answering")
 PIPELINE_SITE = CACHE / f"hf-pipeline-{PIPELINE_TRANSFORMERS}"
 PIPELINE_PINS = [f"transformers=={PIPELINE_TRANSFORMERS}", "tokenizers==0.22.2", "huggingface_hub==0.36.0"]
@@ -270,31 +271,23 @@ def xquad_frame(path: Path = XQUAD_HI, articles: slice = slice(None)) -> pd.Data
     return df[df["title"].isin(titles)].reset_index(drop=True)
 
 
-def ensure_e5_base() -> Path:
-    if not ((E5_BASE / "config.json").exists() and (E5_BASE / "model.safetensors").exists()):
-        subprocess.run([sys.executable, str(SHARED_DIR / "tools" / "e5_small" / "build_e5_small.py"), str(E5_BASE)],
-                       check=True)
-    return E5_BASE
-
-
 def finetune_e5(out: Path = E5_QA, seconds: float = 540, seed: int = 42, max_length: int = 192,
                 doc_stride: int = 64, learning_rate: float = 2e-4, frozen_layers: int = 6) -> Path:
     """Fine-tune e5-small for QA on XQuAD-hi articles 0-35 within `seconds` of training (the e5_small README's
     recipe: word embeddings frozen, AdamW, linear schedule with warm-up; here also the lower 6 layers). A brief run: the point is a
     QA head that is not uniform, so that benchmark answers can be compared; it is far from a good model."""
-    import torch
     from transformers import (AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding,
                               TrainerCallback, set_seed)
 
     from .io import write_json
-    from .train import _trainer_class, features_dataset
+    from .train import TrainConfig, _trainer_class, features_dataset, save_model_dir, training_arguments
 
     class TimeLimit(TrainerCallback):
         def on_step_end(self, args, state, control, **kw):
             control.should_training_stop = time.perf_counter() - t0 > seconds
 
     set_seed(seed)
-    base = ensure_e5_base()
+    base = ensure_e5_small(E5_BASE)
     tok = AutoTokenizer.from_pretrained(base)
     model = AutoModelForQuestionAnswering.from_pretrained(base)
     # word embeddings (96 M of the 118 M parameters) and the lower half of the encoder stay frozen: on 2 shared
@@ -306,19 +299,15 @@ def finetune_e5(out: Path = E5_QA, seconds: float = 540, seed: int = 42, max_len
             p.requires_grad_(False)
     train = xquad_frame(articles=slice(0, TRAIN_ARTICLES)).sample(frac=1.0, random_state=seed)
     ds = features_dataset(train, tok, max_length, doc_stride)
-    from transformers import TrainingArguments
-    args = TrainingArguments(output_dir=str(out / "checkpoints"), per_device_train_batch_size=16,
-                             learning_rate=learning_rate, num_train_epochs=1, warmup_steps=0.1, weight_decay=0.01,
-                             save_strategy="no", logging_steps=5, report_to="none", seed=seed,
-                             use_cpu=not torch.cuda.is_available())
+    cfg = TrainConfig(backbone="e5-small", output_dir=str(out), seed=seed, learning_rate=learning_rate, epochs=1,
+                      batch_size=16, grad_accum=1, max_length=max_length, doc_stride=doc_stride, warmup_ratio=0.1,
+                      weight_decay=0.01, logging_steps=5).resolved()
+    args = training_arguments(cfg, save_strategy="no")
     trainer = _trainer_class()(model=model, args=args, train_dataset=ds, data_collator=DataCollatorWithPadding(tok),
                                processing_class=tok, callbacks=[TimeLimit()])
     t0 = time.perf_counter()
     trainer.train()
-    trainer.save_model(str(out / "model"))
-    tok.save_pretrained(str(out / "model"))
-    write_json({"backbone": "e5-small", "max_length": max_length, "doc_stride": doc_stride, "n_best_size": 20,
-                "max_answer_length": 30}, out / "model" / "chaii_config.json")
+    save_model_dir(trainer, tok, cfg, out / "model")
     write_json({"train_seconds": time.perf_counter() - t0, "steps": trainer.state.global_step,
                 "windows_seen": trainer.state.global_step * 16, "train_windows": len(ds),
                 "log_history": trainer.state.log_history}, out / "train.json")

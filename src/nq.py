@@ -19,7 +19,6 @@ import os
 import re
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -152,8 +151,9 @@ def select_similar(df: pd.DataFrame, model, keep_fraction: float | None = 0.3,
 
 def squad_questions(path: str | os.PathLike) -> list[str]:
     """Questions of a SQuAD-layout JSON file (SQuAD, TyDi GoldP, XQuAD, MLQA)."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
-    return [qa["question"] for art in data for p in art["paragraphs"] for qa in p["qas"]]
+    from .external import load_squad_json
+
+    return load_squad_json(path, on_error="drop")["question"].tolist()
 
 
 def main(argv: list[str] | None = None) -> None:

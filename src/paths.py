@@ -14,6 +14,8 @@ COMPETITION = "chaii-hindi-and-tamil-question-answering"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Real public data and tools for benchmarks live beside the repo (read by path, never copied in).
 SHARED_DIR = Path(os.environ.get("CHAII_SHARED", REPO_ROOT.parent / "shared"))
+# Large things built outside the repo (e5-small, benchmark and ablation runs).
+CACHE_DIR = Path(os.environ.get("CHAII_CACHE", Path.home() / ".cache" / "chaii-recipes"))
 KAGGLE_INPUT = Path("/kaggle/input")
 KAGGLE_WORKING = Path("/kaggle/working")
 KAGGLE_ROOT_ENV = "CHAII_KAGGLE_ROOT"  # replaces `/` for Kaggle: a simulated /kaggle tree (tests of built kernels)
