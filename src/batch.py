@@ -25,7 +25,7 @@ from .backbones import REGISTRY, STANDS_IN_FOR, get_backbone
 from .io import write_json
 from .notebooks import NOTEBOOK_DIR, run_notebook
 from .paths import REPO_ROOT
-from .train import TrainConfig
+from .train import TrainConfig, last_complete_checkpoint
 
 DONE = "DONE.json"
 REAL_BACKBONES = ["muril-large", "rembert", "xlm-roberta-large-squad2"]
@@ -132,27 +132,6 @@ def run_metric(run: Run) -> float | None:
     if run.notebook != TRAIN_NOTEBOOK or not path.exists():
         return None
     return json.loads(path.read_text(encoding="utf-8"))["metrics"].get("jaccard_all")
-
-
-def last_complete_checkpoint(out_dir: Path) -> Path | None:
-    """The newest checkpoint with a readable trainer_state.json; newer, half-written ones are removed.
-
-    Trainer writes trainer_state.json last, so a run killed while saving leaves a checkpoint without it, which
-    `get_last_checkpoint` (used by `train_fold(resume=True)`) would otherwise pick and fail to load.
-    """
-    ckpt = out_dir / "checkpoints"
-    if not ckpt.is_dir():
-        return None
-    found = sorted((p for p in ckpt.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
-                   key=lambda p: int(p.name.split("-")[-1]), reverse=True)
-    for path in found:
-        try:
-            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
-            return path
-        except (OSError, ValueError):
-            print(f"   removing incomplete checkpoint {path}", flush=True)
-            shutil.rmtree(path)
-    return None
 
 
 def execute(run: Run, force: bool = False, progress: bool = True) -> Run:

@@ -6,6 +6,8 @@ Reads top to bottom in the order the work happens (as run_qa.py): config -> fold
 from __future__ import annotations
 
 import dataclasses
+import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,6 +156,27 @@ def predict_frame(model, tokenizer, df: pd.DataFrame, cfg: TrainConfig) -> tuple
     return answers, logits
 
 
+def last_complete_checkpoint(out_dir: Path) -> Path | None:
+    """The newest checkpoint with a readable trainer_state.json; newer, half-written ones are removed.
+
+    Trainer writes trainer_state.json last, so a run killed while saving leaves a checkpoint without it, which
+    transformers' `get_last_checkpoint` would pick and then fail to load.
+    """
+    ckpt = out_dir / "checkpoints"
+    if not ckpt.is_dir():
+        return None
+    found = sorted((p for p in ckpt.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                   key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    for path in found:
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+            return path
+        except (OSError, ValueError):
+            print(f"   removing incomplete checkpoint {path}", flush=True)
+            shutil.rmtree(path)
+    return None
+
+
 def save_model_dir(trainer, tokenizer, cfg: TrainConfig, path: Path) -> None:
     """Weights, tokenizer and the window settings they were trained with (read back by `predict.load_model`)."""
     trainer.save_model(str(path))
@@ -206,9 +229,7 @@ def train_fold(train_df: pd.DataFrame, cfg: TrainConfig, valid_df: pd.DataFrame 
         soft_label_radius=cfg.soft_label_radius)
     t0 = time.time()
     if resume is True:
-        from transformers.trainer_utils import get_last_checkpoint
-        ckpt_dir = Path(trainer.args.output_dir)
-        resume = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+        resume = last_complete_checkpoint(out)
     trainer.train(resume_from_checkpoint=resume or None)
     train_seconds = time.time() - t0
 

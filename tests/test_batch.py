@@ -12,6 +12,7 @@ import pytest
 from src import batch
 from src.paths import REPO_ROOT
 from src.synthetic import make_synthetic_qa
+from src.train import last_complete_checkpoint
 
 
 def test_real_parameter_sets_train_their_tiny_stand_ins(tmp_path):
@@ -74,7 +75,7 @@ def test_killed_run_resumes_complete_run_is_skipped_failed_run_is_reported(tmp_p
     finally:
         _kill_tree(proc)
     assert not (run_dir / "metrics.json").exists() and not (run_dir / batch.DONE).exists(), "run was not midway"
-    ckpt = batch.last_complete_checkpoint(run_dir)
+    ckpt = last_complete_checkpoint(run_dir)
     step = int(ckpt.name.split("-")[1])
     # tag the saved state: only a run that loads this checkpoint carries the tag to its final state
     state = json.loads((ckpt / "trainer_state.json").read_text())
@@ -88,7 +89,7 @@ def test_killed_run_resumes_complete_run_is_skipped_failed_run_is_reported(tmp_p
                          capture_output=True, text=True, timeout=400)
     assert out.returncode == 1, out.stdout + out.stderr
     assert f"tiny-bert/fold0: resuming from checkpoint-{step}" in out.stdout
-    final = batch.last_complete_checkpoint(run_dir)
+    final = last_complete_checkpoint(run_dir)
     assert int(final.name.split("-")[1]) > step
     final_log = json.loads((final / "trainer_state.json").read_text())["log_history"]
     assert {"step": step, "resumed_marker": step} in final_log, "training restarted instead of resuming"
