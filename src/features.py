@@ -13,7 +13,7 @@ from typing import Any
 def _tokenize(examples: dict[str, list], tokenizer, max_length: int, doc_stride: int, pad: bool):
     pad_on_right = tokenizer.padding_side == "right"
     # Leading whitespace in questions wastes tokens and (for some tokenizers) shifts truncation: run_qa strips it.
-    questions = [q.lstrip() for q in examples["question"]]
+    questions = fit_questions([q.lstrip() for q in examples["question"]], tokenizer, max_length, doc_stride)
     contexts = examples["context"]
     enc = tokenizer(
         questions if pad_on_right else contexts,
@@ -26,6 +26,21 @@ def _tokenize(examples: dict[str, list], tokenizer, max_length: int, doc_stride:
         padding="max_length" if pad else False,
     )
     return enc, (1 if pad_on_right else 0)
+
+
+def fit_questions(questions: list[str], tokenizer, max_length: int, doc_stride: int) -> list[str]:
+    """Questions cut (at a token boundary) to what leaves the context more than `doc_stride` tokens per window.
+
+    Without this one long question (TyDi has 60-token ones) at max_length 128 makes the fast tokenizer panic
+    ("stride must be strictly less than max_len") and fails the whole batch; run_qa.py has the same failure.
+    Questions that fit are returned unchanged.
+    """
+    room = max_length - tokenizer.num_special_tokens_to_add(pair=True) - doc_stride - 1
+    if room < 1:
+        raise ValueError(f"max_length {max_length} leaves no room for a question with doc_stride {doc_stride}")
+    enc = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)
+    return [q if len(ids) <= room else q[:offsets[room - 1][1]]
+            for q, ids, offsets in zip(questions, enc["input_ids"], enc["offset_mapping"])]
 
 
 def prepare_train_features(examples: dict[str, list], tokenizer, max_length: int = 384, doc_stride: int = 128,

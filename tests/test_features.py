@@ -67,3 +67,21 @@ def test_eval_offsets_only_on_context(tokenizer):
         assert offsets[ids.index(tokenizer.sep_token_id)] is None
         context_tokens = [o for o in offsets if o is not None]
         assert context_tokens and all(a <= b for a, b in context_tokens)
+
+
+def test_long_question_is_cut_to_leave_room_for_the_context(tokenizer):
+    """A question longer than max_length - doc_stride made the fast tokenizer panic (TyDi has such questions)."""
+    from src.features import fit_questions
+
+    df = long_frame().head(3).copy()
+    df.loc[0, "question"] = "भारत के किस राज्य में " * 40 + df.loc[0, "question"]
+    feats = prepare_train_features(frame_to_batch(df), tokenizer, max_length=64, doc_stride=24)
+    assert set(feats["example_id"]) == set(df["id"])
+    for first, last in zip(feats["context_start"], feats["context_end"]):
+        assert last - first + 1 > 24                      # each window keeps more context than the stride
+    assert any(h for h, eid in zip(feats["has_answer"], feats["example_id"]) if eid == df.loc[0, "id"])
+    eval_feats = prepare_eval_features(frame_to_batch(df[["id", "question", "context"]]), tokenizer, 64, 24)
+    assert set(eval_feats["example_id"]) == set(df["id"])
+    cut = fit_questions(df["question"].tolist(), tokenizer, 64, 24)
+    assert cut[1:] == df["question"].tolist()[1:]          # questions that fit are untouched
+    assert df.loc[0, "question"].startswith(cut[0]) and len(cut[0]) < len(df.loc[0, "question"])
