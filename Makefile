@@ -61,7 +61,7 @@ $(E5_DIR)/model.safetensors: .venv/.installed
 
 e5-small: $(E5_DIR)/model.safetensors
 
-# a brief QA fine-tune of e5-small on XQuAD-hi articles 0-35 (about 9 min on 2 cores), cached beside it
+# a QA fine-tune of e5-small: one epoch on XQuAD-hi articles 0-35 (about 6 min on 2 quiet cores), cached beside it
 e5-qa: e5-small
 	OMP_NUM_THREADS=2 $(PY) -m src.bench finetune-e5
 

@@ -26,3 +26,36 @@ def test_simulated_13_models_blend_and_vote():
     spans = ensemble_spans(examples, logits, backbones, cfg=BlendConfig())
     assert (spans[:, 0] >= 0).all() and (spans[:, 1] <= examples["context"].str.len().to_numpy()).all()
     assert np.all(spans[:, 1] > spans[:, 0])
+
+
+def _windows(spec):
+    """WindowLogits over the context "aa bb cc dd" (tokens 1-4; 0 is CLS), one window per {token: logit} dict
+    (start and end alike; every other token -5)."""
+    from src.predict import NO_OFFSET, WindowLogits
+
+    off = np.full((len(spec), 6, 2), NO_OFFSET, dtype=np.int32)
+    off[:, 1:5] = [(0, 2), (3, 5), (6, 8), (9, 11)]
+    x = np.full((len(spec), 6), -5.0)
+    for w, logits in enumerate(spec):
+        for tok, v in logits.items():
+            x[w, tok] = v
+    return WindowLogits(np.array(["q"] * len(spec)), x.astype(np.float16), x.astype(np.float16), off)
+
+
+def test_pipeline_rule_normalizes_per_window_and_adds_up_repeated_answers():
+    """The pipeline's span rule (per-window softmax with CLS, equal texts summed) can pick another span than
+    utils_qa's raw logit sums: the agreement row of `make bench` depends on telling the two apart."""
+    import pandas as pd
+
+    from src.bench import pipeline_rule_answers
+    from src.postprocess import predict_texts
+
+    examples = pd.DataFrame({"id": ["q"], "context": ["aa bb cc dd"]})
+    # "dd" has the largest logits but CLS takes most of its window's softmax; "bb" is alone in its window
+    logits = _windows([{0: 12.0, 4: 9.0}, {2: 6.0}])
+    assert predict_texts(examples, logits)["q"] == "dd"                       # utils_qa: raw start+end logits
+    assert pipeline_rule_answers(examples, logits, 15)["q"] == "bb"          # pipeline: per-window probabilities
+    # "cc" scores 0.60 in one window, "bb" 0.40 in each of two overlapping windows: summed, "bb" wins
+    cc, bb = {0: 0.75, 3: 2.0}, {0: 1.45, 2: 2.0}
+    assert pipeline_rule_answers(examples, _windows([cc, bb]), 15)["q"] == "cc"
+    assert pipeline_rule_answers(examples, _windows([cc, bb, bb]), 15)["q"] == "bb"
