@@ -1,7 +1,7 @@
 # The interface everyone relies on: users, CI and benchmarks.
 #   make demo   notebooks 01 -> 05 with tiny backbones on input/, writes runs/demo/submission.csv
 #   make test   the test suite
-#   make ablate the recipe/augmentation ablation on ../shared/data with e5-small (resumable; VARIANTS=plain,cutout)
+#   make ablate the recipe/augmentation ablation on ../shared/data with e5-small (resumable; VARIANTS=plain,cutout SEEDS=0,1)
 #   make batch  notebook 03 per backbone x fold with papermill (tiny stand-ins locally), runs/batch/, summary table
 #   make kernels  Kaggle kernel folders + offline wheels dataset in kernels/ (KAGGLE_USER=you or kaggle config)
 #   make push   kaggle kernels push -p for each built kernel (needs a Kaggle token)
@@ -76,6 +76,7 @@ clean:
 
 # Builds e5-small into ~/.cache/chaii-recipes if absent; runs only what the experiment log lacks.
 VARIANTS ?= plain,recipe,crop,resize,cutout,negsamp,soft,all
+SEEDS ?=
 ABLATE_ARGS ?=
 ablate: .venv/.installed
-	$(PY) -m src.ablate run --variants $(VARIANTS) $(ABLATE_ARGS) --table docs/ablation_table.md --plot docs/ablation.png
+	$(PY) -m src.ablate run --variants $(VARIANTS) --seeds "$(SEEDS)" $(ABLATE_ARGS) --table docs/ablation_table.md --plot docs/ablation.png

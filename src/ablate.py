@@ -150,13 +150,15 @@ def execute(config: dict, out_dir: Path, data_dir: Path, commit: str | None = No
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
-def run_grid(variants: list[str], log: Path, out_root: Path, data_dir: Path) -> None:
+def run_grid(variants: list[str], log: Path, out_root: Path, data_dir: Path,
+             seeds: tuple[int, ...] | None = None) -> None:
+    """Run what the log lacks: each variant with its seeds (`SEEDS`, or `seeds` for every variant)."""
     done = explog.done_run_ids(log)
     # the code is imported once, now: later edits to the checkout do not change what this grid runs
     from . import augment, predict, train  # noqa: F401
     commit = explog.git_commit()
     for v in variants:
-        for seed in SEEDS.get(v, (0,)):
+        for seed in seeds or SEEDS.get(v, (0,)):
             config = run_config(v, seed)
             rid = run_id_of(config)
             if rid in done:
@@ -215,16 +217,20 @@ def plot(s: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def current_run_ids(variants: list[str] = VARIANTS) -> set[str]:
-    return {run_id_of(run_config(v, seed)) for v in variants for seed in SEEDS.get(v, (0,))}
+def of_current_config(row: dict) -> bool:
+    """Whether a logged run is its variant and seed under the current configuration (sizes, backbone, code
+    settings): rows of other grids stay in the log but out of the table."""
+    try:
+        return row["run_id"] == run_id_of(run_config(row["variant"], row["seed"]))
+    except ValueError:   # a variant this code no longer knows
+        return False
 
 
 def report(log: Path, table: Path | None, png: Path | None, all_rows: bool = False) -> str:
     """Table (and plot) of the runs of the current configuration (sizes, backbone, ...); `all_rows`: every row."""
     rows = explog.read_log(log)
     if not all_rows:
-        wanted = current_run_ids()
-        rows = [r for r in rows if r["run_id"] in wanted]
+        rows = [r for r in rows if of_current_config(r)]
     if not rows:
         raise SystemExit(f"no runs of the current configuration in {log} yet")
     s = summary(rows)
@@ -242,6 +248,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("command", choices=["run", "report", "reproduce"])
     ap.add_argument("run_id", nargs="?")
     ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--seeds", default="", help="e.g. 0,1,2: run every selected variant with these seeds "
+                                                "(default: plain 0,1,2, the others 0)")
     ap.add_argument("--log", type=Path, default=CACHE / "ablation" / "log.jsonl")
     ap.add_argument("--out-root", type=Path, default=CACHE / "ablation")
     ap.add_argument("--data-dir", type=Path, default=SHARED / "data")
@@ -268,7 +276,8 @@ def main(argv: list[str] | None = None) -> None:
         unknown = set(variants) - set(VARIANTS)
         if unknown:
             raise SystemExit(f"unknown variant(s) {sorted(unknown)}; known: {VARIANTS}")
-        run_grid(variants, a.log, a.out_root, a.data_dir)
+        seeds = tuple(int(x) for x in a.seeds.split(",") if x.strip()) or None
+        run_grid(variants, a.log, a.out_root, a.data_dir, seeds)
     print(report(a.log, a.table, a.plot, a.all_rows))
 
 

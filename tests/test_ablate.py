@@ -70,3 +70,17 @@ def test_grid_skips_logged_runs_and_the_table_has_mean_and_sd(tmp_path, monkeypa
     assert lines[2].startswith("| plain | 0.300 | 0.150 | 0.075 | 0.175 | 0.100 / 0.050 / 0.025 | 3 |")
     assert lines[3].startswith("| cutout | 0.200 | 0.100 | 0.050 | 0.117 |  | 1 | 100 | 1.0 |")   # one seed: no sd
     assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_seeds_option_runs_every_variant_with_them_and_the_table_keeps_all_seeds(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(ablate, "execute", lambda config, out, data, commit=None: calls.append(config) or fake_row(config))
+    log = tmp_path / "log.jsonl"
+    ablate.run_grid(["plain"], log, tmp_path, tmp_path)
+    ablate.run_grid(["plain", "cutout"], log, tmp_path, tmp_path, seeds=(0, 1))
+    assert [(c["variant"], c["seed"]) for c in calls] == [("plain", 0), ("plain", 1), ("plain", 2),
+                                                          ("cutout", 0), ("cutout", 1)]
+    explog.append_run(log, dict(fake_row(ablate.run_config("cutout", 2)), run_id="cutout-s2-otherconfig"))
+    lines = ablate.report(log, None, None).splitlines()
+    assert lines[2].startswith("| plain |") and "| 3 |" in lines[2]
+    assert lines[3].startswith("| cutout |") and "| 2 |" in lines[3]    # the row of another config is left out
