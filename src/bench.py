@@ -171,7 +171,8 @@ def worker_ours(model_dir: str, inputs: str, out: str, batch_size: int, max_seq_
 
 def worker_pipeline(model_dir: str, inputs: str, out: str, batch_size: int, max_seq_len: int, doc_stride: int,
                     max_answer_length: int) -> dict:
-    """transformers' QA pipeline (4.57.6) with its defaults except the window and answer-length settings."""
+    """transformers' QA pipeline (4.57.6) with its defaults except the window and answer-length settings and
+    `align_to_words`."""
     import transformers
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer, pipeline
 
@@ -184,13 +185,18 @@ def worker_pipeline(model_dir: str, inputs: str, out: str, batch_size: int, max_
         cfg = json.loads((Path(model_dir) / "tokenizer_config.json").read_text())
         special = {k: cfg[k] for k in ("bos_token", "eos_token", "unk_token", "sep_token", "cls_token", "pad_token",
                                        "mask_token") if isinstance(cfg.get(k), str)}
-        tok = PreTrainedTokenizerFast(tokenizer_file=str(Path(model_dir) / "tokenizer.json"), **special)
+        # model_input_names too: without it the tokenizer also returns token_type_ids, which XLM-R's post-processor
+        # sets to 1 on the context of every overflow window (0 in the first): other logits for a model whose type
+        # embedding has a second row (e5-small: up to 3.1 apart), unlike training and unlike our path
+        tok = PreTrainedTokenizerFast(tokenizer_file=str(Path(model_dir) / "tokenizer.json"), **special,
+                                      model_input_names=cfg.get("model_input_names", ["input_ids", "attention_mask"]))
     model = AutoModelForQuestionAnswering.from_pretrained(model_dir).eval()
     qa = pipeline("question-answering", model=model, tokenizer=tok, device="cpu")
     rss_loaded = _peak_rss_mb()
     t0 = time.perf_counter()
+    # align_to_words=False: answers at token offsets, as utils_qa's (the default widens them to whole words)
     res = qa(question=df["question"].tolist(), context=df["context"].tolist(), max_seq_len=max_seq_len,
-             doc_stride=doc_stride, max_answer_len=max_answer_length)
+             doc_stride=doc_stride, max_answer_len=max_answer_length, align_to_words=False)
     seconds = time.perf_counter() - t0
     res = res if isinstance(res, list) else [res]
     return dict(seconds=seconds, answers={i: r["answer"] for i, r in zip(df["id"], res)},
