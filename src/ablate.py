@@ -207,9 +207,9 @@ def plot(s: pd.DataFrame, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(9, 4))
     for k, lang in enumerate(("hi", "te", "bn")):
         ax.bar(x + (k - 1) * 0.27, s[lang], 0.27, yerr=s[f"{lang}_sd"].fillna(0), capsize=3, label=lang)
-    ax.set_xticks(x, s["variant"])
     ax.set_ylabel("Jaccard")
-    ax.set_title("Ablation: e5-small (6 layers), one run per variant; plain: mean ± sd over 3 seeds")
+    ax.set_title("Ablation, e5-small (6 layers): mean over seeds (seeds per variant under the bars), ± sd")
+    ax.set_xticks(x, [f"{v}\n({n})" for v, n in zip(s["variant"], s["n_seeds"])])
     ax.legend()
     fig.tight_layout()
     with atomic_path(path) as tmp:
