@@ -96,8 +96,9 @@ def e5_dir(layers: int = E5_LAYERS) -> Path:
 
 def run_config(variant: str, seed: int) -> dict:
     """Everything a run depends on, JSON-able: what the log stores and `reproduce` reads back."""
-    return {"variant": variant, "seed": seed, "recipe": variant_recipe(variant).to_dict(),
-            "train": dict(TRAIN, seed=seed, soft_label_radius=variant_recipe(variant).augment.soft_label_radius),
+    recipe = variant_recipe(variant)
+    return {"variant": variant, "seed": seed, "recipe": recipe.to_dict(),
+            "train": dict(TRAIN, seed=seed, soft_label_radius=recipe.augment.soft_label_radius),
             "eval": [dataclasses.asdict(s) for s in eval_sources()], "e5_layers": E5_LAYERS,
             "data_dir": "../shared/data"}
 

@@ -115,8 +115,9 @@ def tiny_qa_model(out: Path = TINY_QA) -> Path:
 
 def find_finetuned() -> Path | None:
     """A fine-tuned e5-small QA model: our own (`finetune_e5`), else the ablation run with the best Jaccard."""
-    if find_own_e5():
-        return find_own_e5()
+    own = find_own_e5()
+    if own:
+        return own
     best, best_score = None, -1.0
     for m in (CACHE / "ablation").glob("*/metrics.json"):
         try:
@@ -164,9 +165,9 @@ def worker_ours(model_dir: str, inputs: str, out: str, batch_size: int, max_seq_
     logits = predict_windows(model, feats, batch_size, tok.pad_token_id, torch.device("cpu"))
     answers = predict_texts(df, logits, 20, max_answer_length)
     seconds = time.perf_counter() - t0
-    logits.save(Path(out).with_suffix(".npz"))
-    return dict(seconds=seconds, windows=len(logits), answers=answers, peak_rss_mb=_peak_rss_mb(),
-                rss_after_load_mb=rss_loaded)
+    npz = logits.save(Path(out).with_suffix(".npz"))
+    return dict(seconds=seconds, windows=len(logits), answers=answers, logits_path=str(npz),
+                peak_rss_mb=_peak_rss_mb(), rss_after_load_mb=rss_loaded)
 
 
 def worker_pipeline(model_dir: str, inputs: str, out: str, batch_size: int, max_seq_len: int, doc_stride: int,
@@ -513,7 +514,7 @@ def run(cfg: BenchConfig) -> pd.DataFrame:
             df.to_json(inputs)
             ours = run_worker("ours", mdir, inputs, cfg, msl, ds)
             ref = run_worker("pipeline", mdir, inputs, cfg, msl, ds)
-            npz = Path(tmp) / f"ours-{Path(mdir).parent.name}-{Path(mdir).name}.npz"
+            npz = Path(ours["logits_path"])
             same, n = agreement(ours["answers"], ref["answers"])
             # the pipeline's own span rule applied to our logits: tells "other windows or logits" (a bug in
             # ours) from "another rule for choosing the span" (per-window softmax vs utils_qa's logit sums)
