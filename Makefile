@@ -5,7 +5,7 @@
 #   make batch  notebook 03 per backbone x fold with papermill (tiny stand-ins locally), runs/batch/, summary table
 #   make kernels  Kaggle kernel folders + offline wheels dataset in kernels/ (KAGGLE_USER=you or kaggle config)
 #   make push   kaggle kernels push -p for each built kernel (needs a Kaggle token)
-#   make bench  inference / post-processing / blend-memory benchmarks, one table (src/bench.py)
+#   make bench  inference / post-processing / blend-memory benchmarks, one table (research/bench.py)
 #   make blend-check  char-level blend of 3 e5-small models vs the best single one on held-out XQuAD-hi
 SHELL := /bin/bash
 PY := .venv/bin/python
@@ -63,13 +63,13 @@ e5-small: $(E5_DIR)/model.safetensors
 
 # a QA fine-tune of e5-small: one epoch on XQuAD-hi articles 0-35 (about 6 min on 2 quiet cores), cached beside it
 e5-qa: e5-small
-	OMP_NUM_THREADS=2 $(PY) -m src.bench finetune-e5
+	OMP_NUM_THREADS=2 $(PY) -m research.bench finetune-e5
 
 bench: backbones e5-qa
-	OMP_NUM_THREADS=2 $(PY) -m src.bench
+	OMP_NUM_THREADS=2 $(PY) -m research.bench
 
 blend-check: e5-qa
-	OMP_NUM_THREADS=2 $(PY) -m src.bench blend-check $(MODELS)
+	OMP_NUM_THREADS=2 $(PY) -m research.bench blend-check $(MODELS)
 
 clean:
 	rm -rf runs .cache
@@ -79,4 +79,4 @@ VARIANTS ?= plain,recipe,crop,resize,cutout,negsamp,soft,all
 SEEDS ?=
 ABLATE_ARGS ?=
 ablate: .venv/.installed
-	$(PY) -m src.ablate run --variants $(VARIANTS) --seeds "$(SEEDS)" $(ABLATE_ARGS) --table docs/ablation_table.md --plot docs/ablation.png
+	$(PY) -m research.ablate run --variants $(VARIANTS) --seeds "$(SEEDS)" $(ABLATE_ARGS) --table docs/ablation_table.md --plot docs/ablation.png

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from src import ablate, explog
+from research import ablate
+from src import explog
 
 
 def test_experiment_log_appends_rows_and_reports_a_broken_line(tmp_path):

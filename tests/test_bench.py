@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from src.bench import XQUAD_HI, long_hindi_questions, simulated_logits, xquad_frame
+from research.bench import XQUAD_HI, long_hindi_questions, simulated_logits, xquad_frame
 from src.blend import BlendConfig, ensemble_spans
 
 needs_xquad = pytest.mark.skipif(not XQUAD_HI.exists(), reason="shared XQuAD-hi data not mounted")
@@ -47,7 +47,7 @@ def test_pipeline_rule_normalizes_per_window_and_adds_up_repeated_answers():
     utils_qa's raw logit sums: the agreement row of `make bench` depends on telling the two apart."""
     import pandas as pd
 
-    from src.bench import pipeline_rule_answers
+    from research.bench import pipeline_rule_answers
     from src.postprocess import predict_texts
 
     examples = pd.DataFrame({"id": ["q"], "context": ["aa bb cc dd"]})

@@ -1,6 +1,6 @@
 """Benchmarks of offline inference and post-processing against what a user would otherwise run; `make bench`.
 
-    python -m src.bench [--model DIR] [--questions 64]
+    python -m research.bench [--model DIR] [--questions 64]
 
 Prints ONE table, measured in this run on the same model and inputs:
 - inference: the project's batched `predict_examples` + vectorized post-processing vs transformers
@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .backbones import ensure_e5_small
-from .paths import CACHE_DIR, REPO_ROOT, SHARED_DIR
+from src.backbones import ensure_e5_small
+from src.paths import CACHE_DIR, REPO_ROOT, SHARED_DIR
 
 CACHE = CACHE_DIR
 PIPELINE_TRANSFORMERS = "4.57.6"   # last transformers release with pipeline("question-answering")
@@ -92,7 +92,7 @@ TINY_QA = CACHE / "tiny-bert-qa"
 def synthetic_long_questions(n: int, seed: int = 1, people: int = 16) -> pd.DataFrame:
     """Hindi and Tamil synthetic questions whose contexts list `people` persons (~350 tiny-bert tokens: 4-5
     windows of 128), the task `tiny_qa_model` is trained on, with other people and values (another seed)."""
-    from .synthetic import make_synthetic_qa
+    from src.synthetic import make_synthetic_qa
     return make_synthetic_qa(n, seed=seed, people=people)
 
 
@@ -102,9 +102,9 @@ def tiny_qa_model(out: Path = TINY_QA) -> Path:
     `metrics.json`."""
     if (out / "model" / "config.json").exists():
         return out / "model"
-    from .backbones import ensure_tiny
-    from .synthetic import make_synthetic_qa
-    from .train import TrainConfig, train_fold
+    from src.backbones import ensure_tiny
+    from src.synthetic import make_synthetic_qa
+    from src.train import TrainConfig, train_fold
 
     base = ensure_tiny(REPO_ROOT / ".cache" / "backbones", names=("tiny-bert",))["tiny-bert"]
     cfg = TrainConfig(backbone="tiny-bert", model_path=str(base), output_dir=str(out), epochs=5, max_length=128,
@@ -153,9 +153,9 @@ def worker_ours(model_dir: str, inputs: str, out: str, batch_size: int, max_seq_
     """Our path, timed from examples to answer texts (tokenize, predict, post-process)."""
     import torch
 
-    from .features import frame_to_batch, prepare_eval_features
-    from .postprocess import predict_texts
-    from .predict import load_model, predict_windows
+    from src.features import frame_to_batch, prepare_eval_features
+    from src.postprocess import predict_texts
+    from src.predict import load_model, predict_windows
 
     df = pd.read_json(inputs)
     model, tok, _ = load_model(model_dir)
@@ -210,7 +210,7 @@ def run_worker(kind: str, model_dir: str, inputs: Path, cfg: BenchConfig, max_se
                TRANSFORMERS_VERBOSITY="error")
     if kind == "pipeline":
         env["PYTHONPATH"] = str(ensure_pipeline_site())
-    cmd = [sys.executable, "-m", "src.bench", "worker", kind, model_dir, str(inputs), str(out),
+    cmd = [sys.executable, "-m", "research.bench", "worker", kind, model_dir, str(inputs), str(out),
            str(cfg.batch_size), str(max_seq_len), str(doc_stride), str(cfg.max_answer_length)]
     p = subprocess.run(cmd, env=env, cwd=REPO_ROOT, capture_output=True, text=True)
     if p.returncode:
@@ -224,7 +224,7 @@ def simulated_logits(n_rows: int, seed: int = 0):
     """5,000-row test set as the winner's 13 models would see it: context lengths drawn from real chaii test
     contexts; three tokenizers (4, 3 and 3 characters per token); windows of 384 tokens, stride 128;
     random float16 logits. Models of one backbone share their windows' offsets (one array, as `share_offsets`)."""
-    from .predict import NO_OFFSET, WindowLogits
+    from src.predict import NO_OFFSET, WindowLogits
 
     rng = np.random.default_rng(seed)
     lengths = pd.read_csv(CHAII_TEST)["context"].str.len().to_numpy() if CHAII_TEST.exists() else np.array([11000])
@@ -256,7 +256,7 @@ def simulated_logits(n_rows: int, seed: int = 0):
 
 def worker_blend(n_rows: int) -> dict:
     """Peak memory and time of the winner's combination (blend per backbone, vote 2 of 3) for 13 models."""
-    from .blend import BlendConfig, ensemble_spans
+    from src.blend import BlendConfig, ensemble_spans
 
     t0 = time.perf_counter()
     examples, logits, backbones = simulated_logits(n_rows)
@@ -268,7 +268,7 @@ def worker_blend(n_rows: int) -> dict:
     spans = ensemble_spans(examples, logits, backbones, cfg=BlendConfig())
     seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
-    from .blend import char_blend_spans
+    from src.blend import char_blend_spans
     char_blend_spans(examples.head(500), logits)   # 13 models at character level, on a tenth of the rows
     char_seconds = (time.perf_counter() - t1) * n_rows / 500
     return dict(rows=n_rows, windows=[len(x) for x in logits], logit_mb=logit_mb, offset_mb=offset_mb,
@@ -299,7 +299,7 @@ TRAIN_ARTICLES = 36   # XQuAD-hi articles 0-35 train the bench's own model; 36-4
 
 def xquad_frame(path: Path = XQUAD_HI, articles: slice = slice(None)) -> pd.DataFrame:
     """XQuAD-hi as a chaii-style frame (one row per question, its paragraph as context), articles in file order."""
-    from .external import load_xquad_json
+    from src.external import load_xquad_json
 
     df = load_xquad_json(path, language="hindi")
     titles = list(dict.fromkeys(df["title"]))[articles]
@@ -315,8 +315,8 @@ def finetune_e5(out: Path = E5_QA, seconds: float | None = None, seed: int = 42,
     from transformers import (AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding,
                               TrainerCallback, set_seed)
 
-    from .io import write_json
-    from .train import TrainConfig, _trainer_class, features_dataset, save_model_dir, training_arguments
+    from src.io import write_json
+    from src.train import TrainConfig, _trainer_class, features_dataset, save_model_dir, training_arguments
 
     class TimeLimit(TrainerCallback):
         def on_step_end(self, args, state, control, **kw):
@@ -369,13 +369,13 @@ def blend_check(model_dirs: list[str] | None = None, out: str = str(REPO_ROOT / 
     256/64, 192/96) on XQuAD-hi articles 36-47 -- test-time windows, not seeds (the table says which)."""
     import torch
 
-    from .blend import (average_logits, blend_char_scores, char_blend_spans, char_scores, decode_char_spans,
+    from src.blend import (average_logits, blend_char_scores, char_blend_spans, char_scores, decode_char_spans,
                         same_windows, tune_weights, vote_spans)
-    from .features import frame_to_batch, prepare_eval_features
-    from .io import write_csv
-    from .metric import jaccard_by_language
-    from .postprocess import answers_from_spans, best_spans
-    from .predict import WindowLogits, load_model, predict_windows
+    from src.features import frame_to_batch, prepare_eval_features
+    from src.io import write_csv
+    from src.metric import jaccard_by_language
+    from src.postprocess import answers_from_spans, best_spans
+    from src.predict import WindowLogits, load_model, predict_windows
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     runs = ablation_plain_runs() if not model_dirs else []
@@ -433,8 +433,8 @@ def blend_check(model_dirs: list[str] | None = None, out: str = str(REPO_ROOT / 
 # ---------------------------------------------------------------------------------------------- main
 
 def postprocess_bench(inputs: Path, npz: Path, max_answer_length: int, repeats: int = 7) -> dict:
-    from .postprocess import postprocess_qa_predictions, predict_texts
-    from .predict import WindowLogits
+    from src.postprocess import postprocess_qa_predictions, predict_texts
+    from src.predict import WindowLogits
 
     df = pd.read_json(inputs)
     logits = WindowLogits.load(npz)
@@ -456,7 +456,7 @@ def pipeline_rule_answers(examples: pd.DataFrame, logits, max_answer_len: int) -
     with end - start < max_answer_len (CLS excluded); the same answer text (any case) found in several windows
     adds up its scores; the highest score wins, the first on a tie. (utils_qa instead compares raw start+end
     logits across windows.) A plain loop: it only explains the agreement row, it is not timed."""
-    from .predict import NO_OFFSET
+    from src.predict import NO_OFFSET
 
     contexts = dict(zip(examples["id"], examples["context"]))
     found: dict[str, list[list]] = collections.defaultdict(list)
@@ -493,13 +493,13 @@ def agreement(a: dict, b: dict) -> tuple[int, int]:
 def run(cfg: BenchConfig) -> pd.DataFrame:
     import torch
 
-    from .io import write_json
-    from .metric import mean_jaccard
-    from .predict import WindowLogits
+    from src.io import write_json
+    from src.metric import mean_jaccard
+    from src.predict import WindowLogits
 
     model = cfg.model or str(find_finetuned() or "")
     if not model:
-        raise FileNotFoundError(f"no fine-tuned e5-small QA model found under {CACHE}: run `python -m src.bench finetune-e5` first "
+        raise FileNotFoundError(f"no fine-tuned e5-small QA model found under {CACHE}: run `python -m research.bench finetune-e5` first "
                                 "(an untrained QA head gives near-uniform logits, where comparing answers says nothing)")
     rows, record = [], {"config": asdict(cfg), "model": model, "threads": cfg.threads,
                         "cpu": os.cpu_count(), "torch": torch.__version__}
@@ -546,7 +546,7 @@ def run(cfg: BenchConfig) -> pd.DataFrame:
             if name.startswith("e5"):
                 windows_per_s = ours["windows"] / ours["seconds"]
                 shape = model_shape(mdir)
-        p = subprocess.run([sys.executable, "-m", "src.bench", "worker-blend", str(cfg.blend_rows)], cwd=REPO_ROOT,
+        p = subprocess.run([sys.executable, "-m", "research.bench", "worker-blend", str(cfg.blend_rows)], cwd=REPO_ROOT,
                            capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS=str(cfg.threads)))
         if p.returncode:
             raise RuntimeError(f"blend worker failed:\n{p.stderr[-3000:]}")
@@ -596,7 +596,7 @@ def main(argv: list[str] | None = None) -> None:
     if argv and argv[0] == "worker-blend":
         print(json.dumps(worker_blend(int(argv[1]))))
         return
-    ap = argparse.ArgumentParser(prog="python -m src.bench", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m research.bench", description=__doc__.split("\n\n")[0])
     for f, v in asdict(BenchConfig()).items():
         ap.add_argument(f"--{f.replace('_', '-')}", type=type(v), default=v)
     cfg = BenchConfig(**vars(ap.parse_args(argv)))

@@ -4,9 +4,9 @@ Every variant trains the same backbone on the same questions with the same optim
 data is fed changes. plain runs with three seeds so that a difference can be told from seed noise. Runs already
 in the experiment log are skipped (resumable); `--variants` selects. Sized for 2 CPU cores (see `SIZES`).
 
-    python -m src.ablate run --variants plain,cutout     # run what is missing, then write the table and plot
-    python -m src.ablate report                          # table + plot from the log only
-    python -m src.ablate reproduce RUN_ID                # re-run one logged run from its row
+    python -m research.ablate run --variants plain,cutout     # run what is missing, then write the table and plot
+    python -m research.ablate report                          # table + plot from the log only
+    python -m research.ablate reproduce RUN_ID                # re-run one logged run from its row
 """
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import explog
-from .backbones import ensure_e5_small
-from .paths import CACHE_DIR, SHARED_DIR
-from .recipe import Augment, Recipe, Source, Stage, build_dataset, load_frames, source_frame
+from src import explog
+from src.backbones import ensure_e5_small
+from src.paths import CACHE_DIR, SHARED_DIR
+from src.recipe import Augment, Recipe, Source, Stage, build_dataset, load_frames, source_frame
 
 SHARED = SHARED_DIR
 CACHE = CACHE_DIR
@@ -111,9 +111,9 @@ def execute(config: dict, out_dir: Path, data_dir: Path, commit: str | None = No
     """Train and evaluate one configuration; returns the log row (without writing it)."""
     from transformers import AutoTokenizer
 
-    from .augment import QACollator
-    from .predict import WindowLogits
-    from .train import TrainConfig, train_fold
+    from src.augment import QACollator
+    from src.predict import WindowLogits
+    from src.train import TrainConfig, train_fold
 
     recipe = Recipe.from_dict(config["recipe"])
     model_dir = e5_dir(config["e5_layers"])
@@ -135,7 +135,7 @@ def execute(config: dict, out_dir: Path, data_dir: Path, commit: str | None = No
     keep = np.array([i in hi_ids for i in logits.example_id])
     WindowLogits(logits.example_id[keep], logits.start[keep], logits.end[keep], logits.offsets[keep]).save(
         out_dir / "xquad_hi_logits.npz")
-    from .io import write_csv
+    from src.io import write_csv
     write_csv(evals[0][["id", "context", "question", "answer_text", "answer_start", "language", "title"]],
               out_dir / "xquad_hi_examples.csv")
     m = result.metrics
@@ -156,7 +156,7 @@ def run_grid(variants: list[str], log: Path, out_root: Path, data_dir: Path,
     """Run what the log lacks: each variant with its seeds (`SEEDS`, or `seeds` for every variant)."""
     done = explog.done_run_ids(log)
     # the code is imported once, now: later edits to the checkout do not change what this grid runs
-    from . import augment, predict, train  # noqa: F401
+    from src import augment, predict, train  # noqa: F401
     commit = explog.git_commit()
     for v in variants:
         for seed in seeds or SEEDS.get(v, (0,)):
@@ -203,7 +203,7 @@ def plot(s: pd.DataFrame, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .io import atomic_path
+    from src.io import atomic_path
     x = np.arange(len(s))
     fig, ax = plt.subplots(figsize=(9, 4))
     for k, lang in enumerate(("hi", "te", "bn")):
@@ -237,7 +237,7 @@ def report(log: Path, table: Path | None, png: Path | None, all_rows: bool = Fal
     s = summary(rows)
     text = markdown_table(s)
     if table:
-        from .io import write_text
+        from src.io import write_text
         write_text(text, table)
     if png:
         plot(s, png)
