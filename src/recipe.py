@@ -61,7 +61,8 @@ class Augment:
     lengths: tuple[int, ...] = (256, 384, 512)
     cutout: float = 0.0                            # fraction of context tokens replaced by the mask token
     negative_fraction: float = 1.0                 # fraction of no-answer windows kept, resampled per repeat
-    hard_negatives: str = ""                       # oof.csv of a previous model: weight negatives by its errors
+    hard_negatives: str = ""                       # oof.csv of a previous model (under the data dir): weight
+                                                   # negatives by its errors
     soft_label_radius: int = 0                     # 0: hard labels (the winner's choice)
 
 
@@ -122,8 +123,25 @@ def load_frames(recipe: Recipe, data_dir: str | os.PathLike) -> dict[tuple, pd.D
     return frames
 
 
+def data_path(path: str | os.PathLike, data_dir: str | os.PathLike) -> Path:
+    """A recipe path: absolute as given, relative ones under the data directory (never the current directory:
+    papermill runs notebooks from notebooks/, a Kaggle kernel from /kaggle/working)."""
+    return Path(path) if Path(path).is_absolute() else Path(data_dir) / path
+
+
+def hard_negative_weights(recipe: Recipe, data_dir: str | os.PathLike) -> dict[str, float] | None:
+    """The recipe's hard-negative weights (`augment.hard_negatives`, an oof.csv under the data dir), or None."""
+    if not recipe.augment.hard_negatives:
+        return None
+    path = data_path(recipe.augment.hard_negatives, data_dir)
+    if not path.is_file():
+        raise FileNotFoundError(f"recipe {recipe.name!r}: augment.hard_negatives file not found: {path} (a relative "
+                                f"path is read from the data directory {data_dir}; give an absolute path or attach it)")
+    return augment.hard_negative_weights(pd.read_csv(path, keep_default_na=False))
+
+
 def source_frame(src: Source, data_dir: str | os.PathLike) -> pd.DataFrame:
-    path = Path(src.path) if Path(src.path).is_absolute() else Path(data_dir) / src.path
+    path = data_path(src.path, data_dir)
     kw = {"language": src.language} if src.language else {}
     if src.kind == "nq":
         from .nq import load_nq_jsonl  # NQ simplified JSONL (or the subset the similarity classifier kept)
@@ -203,9 +221,7 @@ def fold_dataset(train_df: pd.DataFrame, cfg, recipe: Recipe, data_dir: str | os
         for src in stage.sources:
             if src.data_key() not in frames:
                 frames[src.data_key()] = train.reset_index(drop=True) if src.kind == "chaii" else source_frame(src, data_dir)
-    hard = None
-    if recipe.augment.hard_negatives:
-        hard = augment.hard_negative_weights(pd.read_csv(recipe.augment.hard_negatives, keep_default_na=False))
+    hard = hard_negative_weights(recipe, data_dir)
     return build_dataset(recipe, frames, tokenizer, seed=cfg.seed, hard=hard), train, valid
 
 

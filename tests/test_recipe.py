@@ -1,6 +1,8 @@
 """A recipe is configuration; its stages are fed in order, in one run, also across processes."""
+import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -129,3 +131,25 @@ def test_an_nq_source_goes_through_the_nq_loader(tmp_path):
     path = write_jsonl(tmp_path, [record(1, "where is the taj mahal", DOC, (4, 17), [(agra - 1, agra + 2)])])
     df = source_frame(Source("nq_subset", "nq", path.name), tmp_path)
     assert list(df["answer_text"]) == ["Agra"] and list(df["source"]) == ["nq"]
+
+
+def test_hard_negatives_path_is_read_from_the_data_dir_whatever_the_cwd(tokenizer, tmp_path, monkeypatch):
+    """papermill runs notebook 03 from notebooks/: a relative oof.csv must not depend on the current directory."""
+    from src.recipe import fold_dataset
+    from src.train import TrainConfig
+
+    df = make_synthetic_qa(30, seed=5)
+    data = tmp_path / "data"
+    (data / "prev").mkdir(parents=True)
+    df[["id"]].assign(jaccard=1.0).to_csv(data / "prev" / "oof.csv", index=False)
+    elsewhere = tmp_path / "notebooks"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    chaii = Source("chaii", "chaii")
+    cfg = TrainConfig(backbone="tiny-bert", output_dir=str(tmp_path / "out"), n_folds=3, fold=0)
+    aug = Augment(random_crop=False, progressive=False, negative_fraction=0.5, hard_negatives="prev/oof.csv")
+    ds, train, _ = fold_dataset(df, cfg, Recipe("t", [Stage("one", [chaii], 64, 24)], aug), data, tokenizer)
+    assert set(ds["example_id"]) <= set(train["id"]) and len(ds) > 0
+    missing = Recipe("t", [Stage("one", [chaii], 64, 24)], dataclasses.replace(aug, hard_negatives="nope/oof.csv"))
+    with pytest.raises(FileNotFoundError, match=re.escape(str(data / "nope" / "oof.csv"))):
+        fold_dataset(df, cfg, missing, data, tokenizer)
