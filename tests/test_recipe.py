@@ -153,3 +153,53 @@ def test_hard_negatives_path_is_read_from_the_data_dir_whatever_the_cwd(tokenize
     missing = Recipe("t", [Stage("one", [chaii], 64, 24)], dataclasses.replace(aug, hard_negatives="nope/oof.csv"))
     with pytest.raises(FileNotFoundError, match=re.escape(str(data / "nope" / "oof.csv"))):
         fold_dataset(df, cfg, missing, data, tokenizer)
+
+
+def test_recipe_epochs_redraw_crops_and_negatives_and_keep_the_stage_order(tokenizer):
+    """epochs=2 with a recipe: stage 1, 2, then stage 1, 2 again, each repeat with new crops and negatives."""
+    from tests.test_features import long_frame
+
+    src = Source("long", "synthetic")
+    r = Recipe("t", [Stage("one", [src], 96, 32), Stage("two", [src], 96, 32)],
+               Augment(random_crop=True, progressive=False, negative_fraction=0.5))
+    frames = {src.data_key(): long_frame()}
+    one = build_dataset(r, frames, tokenizer, seed=0).to_pandas()
+    ds = build_dataset(r, frames, tokenizer, seed=0, epochs=2).to_pandas()
+    key = list(zip(ds["epoch"], ds["stage"]))
+    assert key == sorted(key) and sorted(set(key)) == [(0, 0), (0, 1), (1, 0), (1, 1)]   # 1, 2, 1, 2
+    first = ds[ds["epoch"] == 0].drop(columns="epoch").reset_index(drop=True)
+    assert first.equals(one.drop(columns="epoch"))                  # epoch 1 is the one-epoch recipe, unchanged
+    windows = {(e, k): set(zip(g["example_id"], g["window_start_char"], g["has_answer"]))
+               for (e, k), g in ds.groupby(["epoch", "stage"])}
+    for k in (0, 1):
+        a, b = windows[0, k], windows[1, k]
+        assert len(a ^ b) > 0.5 * len(a), k                         # re-drawn crops and negatives, not a replay
+        pos = {w[0] for w in b if w[2]}
+        assert pos == set(long_frame()["id"])                       # every answer still there in epoch 2
+    assert ds.groupby("epoch")["repeat"].apply(set).tolist() == [{0, 1}, {2, 3}]
+
+
+def test_train_recipe_fold_runs_its_epochs_as_one_schedule(tiny_dirs, tmp_path):
+    from src.recipe import train_recipe_fold
+    from src.train import TrainConfig
+
+    df = make_synthetic_qa(36, seed=4)
+    chaii = Source("chaii", "chaii")
+    r = Recipe("t", [Stage("one", [chaii], 64, 24), Stage("two", [chaii], 64, 24)],
+               Augment(random_crop=True, progressive=False))
+    cfg = TrainConfig(backbone="tiny-bert", model_path=str(tiny_dirs["tiny-bert"]), output_dir=str(tmp_path / "r"),
+                      n_folds=3, epochs=2, batch_size=8, grad_accum=1, max_length=64, doc_stride=24,
+                      warmup_ratio=0.1, save_steps=10_000, logging_steps=1)
+    result = train_recipe_fold(df, cfg, r, tmp_path)
+    n_windows = result.metrics["n_train_windows"]
+    rates = np.array([h["learning_rate"] for h in result.log_history if "learning_rate" in h])
+    assert len(rates) == -(-n_windows // 8)                          # one pass over both epochs' windows
+    warm = int(np.argmax(rates))
+    steps = np.diff(rates[warm:])
+    # one linear decay to zero over both epochs: equal steps, no restart at the epoch boundary
+    assert steps[0] < 0 and np.allclose(steps, steps[0], rtol=1e-6, atol=1e-12)
+    assert np.isclose(rates[-1], -steps[0])
+    saved = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert saved["config"]["epochs"] == 2 and saved["metrics"]["recipe_epochs"] == 2
+    with pytest.raises(ValueError, match="whole number of epochs"):
+        train_recipe_fold(df, dataclasses.replace(cfg, epochs=1.5), r, tmp_path)
