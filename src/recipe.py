@@ -30,7 +30,8 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 class Source:
     """One data set in a stage. Its frame is loaded once per (kind, path, language, articles, limit)."""
     name: str
-    kind: str = "squad"               # a loader of src/external.py: squad, tydi, xquad, mlqa, chaii (nq: src/nq.py)
+    kind: str = "squad"               # a loader of src/external.py: squad, tydi, xquad, mlqa, chaii; nq: the subset
+                                      # file of `python -m src.nq` (src/nq.py)
     path: str = ""                    # relative to the data directory (or absolute)
     language: str | None = None       # None: the loader's default (TyDi: from the id prefix)
     repeats: int = 1
@@ -144,8 +145,8 @@ def source_frame(src: Source, data_dir: str | os.PathLike) -> pd.DataFrame:
     path = data_path(src.path, data_dir)
     kw = {"language": src.language} if src.language else {}
     if src.kind == "nq":
-        from .nq import load_nq_jsonl  # NQ simplified JSONL (or the subset the similarity classifier kept)
-        df = load_nq_jsonl(path)[0].assign(title=lambda d: d["id"])
+        from .nq import load_nq_subset  # the subset `python -m src.nq --out-dir` wrote
+        df = load_nq_subset(path)
     else:
         df = load_source(src.kind, path, **kw)
     if src.articles != "all":

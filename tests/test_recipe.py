@@ -123,14 +123,17 @@ def test_fold_dataset_never_trains_on_the_held_out_fold(tokenizer, tmp_path):
     assert seen == set(train["id"]) and not seen & set(valid["id"]) and len(valid) > 10
 
 
-def test_an_nq_source_goes_through_the_nq_loader(tmp_path):
+def test_an_nq_source_reads_the_subset_file_src_nq_writes(tmp_path):
+    from src.nq import load_nq_jsonl, write_subset
     from src.recipe import source_frame
     from tests.test_nq import DOC, record, write_jsonl
 
     agra = DOC.index("Agra")
-    path = write_jsonl(tmp_path, [record(1, "where is the taj mahal", DOC, (4, 17), [(agra - 1, agra + 2)])])
-    df = source_frame(Source("nq_subset", "nq", path.name), tmp_path)
-    assert list(df["answer_text"]) == ["Agra"] and list(df["source"]) == ["nq"]
+    rows, _ = load_nq_jsonl(write_jsonl(tmp_path, [record(1, "where is the taj mahal", DOC, (4, 17),
+                                                          [(agra - 1, agra + 2)])]))
+    path = write_subset(rows, tmp_path / "nq-subset")
+    df = source_frame(Source("nq_subset", "nq", "nq-subset/nq_subset.json"), tmp_path)
+    assert path.name == "nq_subset.json" and list(df["answer_text"]) == ["Agra"] and list(df["source"]) == ["nq"]
 
 
 def test_hard_negatives_path_is_read_from_the_data_dir_whatever_the_cwd(tokenizer, tmp_path, monkeypatch):
