@@ -10,6 +10,10 @@ Mapping of an NQ record (one JSON object per line, `document_text` whitespace-to
 The winner kept only NQ questions that look like chaii/TyDi ones. `fit_similarity` trains a TF-IDF + logistic
 regression classifier (scikit-learn) to tell target-like questions (TyDi, written without seeing the answer) from
 others (SQuAD, written while reading the passage); `select_similar` keeps the NQ rows it scores highest.
+
+The kept rows are written in SQuAD layout (`write_subset`: `<dir>/nq_subset.json` + Kaggle `dataset-metadata.json`),
+the one format the recipe's `nq` source reads (`load_nq_subset`, through the SQuAD reader and its checks):
+    python -m src.nq --target tydi_en.json --other squad.json --nq simplified-nq-train.jsonl --out-dir nq-subset
 """
 from __future__ import annotations
 
@@ -17,8 +21,10 @@ import argparse
 import json
 import os
 import re
+import urllib.parse
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,6 +32,9 @@ import pandas as pd
 from .data import DataError, validate_frame
 
 HTML_TOKEN = re.compile(r"^</?[A-Za-z][^>]*>$")
+SUBSET_FILE = "nq_subset.json"   # what the recipe's `nq` source reads: configs/recipe_kaggle.yaml, nq-subset/...
+DATASET_SLUG = "nq-subset"       # the Kaggle dataset folder: /kaggle/input/nq-subset/nq_subset.json
+COLUMNS = ["id", "context", "question", "answer_text", "answer_start", "language", "source", "title"]
 
 
 def _text_and_starts(tokens: list[str]) -> tuple[str, dict[int, int]]:
@@ -63,7 +72,15 @@ def nq_record_to_row(record: dict, context: str = "long_answer") -> tuple[dict |
     if not answer_tokens or first is None:
         return None, "empty_short_answer"
     return dict(id=f"nq-{record['example_id']}", context=text, question=question, answer_text=" ".join(answer_tokens),
-                answer_start=starts[first], language="english", source="nq"), "kept"
+                answer_start=starts[first], language="english", source="nq", title=_title(record)), "kept"
+
+
+def _title(record: dict) -> str:
+    """The Wikipedia article (from `document_title`, else the URL's `title=`): rows of one page share a title,
+    so `split_by_title` keeps a page on one side."""
+    url = record.get("document_url") or ""
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url.replace("&amp;", "&")).query)
+    return record.get("document_title") or (query.get("title") or [""])[0] or url or f"nq-{record['example_id']}"
 
 
 def load_nq_jsonl(path: str | os.PathLike, context: str = "long_answer", on_error: str = "raise",
@@ -92,9 +109,56 @@ def load_nq_jsonl(path: str | os.PathLike, context: str = "long_answer", on_erro
             counts[outcome] += 1
             if row:
                 rows.append(row)
-    columns = ["id", "context", "question", "answer_text", "answer_start", "language", "source"]
-    df = pd.DataFrame(rows, columns=columns)
+    df = pd.DataFrame(rows, columns=COLUMNS)
     return validate_frame(df, path), counts
+
+
+# ------------------------------------------------------------------ the subset file (written here, read by the recipe)
+def subset_to_squad(df: pd.DataFrame) -> dict:
+    """Rows -> SQuAD-layout JSON: one article per NQ page (`title`), one paragraph per context; a `similarity`
+    column, when present, is kept on each question for inspection."""
+    data = []
+    for title, article in df.groupby("title", sort=False):
+        paragraphs = []
+        for context, para in article.groupby("context", sort=False):
+            qas = []
+            for r in para.itertuples(index=False):
+                qa = {"id": r.id, "question": r.question,
+                      "answers": [{"text": r.answer_text, "answer_start": int(r.answer_start)}]}
+                if "similarity" in para.columns:
+                    qa["similarity"] = round(float(r.similarity), 6)
+                qas.append(qa)
+            paragraphs.append({"context": context, "qas": qas})
+        data.append({"title": title, "paragraphs": paragraphs})
+    return {"version": "nq-subset-1", "data": data}
+
+
+def write_subset(df: pd.DataFrame, out_dir: str | os.PathLike, user: str | None = None) -> Path:
+    """`<out_dir>/nq_subset.json` (SQuAD layout) and a Kaggle `dataset-metadata.json`: upload the folder with
+    `kaggle datasets create -p <out_dir>`; written atomically. Returns the subset file's path."""
+    from .io import write_json
+
+    out = Path(out_dir)
+    path = write_json(subset_to_squad(df), out / SUBSET_FILE)
+    # INSERT_...: the placeholder `kaggle datasets init` writes when it does not know the owner
+    write_json({"title": "NQ subset (chaii-like questions)", "id": f"{user or 'INSERT_USERNAME'}/{DATASET_SLUG}",
+                "licenses": [{"name": "CC-BY-SA-3.0"}]}, out / "dataset-metadata.json")
+    return path
+
+
+def load_nq_subset(path: str | os.PathLike) -> pd.DataFrame:
+    """The subset `write_subset` wrote (the recipe's `kind: nq` source): English rows, source "nq", with titles."""
+    from .external import load_squad_json
+
+    path = Path(path)
+    if path.is_file():
+        with open(path, encoding="utf-8") as f:
+            head = f.read(4096)
+        if '"document_text"' in head or '"question_text"' in head:
+            raise DataError(path, "this is raw Natural Questions JSONL, not the NQ subset; make the subset with "
+                                  "`python -m src.nq --target ... --other ... --nq FILE --out-dir DIR` and point the "
+                                  f"recipe at DIR/{SUBSET_FILE}")
+    return load_squad_json(path, language="english", source="nq")
 
 
 # ------------------------------------------------------------------ similarity classifier
@@ -157,27 +221,31 @@ def squad_questions(path: str | os.PathLike) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description="Score Natural Questions by similarity to the target questions.")
+    ap = argparse.ArgumentParser(description="Select the Natural Questions that look like the target questions and "
+                                             "write them as the recipe's NQ subset.")
     ap.add_argument("--target", nargs="+", required=True, help="SQuAD-layout files of target-like questions (TyDi)")
     ap.add_argument("--other", nargs="+", required=True, help="SQuAD-layout files of other questions (SQuAD)")
-    ap.add_argument("--nq", help="NQ simplified JSONL to score (optional)")
+    ap.add_argument("--nq", help="raw NQ simplified JSONL to select from (optional: without it, only the AUC)")
     ap.add_argument("--keep-fraction", type=float, default=SimilarityConfig.keep_fraction)
-    ap.add_argument("--out", help="write the kept NQ rows here (CSV)")
+    ap.add_argument("--context", default="long_answer", choices=["long_answer", "document"])
+    ap.add_argument("--out-dir", help=f"write {SUBSET_FILE} + dataset-metadata.json here (a Kaggle dataset folder)")
+    ap.add_argument("--user", help="Kaggle user in dataset-metadata.json")
     args = ap.parse_args(argv)
+    if args.out_dir and not args.nq:
+        ap.error("--out-dir needs --nq (the raw NQ JSONL to select from)")
     target = [q for p in args.target for q in squad_questions(p)]
     other = [q for p in args.other for q in squad_questions(p)]
     print(f"target questions {len(target)}, other questions {len(other)}; "
           f"5-fold ROC AUC {holdout_auc(target, other):.3f}")
     model = fit_similarity(target, other)
     if args.nq:
-        nq, counts = load_nq_jsonl(args.nq, on_error="drop")
+        nq, counts = load_nq_jsonl(args.nq, context=args.context, on_error="drop")
         print(f"NQ records: {dict(counts)}")
         kept, report = select_similar(nq, model, args.keep_fraction)
         print("similarity score distribution and what the threshold keeps:")
         print(pd.Series(report).to_string())
-        if args.out:
-            from .io import write_csv
-            write_csv(kept, args.out)
+        if args.out_dir:
+            print(f"wrote {len(kept)} rows to {write_subset(kept, args.out_dir, args.user)}")
 
 
 if __name__ == "__main__":

@@ -204,7 +204,8 @@ class AnswerRules:
         return any(getattr(self, f.name) for f in fields(self))
 
 
-# Abbreviations whose final dot belongs to the answer (without that dot); from public chaii notebooks.
+# Abbreviations whose final dot belongs to the answer (without that dot); from public chaii notebooks. Each must
+# be a whole word in the context: "ई" (ईसवी, "1857 ई.") must not match the last letter of हुई or भाई.
 ABBREVIATIONS = ("கி.பி", "கி.மு", "கி.மீ", "ई.पू", "ई")
 DIGIT_RUN = re.compile(r"\d+(?:[.,]\d+)*")  # \d matches every script's decimal digits (Unicode Nd)
 
@@ -212,6 +213,15 @@ DIGIT_RUN = re.compile(r"\d+(?:[.,]\d+)*")  # \d matches every script's decimal 
 def _is_edge_junk(ch: str) -> bool:
     # punctuation and separators only: combining marks (matras, virama: category M) are part of a word
     return unicodedata.category(ch)[0] in "PZ" or ch.isspace()
+
+
+def _ends_with_word(context: str, a: int, b: int, word: str) -> bool:
+    """Does the span [a, b) end with `word` as a whole word (nothing word-like right before it)?"""
+    start = b - len(word)
+    if start < a or context[start:b] != word:
+        return False
+    # letters, digits and combining marks (matras, virama) continue a word; a space or punctuation ends it
+    return start == 0 or unicodedata.category(context[start - 1])[0] not in "LMN"
 
 
 def apply_rules(context: str, span: tuple[int, int], rules: AnswerRules) -> tuple[int, int]:
@@ -231,7 +241,7 @@ def apply_rules(context: str, span: tuple[int, int], rules: AnswerRules) -> tupl
         while b > a and _is_edge_junk(context[b - 1]):
             b -= 1
     if rules.keep_abbreviations and b < len(context) and context[b] == ".":
-        if any(context[max(a, b - len(x)):b] == x for x in ABBREVIATIONS):
+        if any(_ends_with_word(context, a, b, x) for x in ABBREVIATIONS):
             b += 1
     return a, b
 

@@ -30,7 +30,8 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 class Source:
     """One data set in a stage. Its frame is loaded once per (kind, path, language, articles, limit)."""
     name: str
-    kind: str = "squad"               # a loader of src/external.py: squad, tydi, xquad, mlqa, chaii (nq: src/nq.py)
+    kind: str = "squad"               # a loader of src/external.py: squad, tydi, xquad, mlqa, chaii; nq: the subset
+                                      # file of `python -m src.nq` (src/nq.py)
     path: str = ""                    # relative to the data directory (or absolute)
     language: str | None = None       # None: the loader's default (TyDi: from the id prefix)
     repeats: int = 1
@@ -61,7 +62,8 @@ class Augment:
     lengths: tuple[int, ...] = (256, 384, 512)
     cutout: float = 0.0                            # fraction of context tokens replaced by the mask token
     negative_fraction: float = 1.0                 # fraction of no-answer windows kept, resampled per repeat
-    hard_negatives: str = ""                       # oof.csv of a previous model: weight negatives by its errors
+    hard_negatives: str = ""                       # oof.csv of a previous model (under the data dir): weight
+                                                   # negatives by its errors
     soft_label_radius: int = 0                     # 0: hard labels (the winner's choice)
 
 
@@ -122,12 +124,29 @@ def load_frames(recipe: Recipe, data_dir: str | os.PathLike) -> dict[tuple, pd.D
     return frames
 
 
+def data_path(path: str | os.PathLike, data_dir: str | os.PathLike) -> Path:
+    """A recipe path: absolute as given, relative ones under the data directory (never the current directory:
+    papermill runs notebooks from notebooks/, a Kaggle kernel from /kaggle/working)."""
+    return Path(path) if Path(path).is_absolute() else Path(data_dir) / path
+
+
+def hard_negative_weights(recipe: Recipe, data_dir: str | os.PathLike) -> dict[str, float] | None:
+    """The recipe's hard-negative weights (`augment.hard_negatives`, an oof.csv under the data dir), or None."""
+    if not recipe.augment.hard_negatives:
+        return None
+    path = data_path(recipe.augment.hard_negatives, data_dir)
+    if not path.is_file():
+        raise FileNotFoundError(f"recipe {recipe.name!r}: augment.hard_negatives file not found: {path} (a relative "
+                                f"path is read from the data directory {data_dir}; give an absolute path or attach it)")
+    return augment.hard_negative_weights(pd.read_csv(path, keep_default_na=False))
+
+
 def source_frame(src: Source, data_dir: str | os.PathLike) -> pd.DataFrame:
-    path = Path(src.path) if Path(src.path).is_absolute() else Path(data_dir) / src.path
+    path = data_path(src.path, data_dir)
     kw = {"language": src.language} if src.language else {}
     if src.kind == "nq":
-        from .nq import load_nq_jsonl  # NQ simplified JSONL (or the subset the similarity classifier kept)
-        df = load_nq_jsonl(path)[0].assign(title=lambda d: d["id"])
+        from .nq import load_nq_subset  # the subset `python -m src.nq --out-dir` wrote
+        df = load_nq_subset(path)
     else:
         df = load_source(src.kind, path, **kw)
     if src.articles != "all":
@@ -159,17 +178,23 @@ def source_windows(df: pd.DataFrame, tokenizer, max_length: int, doc_stride: int
 
 
 def build_dataset(recipe: Recipe, frames: dict[tuple, pd.DataFrame], tokenizer, seed: int = 0,
-                  hard: dict[str, float] | None = None):
-    """The training windows in feeding order, as a `datasets.Dataset` (+ `stage`, `source`, `repeat` columns).
+                  hard: dict[str, float] | None = None, epochs: int = 1):
+    """The training windows in feeding order, as a `datasets.Dataset` (+ `stage`, `source`, `repeat`, `epoch`).
 
     Each stage's windows are shuffled (seeded) among themselves; stages follow each other in order. A source's
-    repeats are numbered across the whole recipe, so the same source in two stages gets other crops and negatives.
+    repeats are numbered across the whole recipe and all its epochs, so the same source in two stages, or in two
+    epochs, gets other crops and negatives. `epochs` > 1 runs the whole stage sequence again (1, 2, 1, 2, ...),
+    re-drawn: the Trainer then makes ONE pass over it, so one learning-rate schedule spans every epoch.
     """
     from datasets import Dataset
 
+    if epochs < 1 or int(epochs) != epochs:
+        raise ValueError(f"a recipe runs a whole number of epochs >= 1, got {epochs}")
     columns: dict[str, list] = {}
     repeat_no: dict[str, int] = {}
-    for k, (stage, (stage_len, stage_stride)) in enumerate(zip(recipe.stages, recipe.stage_lengths())):
+    plan = [(e, k, stage, lengths) for e in range(int(epochs))
+            for k, (stage, lengths) in enumerate(zip(recipe.stages, recipe.stage_lengths()))]
+    for epoch, k, stage, (stage_len, stage_stride) in plan:
         parts = []
         for s_idx, src in enumerate(stage.sources):
             max_length = src.max_length or stage_len
@@ -181,17 +206,20 @@ def build_dataset(recipe: Recipe, frames: dict[tuple, pd.DataFrame], tokenizer, 
                 feats = source_windows(frames[src.data_key()], tokenizer, max_length, doc_stride, recipe.augment,
                                        rng, hard)
                 n = len(feats["input_ids"])
-                feats.update(stage=[k] * n, source=[src.name] * n, repeat=[r] * n)
+                feats.update(stage=[k] * n, source=[src.name] * n, repeat=[r] * n, epoch=[epoch] * n)
                 parts.append(feats)
         keys = parts[0].keys()
         stage_cols = {key: [v for p in parts for v in p[key]] for key in keys}
-        order = np.random.default_rng([seed, 1_000_003, k]).permutation(len(stage_cols["input_ids"]))
+        # epoch 0 keeps the one-epoch seeds: a recipe run with epochs=1 is the same as before epochs existed
+        order_seed = [seed, 1_000_003, k] + ([epoch] if epoch else [])
+        order = np.random.default_rng(order_seed).permutation(len(stage_cols["input_ids"]))
         for key, vals in stage_cols.items():
             columns.setdefault(key, []).extend(vals[i] for i in order)
     return Dataset.from_dict(columns)
 
 
-def fold_dataset(train_df: pd.DataFrame, cfg, recipe: Recipe, data_dir: str | os.PathLike, tokenizer):
+def fold_dataset(train_df: pd.DataFrame, cfg, recipe: Recipe, data_dir: str | os.PathLike, tokenizer,
+                 epochs: int = 1):
     """(training windows, training rows, held-out rows) for fold `cfg.fold`: chaii sources use the training folds
     of `train_df` only (the held-out fold never leaks into a stage), other sources are read from `data_dir`."""
     from .train import make_folds
@@ -203,15 +231,18 @@ def fold_dataset(train_df: pd.DataFrame, cfg, recipe: Recipe, data_dir: str | os
         for src in stage.sources:
             if src.data_key() not in frames:
                 frames[src.data_key()] = train.reset_index(drop=True) if src.kind == "chaii" else source_frame(src, data_dir)
-    hard = None
-    if recipe.augment.hard_negatives:
-        hard = augment.hard_negative_weights(pd.read_csv(recipe.augment.hard_negatives, keep_default_na=False))
-    return build_dataset(recipe, frames, tokenizer, seed=cfg.seed, hard=hard), train, valid
+    hard = hard_negative_weights(recipe, data_dir)
+    return build_dataset(recipe, frames, tokenizer, seed=cfg.seed, hard=hard, epochs=epochs), train, valid
 
 
 def train_recipe_fold(train_df: pd.DataFrame, cfg, recipe: Recipe | str, data_dir: str | os.PathLike,
                       resume: bool | str = False):
-    """`train.train_fold` fed by a recipe (see `fold_dataset`); the collator and the loss follow `recipe.augment`."""
+    """`train.train_fold` fed by a recipe (see `fold_dataset`); the collator and the loss follow `recipe.augment`.
+
+    `cfg.epochs` (a whole number) is how many times the whole recipe runs, each time with new crops, negatives
+    and cutout (`build_dataset(epochs=...)`); the Trainer makes one pass over all of it: one optimizer, one
+    learning-rate schedule from the first window of epoch 1 to the last of the final epoch.
+    """
     from transformers import AutoTokenizer
 
     from .backbones import resolve_model_path
@@ -220,8 +251,14 @@ def train_recipe_fold(train_df: pd.DataFrame, cfg, recipe: Recipe | str, data_di
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     cfg = dataclasses.replace(cfg.resolved(), soft_label_radius=recipe.augment.soft_label_radius)
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(cfg.model_path or cfg.backbone, cfg.models_dir or None))
-    dataset, train, valid = fold_dataset(train_df, cfg, recipe, data_dir, tokenizer)
+    if cfg.epochs < 1 or int(cfg.epochs) != cfg.epochs:
+        raise ValueError(f"a recipe trains a whole number of epochs (each re-draws the whole recipe), got "
+                         f"epochs={cfg.epochs}; set epochs to 1, 2, ...")
+    dataset, train, valid = fold_dataset(train_df, cfg, recipe, data_dir, tokenizer, epochs=int(cfg.epochs))
+    # cutout is drawn per batch by the collator's own generator, so it differs between epochs too
     collator = augment.QACollator(tokenizer, cutout=recipe.augment.cutout, seed=cfg.seed,
                                   keep_context_bounds=cfg.soft_label_radius > 0)
     return train_fold(train, cfg, valid_df=valid, train_dataset=dataset, sequential=recipe.sequential,
-                      data_collator=collator, resume=resume)
+                      data_collator=collator, resume=resume, num_train_epochs=1,
+                      extra_metrics={"recipe": recipe.name, "recipe_digest": recipe.digest(),
+                                     "recipe_epochs": int(cfg.epochs)})

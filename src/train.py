@@ -196,12 +196,15 @@ class FoldResult:
 
 def train_fold(train_df: pd.DataFrame, cfg: TrainConfig, valid_df: pd.DataFrame | None = None,
                train_dataset=None, callbacks=None, resume: bool | str = False, sequential: bool = False,
-               data_collator=None) -> FoldResult:
+               data_collator=None, num_train_epochs: float | None = None,
+               extra_metrics: dict | None = None) -> FoldResult:
     """Train on `train_df` minus fold `cfg.fold` (or all of it when `valid_df` is given), evaluate, save.
 
     `train_dataset` replaces the windows built from `train_df` (a recipe builds its own); with `sequential`
     it is fed in order. `data_collator` (e.g. `augment.QACollator`) gets every dataset column and keeps what
-    the model takes. Writes `model/`, `oof.csv`, `oof_logits.npz` and `metrics.json` under `cfg.output_dir`.
+    the model takes. `num_train_epochs` overrides `cfg.epochs` for the Trainer (a recipe builds its epochs into
+    `train_dataset` and is passed once); `extra_metrics` are added to metrics.json. Writes `model/`, `oof.csv`,
+    `oof_logits.npz` and `metrics.json` under `cfg.output_dir`.
     """
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, set_seed
 
@@ -223,7 +226,8 @@ def train_fold(train_df: pd.DataFrame, cfg: TrainConfig, valid_df: pd.DataFrame 
         from .augment import QACollator
         data_collator = QACollator(tokenizer, seed=cfg.seed, keep_context_bounds=True)
     trainer = _trainer_class()(
-        model=model, args=training_arguments(cfg, remove_unused_columns=data_collator is None),
+        model=model, args=training_arguments(cfg, remove_unused_columns=data_collator is None,
+                                             num_train_epochs=num_train_epochs or cfg.epochs),
         train_dataset=train_dataset, data_collator=data_collator or DataCollatorWithPadding(tokenizer),
         processing_class=tokenizer, callbacks=callbacks, sequential=sequential,
         soft_label_radius=cfg.soft_label_radius)
@@ -240,7 +244,7 @@ def train_fold(train_df: pd.DataFrame, cfg: TrainConfig, valid_df: pd.DataFrame 
     metrics = {f"jaccard_{k}": v for k, v in jaccard_by_language(oof).items()}
     metrics.update(train_seconds=round(train_seconds, 1), n_train_windows=len(train_dataset),
                    n_valid=len(valid_df), backbone=cfg.backbone, model_path=model_path, fold=cfg.fold,
-                   seed=cfg.seed, learning_rate=cfg.learning_rate)
+                   seed=cfg.seed, learning_rate=cfg.learning_rate, **(extra_metrics or {}))
 
     save_model_dir(trainer, tokenizer, cfg, out / "model")
     write_csv(oof, out / "oof.csv")

@@ -89,3 +89,43 @@ def test_non_utf8_file(tmp_path):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.csv"):
         load_chaii_csv(tmp_path / "nope.csv")
+
+
+def test_training_rows_with_label_noise_are_dropped_counted_and_named(tmp_path, capsys):
+    """The real train.csv has known label noise: one bad row must not stop a training run."""
+    rows = [dict(r) for r in GOOD] + [
+        dict(GOOD[0], id="off", answer_start="3"),          # answer_start does not point at the answer
+        dict(GOOD[0], id="nan", answer_start="twelve"),     # not an integer
+        dict(GOOD[1], id="a1"),                             # duplicate id of row 1: the first one is kept
+        dict(GOOD[1], id="b3"),
+    ]
+    p = write(tmp_path, rows)
+    with pytest.raises(DataError, match="row 4, field 'answer_start': 'twelve' is not an integer"):
+        load_chaii_csv(p)                                   # strict by default
+    df = load_chaii_csv(p, on_error="drop")
+    assert df["id"].tolist() == ["a1", "b2", "b3"] and df["answer_start"].tolist() == [12, 0, 0]
+    assert df.attrs["n_dropped"] == 3 and df.attrs["dropped_ids"] == ["off", "nan", "a1"]
+    assert any("row 5, field 'id'" in r and "duplicate id 'a1'" in r for r in df.attrs["dropped"])
+    out = capsys.readouterr().out
+    assert "dropped 3 of 6 rows" in out and "'off'" in out and "'nan'" in out and str(p) in out
+
+
+def test_test_data_stays_strict(tmp_path):
+    rows = [dict(r) for r in GOOD] + [dict(GOOD[1], id="a1")]
+    p = write(tmp_path, rows, name="test.csv", columns=["id", "context", "question", "language"])
+    with pytest.raises(ValueError, match="test data is never dropped"):
+        load_chaii_csv(p, split="test", on_error="drop")
+    with pytest.raises(DataError, match="row 3, field 'id': duplicate id 'a1'"):
+        load_chaii_csv(p, split="test")
+
+
+def test_training_notebook_and_chaii_source_load_train_csv_with_drop(tmp_path):
+    import json
+
+    from src.external import load_chaii
+
+    nb = json.loads((REPO_ROOT / "notebooks" / "03_recipe_training.ipynb").read_text(encoding="utf-8"))
+    code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert 'load_chaii_csv(paths.data_file("train.csv"), on_error="drop")' in code
+    p = write(tmp_path, [dict(r) for r in GOOD] + [dict(GOOD[0], id="off", answer_start="3")])
+    assert load_chaii(p)["id"].tolist() == ["a1", "b2"]      # a recipe's chaii source is training data too

@@ -63,3 +63,47 @@ def test_classifier_keeps_the_target_like_questions():
     kept, report = select_similar(nq, model, keep_fraction=0.5)
     assert set(kept["question"]) == {"what is the capital of peru", "who was the first king of nepal"}
     assert report["n"] == 4 and report["kept"] == 2 and 0 < report["threshold"] < 1
+
+
+def test_raw_nq_sample_through_the_cli_into_a_built_recipe_dataset(tmp_path, tiny_dirs, capsys):
+    """Raw simplified NQ -> classifier -> nq-subset/ -> the shipped recipe's nq source -> training windows."""
+    from src.nq import DATASET_SLUG, SUBSET_FILE, main
+    from src.recipe import Augment, Recipe, Stage, build_dataset, load_recipe, source_frame
+    from src.synthetic import nq_sample_records, write_nq_sample, write_reference_questions
+
+    raw = write_nq_sample(tmp_path / "simplified-nq-train.jsonl", n=40, seed=0)
+    records = [json.loads(line) for line in raw.read_text(encoding="utf-8").splitlines()]
+    assert records == nq_sample_records(40, 0)
+    assert {"document_text", "question_text", "long_answer_candidates", "annotations", "example_id"} <= set(records[0])
+    target = write_reference_questions(tmp_path / "tydi.json", "target")
+    other = write_reference_questions(tmp_path / "squad.json", "other")
+    data_dir = tmp_path / "input"
+    main(["--target", str(target), "--other", str(other), "--nq", str(raw), "--keep-fraction", "0.5",
+          "--out-dir", str(data_dir / DATASET_SLUG), "--user", "someone"])
+    assert "NQ records: {'kept': 32" in capsys.readouterr().out
+    meta = json.loads((data_dir / DATASET_SLUG / "dataset-metadata.json").read_text())
+    assert meta["id"] == f"someone/{DATASET_SLUG}"
+
+    nq_src = next(s for st in load_recipe("recipe_kaggle").stages for s in st.sources if s.kind == "nq")
+    assert nq_src.path == f"{DATASET_SLUG}/{SUBSET_FILE}"                   # the file the CLI wrote
+    rows = source_frame(nq_src, data_dir)
+    assert len(rows) == 16 and set(rows["source"]) == {"nq"} and set(rows["language"]) == {"english"}
+    # the classifier chose: the kept questions are the target-like ones (even example ids)
+    by_id = {f"nq-{r['example_id']}": r for r in records}
+    assert all(by_id[i]["example_id"] % 2 == 0 for i in rows["id"])
+    assert all(c[s:s + len(a)] == a for c, s, a in zip(rows["context"], rows["answer_start"], rows["answer_text"]))
+    assert rows["title"].str.fullmatch(r"[A-Za-z_0-9]+").all()             # the Wikipedia page, from the URL
+    from transformers import AutoTokenizer
+
+    r = Recipe("t", [Stage("target", [nq_src], 64, 24)], Augment(random_crop=False, progressive=False))
+    ds = build_dataset(r, {nq_src.data_key(): rows}, AutoTokenizer.from_pretrained(tiny_dirs["tiny-bert"])).to_pandas()
+    assert set(ds["example_id"]) == set(rows["id"]) and ds["has_answer"].any()
+
+
+def test_the_recipe_refuses_raw_nq_with_what_to_run(tmp_path):
+    from src.recipe import Source, source_frame
+
+    agra = DOC.index("Agra")
+    path = write_jsonl(tmp_path, [record(1, "where is the taj mahal", DOC, (4, 17), [(agra - 1, agra + 2)])])
+    with pytest.raises(DataError, match=r"raw Natural Questions JSONL.*python -m src.nq"):
+        source_frame(Source("nq_subset", "nq", path.name), tmp_path)

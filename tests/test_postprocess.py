@@ -120,6 +120,11 @@ def test_vectorized_on_real_tiny_model_logits(tiny_dirs):
     ("राम हुआ। ", (4, 9), AnswerRules(strip_edges=True), "हुआ"),          # danda stripped, matras kept
     ("வருடம் கி.பி. 1800 இல்", (7, 12), AnswerRules(keep_abbreviations=True), "கி.பி."),
     ("வருடம் கி.பி. 1800 இல்", (7, 12), AnswerRules(), "கி.பி"),
+    # a word that merely ends in the letter ई is not the abbreviation ई. (ईसवी): its sentence dot stays out
+    ("वह खुश हुई. फिर", (7, 10), AnswerRules(keep_abbreviations=True), "हुई"),
+    ("मेरा भाई. वह", (5, 8), AnswerRules(keep_abbreviations=True), "भाई"),
+    ("सन 1857 ई. में", (3, 9), AnswerRules(keep_abbreviations=True), "1857 ई."),
+    ("सन 320 ई.पू. में", (3, 11), AnswerRules(keep_abbreviations=True), "320 ई.पू."),
     ("वर्ष १८५७ में", (6, 8), AnswerRules(whole_numbers=True), "१८५७"),  # cut Devanagari number widened
     ("year 1,857 then", (7, 9), AnswerRules(whole_numbers=True), "1,857"),
     ("वर्ष १८५७ में", (0, 4), AnswerRules(whole_numbers=True), "वर्ष"),     # no number touched

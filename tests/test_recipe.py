@@ -1,6 +1,8 @@
 """A recipe is configuration; its stages are fed in order, in one run, also across processes."""
+import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -121,11 +123,86 @@ def test_fold_dataset_never_trains_on_the_held_out_fold(tokenizer, tmp_path):
     assert seen == set(train["id"]) and not seen & set(valid["id"]) and len(valid) > 10
 
 
-def test_an_nq_source_goes_through_the_nq_loader(tmp_path):
+def test_an_nq_source_reads_the_subset_file_src_nq_writes(tmp_path):
+    from src.nq import load_nq_jsonl, write_subset
     from src.recipe import source_frame
     from tests.test_nq import DOC, record, write_jsonl
 
     agra = DOC.index("Agra")
-    path = write_jsonl(tmp_path, [record(1, "where is the taj mahal", DOC, (4, 17), [(agra - 1, agra + 2)])])
-    df = source_frame(Source("nq_subset", "nq", path.name), tmp_path)
-    assert list(df["answer_text"]) == ["Agra"] and list(df["source"]) == ["nq"]
+    rows, _ = load_nq_jsonl(write_jsonl(tmp_path, [record(1, "where is the taj mahal", DOC, (4, 17),
+                                                          [(agra - 1, agra + 2)])]))
+    path = write_subset(rows, tmp_path / "nq-subset")
+    df = source_frame(Source("nq_subset", "nq", "nq-subset/nq_subset.json"), tmp_path)
+    assert path.name == "nq_subset.json" and list(df["answer_text"]) == ["Agra"] and list(df["source"]) == ["nq"]
+
+
+def test_hard_negatives_path_is_read_from_the_data_dir_whatever_the_cwd(tokenizer, tmp_path, monkeypatch):
+    """papermill runs notebook 03 from notebooks/: a relative oof.csv must not depend on the current directory."""
+    from src.recipe import fold_dataset
+    from src.train import TrainConfig
+
+    df = make_synthetic_qa(30, seed=5)
+    data = tmp_path / "data"
+    (data / "prev").mkdir(parents=True)
+    df[["id"]].assign(jaccard=1.0).to_csv(data / "prev" / "oof.csv", index=False)
+    elsewhere = tmp_path / "notebooks"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    chaii = Source("chaii", "chaii")
+    cfg = TrainConfig(backbone="tiny-bert", output_dir=str(tmp_path / "out"), n_folds=3, fold=0)
+    aug = Augment(random_crop=False, progressive=False, negative_fraction=0.5, hard_negatives="prev/oof.csv")
+    ds, train, _ = fold_dataset(df, cfg, Recipe("t", [Stage("one", [chaii], 64, 24)], aug), data, tokenizer)
+    assert set(ds["example_id"]) <= set(train["id"]) and len(ds) > 0
+    missing = Recipe("t", [Stage("one", [chaii], 64, 24)], dataclasses.replace(aug, hard_negatives="nope/oof.csv"))
+    with pytest.raises(FileNotFoundError, match=re.escape(str(data / "nope" / "oof.csv"))):
+        fold_dataset(df, cfg, missing, data, tokenizer)
+
+
+def test_recipe_epochs_redraw_crops_and_negatives_and_keep_the_stage_order(tokenizer):
+    """epochs=2 with a recipe: stage 1, 2, then stage 1, 2 again, each repeat with new crops and negatives."""
+    from tests.test_features import long_frame
+
+    src = Source("long", "synthetic")
+    r = Recipe("t", [Stage("one", [src], 96, 32), Stage("two", [src], 96, 32)],
+               Augment(random_crop=True, progressive=False, negative_fraction=0.5))
+    frames = {src.data_key(): long_frame()}
+    one = build_dataset(r, frames, tokenizer, seed=0).to_pandas()
+    ds = build_dataset(r, frames, tokenizer, seed=0, epochs=2).to_pandas()
+    key = list(zip(ds["epoch"], ds["stage"]))
+    assert key == sorted(key) and sorted(set(key)) == [(0, 0), (0, 1), (1, 0), (1, 1)]   # 1, 2, 1, 2
+    first = ds[ds["epoch"] == 0].drop(columns="epoch").reset_index(drop=True)
+    assert first.equals(one.drop(columns="epoch"))                  # epoch 1 is the one-epoch recipe, unchanged
+    windows = {(e, k): set(zip(g["example_id"], g["window_start_char"], g["has_answer"]))
+               for (e, k), g in ds.groupby(["epoch", "stage"])}
+    for k in (0, 1):
+        a, b = windows[0, k], windows[1, k]
+        assert len(a ^ b) > 0.5 * len(a), k                         # re-drawn crops and negatives, not a replay
+        pos = {w[0] for w in b if w[2]}
+        assert pos == set(long_frame()["id"])                       # every answer still there in epoch 2
+    assert ds.groupby("epoch")["repeat"].apply(set).tolist() == [{0, 1}, {2, 3}]
+
+
+def test_train_recipe_fold_runs_its_epochs_as_one_schedule(tiny_dirs, tmp_path):
+    from src.recipe import train_recipe_fold
+    from src.train import TrainConfig
+
+    df = make_synthetic_qa(36, seed=4)
+    chaii = Source("chaii", "chaii")
+    r = Recipe("t", [Stage("one", [chaii], 64, 24), Stage("two", [chaii], 64, 24)],
+               Augment(random_crop=True, progressive=False))
+    cfg = TrainConfig(backbone="tiny-bert", model_path=str(tiny_dirs["tiny-bert"]), output_dir=str(tmp_path / "r"),
+                      n_folds=3, epochs=2, batch_size=8, grad_accum=1, max_length=64, doc_stride=24,
+                      warmup_ratio=0.1, save_steps=10_000, logging_steps=1)
+    result = train_recipe_fold(df, cfg, r, tmp_path)
+    n_windows = result.metrics["n_train_windows"]
+    rates = np.array([h["learning_rate"] for h in result.log_history if "learning_rate" in h])
+    assert len(rates) == -(-n_windows // 8)                          # one pass over both epochs' windows
+    warm = int(np.argmax(rates))
+    steps = np.diff(rates[warm:])
+    # one linear decay to zero over both epochs: equal steps, no restart at the epoch boundary
+    assert steps[0] < 0 and np.allclose(steps, steps[0], rtol=1e-6, atol=1e-12)
+    assert np.isclose(rates[-1], -steps[0])
+    saved = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert saved["config"]["epochs"] == 2 and saved["metrics"]["recipe_epochs"] == 2
+    with pytest.raises(ValueError, match="whole number of epochs"):
+        train_recipe_fold(df, dataclasses.replace(cfg, epochs=1.5), r, tmp_path)
