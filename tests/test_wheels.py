@@ -31,18 +31,21 @@ def fake_dist(root: Path, name: str, version: str) -> None:
 # ---------------------------------------------------------------- the image check
 def test_image_check_names_package_found_needed_and_what_to_do(tmp_path, monkeypatch, capsys):
     fake_dist(tmp_path, "chaii-fake-old", "1.2.0")
-    fake_dist(tmp_path, "chaii-fake-ok", "2.13.0+cpu")  # a local version tag (Kaggle's and our torch) satisfies >=
+    fake_dist(tmp_path, "chaii-fake-ok", "2.13.0+cpu")
+    fake_dist(tmp_path, "chaii-fake-odd", "2.1-custom build")  # a local version tag (Kaggle's and our torch) satisfies >=
     monkeypatch.syspath_prepend(str(tmp_path))
     ok = {"chaii-fake-ok": {"specifier": ">=2.4,<3", "needed_by": [">=2.4,<3 (by src/ of chaii-recipes)"]}}
     assert wheels.check_image(ok) is None
     assert capsys.readouterr() == ("", "")  # silent when satisfied
     bad = {**ok, "chaii-fake-old": {"specifier": ">=2.0", "needed_by": [">=2.0 (by datasets==5.2.0)"]},
-           "chaii-fake-absent": {"specifier": "", "needed_by": ["any (by accelerate==1.15.0)"]}}
+           "chaii-fake-absent": {"specifier": "", "needed_by": ["any (by accelerate==1.15.0)"]},
+           "chaii-fake-odd": {"specifier": ">=2.0", "needed_by": [">=2.0 (by src/ of chaii-recipes)"]}}
     with pytest.raises(wheels.ImageMismatch) as e:
         wheels.check_image(bad)
     msg = str(e.value)
     assert "chaii-fake-old: found 1.2.0, needed >=2.0 (for >=2.0 (by datasets==5.2.0))" in msg
     assert "chaii-fake-absent: not installed, needed any version" in msg
+    assert "chaii-fake-odd: found 2.1-custom build, needed >=2.0" in msg  # unparseable: reported, not a crash
     assert "chaii-fake-ok" not in msg  # only the problems
     assert "Always use latest environment" in msg and "python -m src.wheels build" in msg
 
@@ -194,8 +197,12 @@ def test_wheels_install_offline_into_a_clean_venv_and_run_a_kernel(tmp_path, tin
     kin, work = tmp_path / "kaggle" / "input", tmp_path / "kaggle" / "working"
     work.mkdir(parents=True)
     python_version, platform = wheels.local_target()
+    stale = kin / wheels.WHEELS_SLUG / "old_package-0.1-py3-none-any.whl"  # from an earlier build
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"")
     dest = wheels.build_wheels(kin / wheels.WHEELS_SLUG, "tester", python_version=python_version, platform=platform)
     shipped = (dest / "requirements.txt").read_text().split()
+    assert not stale.exists() and len(list(dest.glob("*.whl"))) == len(shipped)
     pins = json.loads((dest / "image-pins.json").read_text())
     assert {"transformers", "tokenizers", "datasets", "accelerate", "safetensors", "huggingface-hub"} <= \
         {line.split("==")[0] for line in shipped}
