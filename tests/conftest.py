@@ -10,6 +10,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 MODELS_DIR = Path(os.environ.get("CHAII_MODELS", REPO_ROOT / ".cache" / "backbones"))
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "wheels: the wheels dataset installed offline into a clean venv (pip, minutes)")
+
+
 @pytest.fixture(scope="session")
 def tiny_dirs() -> dict[str, Path]:
     """The two tiny backbones (WordPiece BERT-like, Unigram XLM-R-like), built once if absent."""
