@@ -63,13 +63,13 @@ e5-small: $(E5_DIR)/model.safetensors
 
 # a QA fine-tune of e5-small: one epoch on XQuAD-hi articles 0-35 (about 6 min on 2 quiet cores), cached beside it
 e5-qa: e5-small
-	OMP_NUM_THREADS=2 $(PY) -m research.bench finetune-e5
+	OMP_NUM_THREADS=2 $(PY) -m research.bench_models e5
 
 bench: backbones e5-qa
 	OMP_NUM_THREADS=2 $(PY) -m research.bench
 
 blend-check: e5-qa
-	OMP_NUM_THREADS=2 $(PY) -m research.bench blend-check $(MODELS)
+	OMP_NUM_THREADS=2 $(PY) -m research.blend_check $(MODELS)
 
 clean:
 	rm -rf runs .cache
