@@ -5,7 +5,7 @@ import unicodedata
 
 import pandas as pd
 
-from .features import frame_to_batch, prepare_eval_features
+from .features import frame_to_batch, lone_underline_id, prepare_eval_features, token_char_spans
 
 
 def _is_punct(ch: str) -> bool:
@@ -36,7 +36,10 @@ def tokenizer_report(df: pd.DataFrame, tokenizer, max_length: int = 384, doc_str
     out = {"tokens_per_word": n_tokens / max(n_words, 1), "windows_per_context_mean": float(windows.mean()),
            "windows_per_context_max": int(windows.max())}
     if "answer_text" in df:
-        offsets_of = dict(zip(contexts["context"], enc["offset_mapping"]))
+        # the spans post-processing cuts answers from (whitespace trimmed, lone "▁" empty), not the raw offsets
+        lone = lone_underline_id(tokenizer)
+        offsets_of = {c: token_char_spans(c, o, ids, lone)
+                      for c, o, ids in zip(contexts["context"], enc["offset_mapping"], enc["input_ids"])}
         rows = [answer_alignment(c, s, a, offsets_of[c])
                 for c, s, a in zip(df["context"], df["answer_start"], df["answer_text"]) if a]
         r = pd.DataFrame(rows)
