@@ -15,15 +15,31 @@ NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 NOTEBOOKS = ["01_eda", "02_tokenizer", "03_recipe_training", "04_blend", "05_submit"]
 
 
+def kernel_config():
+    """Kernel-manager settings for papermill's kernels: CurveZMQ keys provisioned by jupyter_client.
+
+    ipykernel >= 7 warns "Kernel is running over TCP without encryption" on every start (it reads as an error);
+    jupyter_client's documented `transport_encryption` gives the kernel keys when its kernelspec declares curve
+    support (ipykernel's does), which both encrypts the local sockets and ends the warning."""
+    import zmq
+    from traitlets.config import Config
+
+    c = Config()
+    if zmq.has("curve"):  # pyzmq wheels bundle libsodium; without it the setting is refused
+        c.KernelManager.transport_encryption = "auto"
+    return c
+
+
 def run_notebook(name: str, out_dir: str | os.PathLike, parameters: dict, kernel_name: str = "python3",
-                 progress: bool = True) -> Path:
-    """Execute notebooks/<name>.ipynb with `parameters`; the executed copy goes to `out_dir/<name>.ipynb`."""
+                 progress: bool = True, notebook_dir: str | os.PathLike = NOTEBOOK_DIR) -> Path:
+    """Execute `notebook_dir/<name>.ipynb` with `parameters`; the executed copy goes to `out_dir/<name>.ipynb`."""
     import papermill as pm
 
     out = Path(out_dir) / f"{name}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"), str(out), parameters=parameters,
-                        kernel_name=kernel_name, cwd=str(NOTEBOOK_DIR), progress_bar=progress)
+    pm.execute_notebook(str(Path(notebook_dir) / f"{name}.ipynb"), str(out), parameters=parameters,
+                        kernel_name=kernel_name, cwd=str(notebook_dir), progress_bar=progress,
+                        config=kernel_config())
     return out
 
 

@@ -52,3 +52,23 @@ def test_papermill_sees_every_parameter():
         cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
         assigned = re.findall(r"^(\w+)\s*=", "".join(cell["source"]), flags=re.M)
         assert list(pm.inspect_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"))) == assigned, name
+
+
+def test_kernel_starts_without_the_tcp_encryption_warning(tmp_path, capfd):
+    """ipykernel 7 prints "Kernel is running over TCP without encryption" at each start unless the kernel gets
+    CurveZMQ keys; a newcomer reads it as an error once per notebook of `make demo`."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                          "display_name": "Python 3"}})
+    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("print('x is', x)")]
+    src = tmp_path / "src"
+    src.mkdir()
+    nbformat.write(nb, src / "tiny.ipynb")
+    from src.notebooks import run_notebook
+
+    out = run_notebook("tiny", tmp_path / "out", {"x": 7}, progress=False, notebook_dir=src)
+    captured = capfd.readouterr()
+    assert "without encryption" not in captured.err + captured.out
+    assert nbformat.read(out, 4).cells[-1].outputs[0]["text"] == "x is 7\n"
