@@ -28,7 +28,7 @@ def token_char_spans(text: str, offsets, input_ids, lone_id: int | None) -> list
 
     e5-small's "▁1857" has offsets " 1857" and its lone "▁" covers the space; tiny-xlmr's lone "▁" covers the
     next word's first character (transformers#17454). Raw, an answer starting or ending on them gains a space or
-    a character. Whitespace is never part of a chaii answer's edge, so trimming it loses nothing.
+    a character. Whitespace at an answer's edge scores nothing in word-level Jaccard, so trimming it loses nothing.
     """
     out = []
     for (a, b), tid in zip(offsets, input_ids):
