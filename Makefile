@@ -7,6 +7,7 @@
 #   make push   kaggle kernels push -p for each built kernel (needs a Kaggle token)
 #   make bench  inference / post-processing / blend-memory benchmarks, one table (research/bench.py)
 #   make blend-check  char-level blend of 3 e5-small models vs the best single one on held-out XQuAD-hi
+#   make clean-notebooks  clear outputs of notebooks/*.ipynb before a commit (nbconvert ClearOutputPreprocessor)
 SHELL := /bin/bash
 PY := .venv/bin/python
 RUN_DIR ?= runs/demo
@@ -17,7 +18,7 @@ BATCH_ARGS ?= --tiny
 KERNELS_DIR ?= kernels
 KAGGLE_USER ?= $(KAGGLE_USERNAME)
 
-.PHONY: demo test backbones clean batch kernels push status bench blend-check e5-small e5-qa ablate
+.PHONY: demo test backbones clean clean-notebooks batch kernels push status bench blend-check e5-small e5-qa ablate
 
 # torch first: a plain `pip install torch` (or one pulled in by another package) fetches a multi-GB CUDA build
 .venv/.installed: requirements.txt
@@ -73,6 +74,11 @@ blend-check: e5-qa
 
 clean:
 	rm -rf runs .cache
+
+# outputs, execution counts and run metadata go; the `parameters` tag stays; clean notebooks are not rewritten
+CLEAN_NOTEBOOKS ?= notebooks/*.ipynb
+clean-notebooks: .venv/.installed
+	$(PY) -m src.notebooks clean $(CLEAN_NOTEBOOKS)
 
 # Builds e5-small into ~/.cache/chaii-recipes if absent; runs only what the experiment log lacks.
 VARIANTS ?= plain,recipe,crop,resize,cutout,negsamp,soft,all

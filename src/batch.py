@@ -6,6 +6,7 @@
 A run writes `runs/<backbone>/fold<k>/` (executed notebook, model, oof, metrics) and, last and atomically,
 `DONE.json`: a rerun skips runs that have it (unless --force) and resumes the others from their last checkpoint.
 One failing run does not stop the others; the summary table names the executed notebook where it failed.
+Each executed notebook is also rendered to HTML beside it, and `runs/index.html` links them (`src.html_report`).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from .backbones import REGISTRY, STANDS_IN_FOR, get_backbone
+from .html_report import report_run_folder, try_render
 from .io import write_json
 from .notebooks import NOTEBOOK_DIR, run_notebook
 from .paths import REPO_ROOT
@@ -179,6 +181,8 @@ def run_all(runs: list[Run], force: bool = False, progress: bool = True) -> list
         # a blend or submission over runs that were just (re)trained is stale: redo it
         fresh_deps = any(r.name in run.after and r.status == "ok" for r in runs)
         execute(run, force=force or fresh_deps, progress=progress)
+        if run.status in ("ok", "failed"):   # a failed notebook's report shows where it failed
+            try_render(run.out_dir / f"{run.notebook}.ipynb")
         metric = "" if run.metric is None else f" jaccard {run.metric:.4f}"
         took = f"already complete ({run.seconds:.0f}s when it ran)" if run.status == "skipped" else \
             f"{run.status} in {run.seconds:.0f}s"
@@ -232,10 +236,13 @@ def main(argv: list[str] | None = None) -> int:
     runs = plan_runs(backbones, [int(k) for k in args.folds.split(",")], runs_dir, str(data_dir),
                      str(models_dir), args.tiny, overrides, notebooks, args.fail_run)
     run_all(runs, force=args.force, progress=not args.no_progress)
+    # reports of runs skipped here but executed before this rendering existed are made now
+    index = report_run_folder(runs_dir, {r.out_dir / f"{r.notebook}.ipynb": r.metric for r in runs})
     table = summary(runs)
     print("\n" + table.to_string(index=False))
     failed = table["status"].eq("failed").sum()
-    print(f"\n{len(runs) - failed}/{len(runs)} runs ok or already complete; {failed} failed", flush=True)
+    print(f"\n{len(runs) - failed}/{len(runs)} runs ok or already complete; {failed} failed; reports: {index}",
+          flush=True)
     return 1 if failed else 0
 
 

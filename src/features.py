@@ -4,10 +4,40 @@ Both functions take a batch of examples as a dict of lists (what `datasets.Datas
 return a dict of lists, one entry per window. A context longer than `max_length` becomes several windows that
 overlap by `doc_stride` tokens; a training window that does not contain the whole answer is labelled with the CLS
 index (the "no answer" position), exactly as run_qa.py does.
+
+Context offsets are the characters a token can give an answer (`token_char_spans`), not the tokenizer's raw ones:
+XLM-R-style tokenizers fold the space before a word into its offsets and emit a lone "▁" whose offsets cover a
+space or the next word's first character (transformers#17454); raw, either adds an edge character to an answer.
 """
 from __future__ import annotations
 
 from typing import Any
+
+SPIECE_UNDERLINE = "▁"  # SentencePiece's word-start marker
+
+
+def lone_underline_id(tokenizer) -> int | None:
+    """Id of the lone "▁" token in a SentencePiece vocabulary; None for tokenizers without one (WordPiece)."""
+    tid = tokenizer.convert_tokens_to_ids(SPIECE_UNDERLINE)
+    return None if tid is None or tid == tokenizer.unk_token_id else tid
+
+
+def token_char_spans(text: str, offsets, input_ids, lone_id: int | None) -> list[tuple[int, int]]:
+    """Each token's character span in `text` without whitespace at either edge; a lone "▁" holds no character
+    of its own and gets the empty span where the next word starts.
+
+    e5-small's "▁1857" has offsets " 1857" and its lone "▁" covers the space; tiny-xlmr's lone "▁" covers the
+    next word's first character (transformers#17454). Raw, an answer starting or ending on them gains a space or
+    a character. Whitespace at an answer's edge scores nothing in word-level Jaccard, so trimming it loses nothing.
+    """
+    out = []
+    for (a, b), tid in zip(offsets, input_ids):
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        out.append((a, a) if tid == lone_id else (a, b))
+    return out
 
 
 def _tokenize(examples: dict[str, list], tokenizer, max_length: int, doc_stride: int, pad: bool):
@@ -25,7 +55,15 @@ def _tokenize(examples: dict[str, list], tokenizer, max_length: int, doc_stride:
         return_offsets_mapping=True,
         padding="max_length" if pad else False,
     )
-    return enc, (1 if pad_on_right else 0)
+    context_index = 1 if pad_on_right else 0
+    lone_id = lone_underline_id(tokenizer)
+    for i, ex in enumerate(enc["overflow_to_sample_mapping"]):
+        ctx = [k for k, s in enumerate(enc.sequence_ids(i)) if s == context_index]
+        offsets, ids = enc["offset_mapping"][i], enc["input_ids"][i]
+        spans = token_char_spans(contexts[ex], [offsets[k] for k in ctx], [ids[k] for k in ctx], lone_id)
+        for k, span in zip(ctx, spans):
+            offsets[k] = span
+    return enc, context_index
 
 
 def fit_questions(questions: list[str], tokenizer, max_length: int, doc_stride: int) -> list[str]:
@@ -103,14 +141,15 @@ def prepare_train_features(examples: dict[str, list], tokenizer, max_length: int
 
 def prepare_eval_features(examples: dict[str, list], tokenizer, max_length: int = 384, doc_stride: int = 128,
                           pad: bool = False) -> dict[str, list[Any]]:
-    """Windows with `example_id` and `offset_mapping`, where non-context tokens get `None` (as in run_qa.py)."""
+    """Windows with `example_id` and `offset_mapping`, where non-context tokens get `None` (as in run_qa.py), and
+    so do context tokens that hold no character (a lone "▁"): neither can be an answer's edge."""
     enc, context_index = _tokenize(examples, tokenizer, max_length, doc_stride, pad)
     sample_map = enc.pop("overflow_to_sample_mapping")
     enc["example_id"] = []
     for i in range(len(enc["input_ids"])):
         sequence_ids = enc.sequence_ids(i)
         enc["example_id"].append(examples["id"][sample_map[i]])
-        enc["offset_mapping"][i] = [o if sequence_ids[k] == context_index else None
+        enc["offset_mapping"][i] = [o if sequence_ids[k] == context_index and o[1] > o[0] else None
                                     for k, o in enumerate(enc["offset_mapping"][i])]
     return dict(enc)
 

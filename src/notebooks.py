@@ -1,6 +1,8 @@
-"""Run the numbered notebooks with papermill (the demo, the batch reruns and the notebook test all use this).
+"""Run the numbered notebooks with papermill (the demo, the batch reruns and the notebook test all use this), and
+clear their outputs before a commit.
 
     python -m src.notebooks demo --run-dir runs/demo
+    python -m src.notebooks clean notebooks/*.ipynb      # make clean-notebooks
 """
 from __future__ import annotations
 
@@ -15,15 +17,31 @@ NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 NOTEBOOKS = ["01_eda", "02_tokenizer", "03_recipe_training", "04_blend", "05_submit"]
 
 
+def kernel_config():
+    """Kernel-manager settings for papermill's kernels: CurveZMQ keys provisioned by jupyter_client.
+
+    ipykernel >= 7 warns "Kernel is running over TCP without encryption" on every start (it reads as an error);
+    jupyter_client's documented `transport_encryption` gives the kernel keys when its kernelspec declares curve
+    support (ipykernel's does), which both encrypts the local sockets and ends the warning."""
+    import zmq
+    from traitlets.config import Config
+
+    c = Config()
+    if zmq.has("curve"):  # pyzmq wheels bundle libsodium; without it the setting is refused
+        c.KernelManager.transport_encryption = "auto"
+    return c
+
+
 def run_notebook(name: str, out_dir: str | os.PathLike, parameters: dict, kernel_name: str = "python3",
-                 progress: bool = True) -> Path:
-    """Execute notebooks/<name>.ipynb with `parameters`; the executed copy goes to `out_dir/<name>.ipynb`."""
+                 progress: bool = True, notebook_dir: str | os.PathLike = NOTEBOOK_DIR) -> Path:
+    """Execute `notebook_dir/<name>.ipynb` with `parameters`; the executed copy goes to `out_dir/<name>.ipynb`."""
     import papermill as pm
 
     out = Path(out_dir) / f"{name}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"), str(out), parameters=parameters,
-                        kernel_name=kernel_name, cwd=str(NOTEBOOK_DIR), progress_bar=progress)
+    pm.execute_notebook(str(Path(notebook_dir) / f"{name}.ipynb"), str(out), parameters=parameters,
+                        kernel_name=kernel_name, cwd=str(notebook_dir), progress_bar=progress,
+                        config=kernel_config())
     return out
 
 
@@ -69,13 +87,49 @@ def run_demo(run_dir: str | os.PathLike, models_dir: str | os.PathLike, data_dir
     return Path(params["05_submit"]["output"])
 
 
+# cell metadata that Jupyter and papermill add on a run; tags (papermill's `parameters`) stay
+RUN_METADATA = {"collapsed", "scrolled", "execution", "papermill", "ExecuteTime"}
+
+
+def clear_outputs(paths) -> list[Path]:
+    """Clear outputs, execution counts and run metadata of each notebook in place (nbconvert's
+    ClearOutputPreprocessor); returns the notebooks that changed. Unchanged files are not rewritten."""
+    import nbformat
+    from nbconvert.preprocessors import ClearOutputPreprocessor
+
+    from .io import write_text
+
+    clear = ClearOutputPreprocessor(remove_metadata_fields=RUN_METADATA)
+    changed = []
+    for path in map(Path, paths):
+        before = path.read_text(encoding="utf-8")
+        try:
+            nb = nbformat.reads(before, as_version=4)
+        except Exception as e:  # nbformat raises several kinds for bad JSON / schema
+            raise ValueError(f"{path}: not a readable notebook ({e})") from e
+        nb, _ = clear.preprocess(nb, {})
+        nb.metadata.pop("papermill", None)
+        after = nbformat.writes(nb) + "\n"   # nbformat.write's own layout: committed notebooks stay byte-identical
+        if after != before:
+            write_text(after, path)
+            changed.append(path)
+    return changed
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Run the five notebooks with papermill.")
     sub = ap.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("demo", help="notebooks 01-05 with the two tiny backbones on input/")
     d.add_argument("--run-dir", default=str(REPO_ROOT / "runs" / "demo"))
     d.add_argument("--models-dir", default=str(REPO_ROOT / ".cache" / "backbones"))
+    c = sub.add_parser("clean", help="clear outputs of notebooks before a commit (tags kept)")
+    c.add_argument("paths", nargs="+")
     args = ap.parse_args(argv)
+    if args.cmd == "clean":
+        changed = clear_outputs(args.paths)
+        print(f"outputs cleared: {len(changed)} of {len(args.paths)} notebook(s) changed"
+              + "".join(f"\n  {p}" for p in changed))
+        return
     path = run_demo(args.run_dir, args.models_dir)
     print(f"submission written: {path}")
 

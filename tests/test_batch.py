@@ -103,6 +103,13 @@ def test_killed_run_resumes_complete_run_is_skipped_failed_run_is_reported(tmp_p
     assert "failed" in failed_line and str(failed_nb) in failed_line
     assert "model directory for 'muril-large' not found" in failed_nb.read_text()
     assert "1 failed" in out.stdout
+    # each executed notebook has its HTML report beside it; the runs folder's index links both, failure marked
+    index = (runs_dir / "index.html").read_text(encoding="utf-8")
+    for nb in (run_dir / "03_recipe_training.ipynb", failed_nb):
+        assert nb.with_suffix(".html").exists()
+        assert f'href="{nb.with_suffix(".html").relative_to(runs_dir).as_posix()}"' in index
+    assert "model directory for 'muril-large' not found" in failed_nb.with_suffix(".html").read_text()
+    assert ">failed<" in index and f"{metrics['jaccard_all']:.4f}" in index
 
     # 3. a third pass skips the complete run without starting a kernel
     mtime = (run_dir / batch.DONE).stat().st_mtime_ns

@@ -52,3 +52,71 @@ def test_papermill_sees_every_parameter():
         cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
         assigned = re.findall(r"^(\w+)\s*=", "".join(cell["source"]), flags=re.M)
         assert list(pm.inspect_notebook(str(NOTEBOOK_DIR / f"{name}.ipynb"))) == assigned, name
+
+
+def test_kernel_starts_without_the_tcp_encryption_warning(tmp_path, capfd):
+    """ipykernel 7 prints "Kernel is running over TCP without encryption" at each start unless the kernel gets
+    CurveZMQ keys; a newcomer reads it as an error once per notebook of `make demo`."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                          "display_name": "Python 3"}})
+    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("print('x is', x)")]
+    src = tmp_path / "src"
+    src.mkdir()
+    nbformat.write(nb, src / "tiny.ipynb")
+    from src.notebooks import run_notebook
+
+    out = run_notebook("tiny", tmp_path / "out", {"x": 7}, progress=False, notebook_dir=src)
+    captured = capfd.readouterr()
+    assert "without encryption" not in captured.err + captured.out
+    assert nbformat.read(out, 4).cells[-1].outputs[0]["text"] == "x is 7\n"
+
+
+def test_make_clean_notebooks_clears_outputs_and_keeps_the_parameters_tag(tmp_path):
+    """`make clean-notebooks` (nbconvert's ClearOutputPreprocessor) turns a notebook run in Jupyter back into the
+    committed file byte for byte, and leaves every committed notebook as it is (they are already clean)."""
+    import shutil
+    import subprocess
+
+    import nbformat
+
+    committed = {name: (NOTEBOOK_DIR / f"{name}.ipynb").read_text(encoding="utf-8") for name in NOTEBOOKS}
+    for name in NOTEBOOKS:
+        shutil.copy(NOTEBOOK_DIR / f"{name}.ipynb", tmp_path / f"{name}.ipynb")
+    # 02 as Jupyter and papermill leave it: outputs, counts, run metadata
+    ran = tmp_path / "02_tokenizer.ipynb"
+    nb = nbformat.read(ran, 4)
+    for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
+        cell.execution_count = i + 1
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"out {i}\n")]
+        cell.metadata["execution"] = {"iopub.execute_input": "2026-01-01T00:00:00Z"}
+        cell.metadata["papermill"] = {"duration": 1.0, "status": "completed"}
+    nb.metadata["papermill"] = {"duration": 3.0}
+    nbformat.write(nb, ran)
+    assert ran.read_text(encoding="utf-8") != committed["02_tokenizer"]
+    mtimes = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*.ipynb") if p != ran}
+
+    # -o: the venv is there; do not let make reinstall it from a newer requirements.txt
+    out = subprocess.run(["make", "-s", "-o", ".venv/.installed", "clean-notebooks",
+                          f"CLEAN_NOTEBOOKS={tmp_path}/*.ipynb"], cwd=REPO_ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "1 of 5 notebook(s) changed" in out.stdout
+    for name in NOTEBOOKS:
+        assert (tmp_path / f"{name}.ipynb").read_text(encoding="utf-8") == committed[name], name
+    assert all(p.stat().st_mtime_ns == t for p, t in mtimes.items()), "clean notebooks were rewritten"
+    tagged = [c for c in nbformat.read(ran, 4).cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+
+
+def test_clean_notebooks_names_a_broken_file(tmp_path):
+    import pytest
+
+    from src.notebooks import clear_outputs
+
+    bad = tmp_path / "broken.ipynb"
+    bad.write_text("{not json", encoding="utf-8")
+    with pytest.raises(ValueError, match="broken.ipynb: not a readable notebook"):
+        clear_outputs([bad])
