@@ -158,6 +158,7 @@ def blend_char_scores(scores: list[CharScores], weights: list[float] | None = No
     for i, x in enumerate(scores[1:], start=1):
         if not np.array_equal(x.bounds, first.bounds):
             raise ValueError(f"model {i} was mapped onto other examples than model 0")
+    scores, w = [x for x, wi in zip(scores, w) if wi > 0], w[w > 0]   # weight 0: no say, not even on boundaries
     out = []
     for field in ("start", "end"):
         total = np.zeros(len(first.start))
@@ -342,7 +343,8 @@ def ensemble_spans(examples: pd.DataFrame, logits: list[WindowLogits], backbones
                             [wi for wi, b in zip(w, backbones) if b == name]) for name in names]
     if scheme == "vote":
         return vote_spans(examples, [group_spans(examples, g, cfg) for g in groups], min(cfg.vote_k, len(groups)))
+    bw = [backbone_weights[n] for n in names] if backbone_weights else [1.0] * len(names)
+    groups, bw = [g for g, x in zip(groups, bw) if x > 0], [x for x in bw if x > 0]   # weight 0: not used at all
     if len(groups) == 1:
         return group_spans(examples, groups[0], cfg)
-    bw = [backbone_weights[n] for n in names] if backbone_weights else None
     return nested_char_spans(examples, groups, bw, cfg.n_best_size, cfg.max_answer_chars)
