@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .blend import (BlendConfig, CharScores, blend_char_scores, concat_char_scores, decode_char_spans,
-                    default_scheme, group_char_scores, group_spans, merge_windows, run_name, select_char_scores,
-                    vote_spans)
+from .blend import BlendConfig, default_scheme, group_spans, merge_windows, run_name, vote_spans
+from .char_blend import (CharScores, blend_char_scores, concat_char_scores, decode_char_spans, group_char_scores,
+                         select_char_scores)
 from .blend_json import BLEND_JSON, BlendSettings, load_blend_json  # noqa: F401  (load_blend_json: public here)
 from .io import atomic_path, write_csv
 from .metric import jaccard, jaccard_by_language, mean_jaccard
