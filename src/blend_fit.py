@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -255,7 +255,7 @@ def fit_blend(train: pd.DataFrame, run_dirs: list[str], cfg: BlendConfig = Blend
     blend = BlendSettings(**{"vote_k": min(cfg.vote_k, len(order)), **settings[chosen]},
                           n_best_size=cfg.n_best_size, max_answer_length=cfg.max_answer_length,
                           max_answer_chars=cfg.max_answer_chars,
-                          rules={k: v for k, v in vars(rules or AnswerRules()).items()},
+                          rules=asdict(rules or AnswerRules()),
                           runs={b: merged[b].runs for b in order}, cv=cv)
     answers = answers_from_spans(ex, spans[chosen], rules)
     oof = ex[["id", "language", "answer_text"]].assign(fold=fold_at[finest], prediction=ex["id"].map(answers))
