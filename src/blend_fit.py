@@ -234,7 +234,7 @@ def fit_blend(train: pd.DataFrame, run_dirs: list[str], cfg: BlendConfig = Blend
         spans[vote] = vote_spans(ex, [at[b][0] for b in order], k)
         settings[vote] = dict(scheme="vote", backbones=order, weights=equal, vote_k=k)
         groups, how = cv_groups(ex, fold_at[finest])
-        cv["cross_fitted_over"] = how if groups is None else f"{how} of {finest}"
+        cv["cross_fitted_over"] = f"{how} of {finest}" if how == "training folds" else how
         if cfg.tune_weights and groups is not None:
             spans[TUNED], cv["cross_fitted_weights"] = cross_fitted_spans(ex, scores, groups, cfg)
             w, in_sample = tune_weights(ex, scores, ex["answer_text"], cfg.n_best_size, cfg.max_answer_chars,
