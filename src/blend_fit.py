@@ -196,6 +196,36 @@ class BlendFit:
                 "table": write_csv(self.table.rename_axis("prediction").reset_index(), out / BLEND_TABLE)}
 
 
+def candidates(ex: pd.DataFrame, at: dict[str, tuple[np.ndarray, CharScores]], folds: np.ndarray,
+               cfg: BlendConfig) -> tuple[dict[str, np.ndarray], dict[str, dict], dict]:
+    """Every scheme on the rows `ex` from each backbone's (spans, character scores) there, strongest backbone
+    first: (spans per candidate, its blend.json settings, notes on the cross-fit)."""
+    order = list(at)
+    spans = {f"{b} alone": at[b][0] for b in order}
+    settings = {f"{b} alone": dict(scheme="single", backbones=[b], weights={b: 1.0}) for b in order}
+    cv = {}
+    if len(order) < 2:
+        return spans, settings, cv
+    equal = {b: 1 / len(order) for b in order}
+    scores = [at[b][1] for b in order]
+    spans[EQUAL] = decode_char_spans(blend_char_scores(scores), cfg.n_best_size, cfg.max_answer_chars)
+    settings[EQUAL] = dict(scheme="char", backbones=order, weights=equal)
+    k = min(cfg.vote_k, len(order))
+    vote = f"vote {k} of {len(order)}"
+    spans[vote] = vote_spans(ex, [at[b][0] for b in order], k)
+    settings[vote] = dict(scheme="vote", backbones=order, weights=equal, vote_k=k)
+    groups, cv["cross_fitted_over"] = cv_groups(ex, folds)
+    if cfg.tune_weights and groups is not None:
+        spans[TUNED], cv["cross_fitted_weights"] = cross_fitted_spans(ex, scores, groups, cfg)
+        w, in_sample = tune_weights(ex, scores, ex["answer_text"], cfg.n_best_size, cfg.max_answer_chars,
+                                    maxiter=cfg.tune_maxiter)
+        tuned = {b: round(float(x), 4) for b, x in zip(order, w)}
+        settings[TUNED] = dict(scheme="char", backbones=order, weights=tuned)
+        cv["tuned_weights_all_rows"] = tuned                  # what the submission uses
+        cv["tuned_in_sample_jaccard"] = round(in_sample, 4)   # optimistic: tuned and scored on the same rows
+    return spans, settings, cv
+
+
 def fit_blend(train: pd.DataFrame, run_dirs: list[str], cfg: BlendConfig = BlendConfig(),
               rules: AnswerRules | None = None) -> BlendFit:
     """Score every run, every backbone's merged OOF and every scheme; choose the scheme (see the module doc)."""
@@ -219,30 +249,11 @@ def fit_blend(train: pd.DataFrame, run_dirs: list[str], cfg: BlendConfig = Blend
     at = {b: m.at(ids) for b, m in merged.items()}
     alone = {b: _score(ex, at[b][0], rules)["jaccard_all"] for b in merged}
     order = sorted(merged, key=lambda b: -alone[b])           # strongest first: the vote falls back on it
-    spans = {f"{b} alone": at[b][0] for b in order}
-    settings = {f"{b} alone": dict(scheme="single", backbones=[b], weights={b: 1.0}) for b in order}
-    equal = {b: 1 / len(order) for b in order}
     fold_at = {b: merged[b].fold[pd.Index(merged[b].ids).get_indexer(ids)] for b in order}
     finest = max(order, key=lambda b: len(np.unique(fold_at[b])))   # the most folds: the finest cross-fit
-    cv = {}
-    if len(order) > 1:
-        scores = [at[b][1] for b in order]
-        spans[EQUAL] = decode_char_spans(blend_char_scores(scores), cfg.n_best_size, cfg.max_answer_chars)
-        settings[EQUAL] = dict(scheme="char", backbones=order, weights=equal)
-        k = min(cfg.vote_k, len(order))
-        vote = f"vote {k} of {len(order)}"
-        spans[vote] = vote_spans(ex, [at[b][0] for b in order], k)
-        settings[vote] = dict(scheme="vote", backbones=order, weights=equal, vote_k=k)
-        groups, how = cv_groups(ex, fold_at[finest])
-        cv["cross_fitted_over"] = f"{how} of {finest}" if how == "training folds" else how
-        if cfg.tune_weights and groups is not None:
-            spans[TUNED], cv["cross_fitted_weights"] = cross_fitted_spans(ex, scores, groups, cfg)
-            w, in_sample = tune_weights(ex, scores, ex["answer_text"], cfg.n_best_size, cfg.max_answer_chars,
-                                        maxiter=cfg.tune_maxiter)
-            tuned = {b: round(float(x), 4) for b, x in zip(order, w)}
-            settings[TUNED] = dict(scheme="char", backbones=order, weights=tuned)
-            cv["tuned_weights_all_rows"] = tuned
-            cv["tuned_in_sample_jaccard"] = round(in_sample, 4)   # optimistic: tuned and scored on the same rows
+    spans, settings, cv = candidates(ex, {b: at[b] for b in order}, fold_at[finest], cfg)
+    if cv.get("cross_fitted_over") == "training folds":
+        cv["cross_fitted_over"] += f" of {finest}"
     for name, s in spans.items():
         table[name] = _score(ex, s, rules)
     default = {"vote": next((n for n in spans if n.startswith("vote")), None), "char": EQUAL,
