@@ -38,7 +38,8 @@ def blend_check(model_dirs: list[str] | None = None, out: str = str(REPO_ROOT / 
     import torch
 
     from src.blend import (average_logits, blend_char_scores, char_blend_spans, char_scores, decode_char_spans,
-                        same_windows, tune_weights, vote_spans)
+                        same_windows, vote_spans)
+    from src.blend_fit import tune_weights
     from src.features import frame_to_batch, prepare_eval_features
     from src.io import write_csv
     from src.metric import jaccard_by_language

@@ -122,9 +122,13 @@ def plan_runs(backbones: list[str], folds: list[int], runs_dir: Path, data_dir: 
                         dict(data_dir=data_dir, run_dirs=",".join(str(r.out_dir) for r in trained),
                              out_dir=str(runs_dir / "blend")), after=[r.name for r in trained]))
     if SUBMIT_NOTEBOOK in notebooks:
+        # 05 uses the blend 04 just fitted; without 04 it fits one itself on the runs above its models
+        blended = BLEND_NOTEBOOK in notebooks
         runs.append(Run("submit", SUBMIT_NOTEBOOK, runs_dir / "submit",
                         dict(data_dir=data_dir, model_dirs=",".join(str(r.out_dir / "model") for r in trained),
-                             output=str(runs_dir / "submit" / "submission.csv")), after=[r.name for r in trained]))
+                             blend=str(runs_dir / "blend" / "blend.json") if blended else "oof",
+                             output=str(runs_dir / "submit" / "submission.csv")),
+                        after=[r.name for r in trained] + (["blend"] if blended else [])))
     return runs
 
 

@@ -62,7 +62,7 @@ def demo_parameters(run_dir: Path, models_dir: Path, data_dir: Path | None = Non
                                        **train_overrides) for b, d in fold_dirs.items()},
         "04_blend": dict(data_dir=data, run_dirs=",".join(str(d) for d in fold_dirs.values()), out_dir=str(run_dir)),
         "05_submit": dict(data_dir=data, model_dirs=",".join(str(d / "model") for d in fold_dirs.values()),
-                          output=str(run_dir / "submission.csv")),
+                          blend=str(run_dir / "blend.json"), output=str(run_dir / "submission.csv")),
     }
 
 

@@ -117,3 +117,17 @@ def test_killed_run_resumes_complete_run_is_skipped_failed_run_is_reported(tmp_p
     assert batch.main(args) == 0
     assert time.time() - t0 < 30
     assert (run_dir / batch.DONE).stat().st_mtime_ns == mtime
+
+
+def test_blend_and_submit_get_every_fold(tmp_path):
+    """04 gets every training run folder, 05 every model and 04's blend.json (or fits one itself without 04)."""
+    runs = batch.plan_runs(["muril-large", "rembert"], [0, 1], tmp_path, "data", "models", tiny=True,
+                           notebooks=batch.NOTEBOOK_NAMES)
+    blend, submit = runs[-2], runs[-1]
+    folds = [tmp_path / b / f"fold{k}" for b in ("muril-large", "rembert") for k in (0, 1)]
+    assert blend.parameters["run_dirs"].split(",") == [str(d) for d in folds]
+    assert submit.parameters["model_dirs"].split(",") == [str(d / "model") for d in folds]
+    assert submit.parameters["blend"] == str(tmp_path / "blend" / "blend.json") and "blend" in submit.after
+    alone = batch.plan_runs(["rembert"], [0, 1], tmp_path, "data", "models",
+                            notebooks=(batch.TRAIN_NOTEBOOK, batch.SUBMIT_NOTEBOOK))
+    assert alone[-1].parameters["blend"] == "oof" and "blend" not in alone[-1].after

@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 
 from src.blend import (BlendConfig, average_logits, blend_char_scores, blend_spans, char_blend_spans, char_scores,
-                       decode_char_spans, ensemble_spans, tune_weights, vote_span)
+                       decode_char_spans, ensemble_spans, vote_span)
+from src.blend_fit import tune_weights
 from src.features import frame_to_batch, prepare_eval_features
 from src.postprocess import best_spans, postprocess_qa_predictions, spans_to_text
 from src.predict import WindowLogits, offsets_array
@@ -123,7 +124,7 @@ def test_char_level_decode_of_one_window_equals_token_level(tokenizers):
 
 
 def test_blending_real_tiny_bert_and_tiny_xlmr(tiny_dirs):
-    from src.blend import predict_answers
+    from src.ensemble import predict_answers
 
     df = long_examples(8)
     answers = predict_answers(df, [str(tiny_dirs["tiny-bert"]), str(tiny_dirs["tiny-xlmr"])])
