@@ -74,9 +74,11 @@ def best_over_golds(metric, prediction: str, golds: Iterable[str]) -> float:
 
 def golds_of(df: pd.DataFrame, gold_col: str = "answer_text", golds_col: str = "answers") -> list[list[str]]:
     """Every gold answer per row: the `answers` lists where the frame has them, else the single `answer_text`."""
-    if golds_col in df.columns:
-        return [list(g) if len(g) else [a] for g, a in zip(df[golds_col], df[gold_col])]
-    return [[a] for a in df[gold_col]]
+    if golds_col not in df.columns:
+        return [[a] for a in df[gold_col]]
+    # rows from a source without the column (concatenated frames) have NaN there: their one gold is answer_text
+    return [list(g) if isinstance(g, (list, tuple, np.ndarray)) and len(g) else [a]
+            for g, a in zip(df[golds_col], df[gold_col])]
 
 
 def score_rows(df: pd.DataFrame, pred_col: str = "prediction", gold_col: str = "answer_text",

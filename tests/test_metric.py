@@ -53,7 +53,7 @@ def test_normalize_answer_is_squads():
 def test_scores_take_the_best_gold_per_question():
     df = pd.DataFrame({"prediction": ["नई दिल्ली", "chennai", "q"],
                        "answer_text": ["दिल्ली", "madurai", "z"],
-                       "answers": [["दिल्ली", "नई दिल्ली"], ["madurai", "Chennai city"], []],
+                       "answers": [["दिल्ली", "नई दिल्ली"], ["madurai", "Chennai city"], np.nan],
                        "language": ["hindi", "tamil", "tamil"]})
     s = score_rows(df)
     assert s["jaccard"].tolist() == pytest.approx([1.0, 0.5, 0.0])
