@@ -103,13 +103,17 @@ def bootstrap_ci(values: Sequence[float], n_boot: int = 1000, level: float = 0.9
     return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
 
 
-def qa_metrics(df: pd.DataFrame, pred_col: str = "prediction", by: str = "language", interval: bool = False,
-               n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
+def qa_metrics(df: pd.DataFrame, pred_col: str = "prediction", by: Sequence[str] = ("language", "eval_set"),
+               interval: bool = False, n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
     """Jaccard, EM, F1 and the share of non-zero Jaccard (the 4th place's checkpoint criterion), overall (`_all`)
-    and per value of `by`, e.g. `jaccard_hindi`, `em_all`; with `interval`, `jaccard_*_lo` / `_hi` (95%)."""
+    and per value of each column of `by` the frame has, e.g. `jaccard_hindi`, `em_all`, `f1_xquad_hi`; with
+    `interval`, `jaccard_*_lo` / `_hi` (95% bootstrap over questions)."""
     scores = score_rows(df, pred_col)
     scores["nonzero"] = (scores["jaccard"] > 0).astype(float)
-    groups = [("all", scores)] + ([(str(k), g) for k, g in scores.groupby(df[by].to_numpy())] if by in df else [])
+    groups = [("all", scores)]
+    for col in [by] if isinstance(by, str) else by:
+        if col in df:
+            groups += [(str(k), g) for k, g in scores.groupby(df[col].to_numpy())]
     out = {}
     for name, g in groups:
         for col in ("jaccard", "em", "f1", "nonzero"):

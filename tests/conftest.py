@@ -10,6 +10,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 MODELS_DIR = Path(os.environ.get("CHAII_MODELS", REPO_ROOT / ".cache" / "backbones"))
 
 
+@pytest.fixture(autouse=True)
+def experiment_log(tmp_path, monkeypatch) -> Path:
+    """Every test's training runs log to a temporary file, never to the committed docs/experiments.jsonl."""
+    from src.explog import LOG_ENV
+    log = tmp_path / "experiments.jsonl"
+    monkeypatch.setenv(LOG_ENV, str(log))
+    return log
+
+
 @pytest.fixture(scope="session")
 def tiny_dirs() -> dict[str, Path]:
     """The two tiny backbones (WordPiece BERT-like, Unigram XLM-R-like), built once if absent."""
