@@ -332,7 +332,8 @@ def train_fold(train_df: pd.DataFrame, cfg: TrainConfig, valid_df: pd.DataFrame 
     write_json({"config": dataclasses.asdict(cfg), "metrics": metrics}, out / "metrics.json")
     log = explog.resolve_log(cfg.experiment_log)
     if log is not None:
-        explog.append_run(log, explog.run_row(dataclasses.asdict(cfg), metrics, {
-            "train": explog.data_sizes(train_df, n_windows=len(train_dataset)),
-            "valid": explog.data_sizes(valid_df)}, **(log_row or {})))
+        extra = dict(log_row or {})
+        data = extra.pop("data", {"train": explog.data_sizes(train_df, n_windows=len(train_dataset)),
+                                  "valid": explog.data_sizes(valid_df)})
+        explog.append_run(log, explog.run_row(dataclasses.asdict(cfg), metrics, data, **extra))
     return FoldResult(metrics, oof, out, trainer.state.log_history)
