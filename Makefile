@@ -79,9 +79,10 @@ clean:
 base-qa: e5-small
 	OMP_NUM_THREADS=2 $(PY) -m research.base_qa
 
-# Fine-tunes the base per variant; runs only what the committed log (docs/experiments.jsonl) lacks, then the table.
+# Fine-tunes the base per variant (building it first only if a run is missing); runs only what the committed log
+# (docs/experiments.jsonl) lacks, then prints the table: on a fresh clone with a complete log, nothing is trained.
 VARIANTS ?= plain,recipe,crop,resize,cutout,negsamp,soft,all,all-but-soft
 SEEDS ?=
 ABLATE_ARGS ?=
-ablate: base-qa
+ablate: .venv/.installed
 	OMP_NUM_THREADS=2 $(PY) -m research.ablate run --variants $(VARIANTS) --seeds "$(SEEDS)" $(ABLATE_ARGS) --table docs/ablation_table.md --plot docs/ablation.png

@@ -74,8 +74,10 @@ def default_device() -> torch.device:
 
 @torch.inference_mode()
 def predict_windows(model, features: dict[str, list], batch_size: int = 64, pad_token_id: int = 0,
-                    device: torch.device | None = None) -> WindowLogits:
-    """Start/end logits for every window in `features` (from `prepare_eval_features`, unpadded)."""
+                    device: torch.device | None = None, amp_dtype: torch.dtype | None = None) -> WindowLogits:
+    """Start/end logits for every window in `features` (from `prepare_eval_features`, unpadded).
+
+    `amp_dtype`: autocast dtype; None = float16 on a GPU, none on CPU (bf16 for a model trained in bf16)."""
     device = device or default_device()
     model = model.to(device).eval()
     n = len(features["input_ids"])
@@ -85,7 +87,8 @@ def predict_windows(model, features: dict[str, list], batch_size: int = 64, pad_
     end = np.full((n, width), -np.inf, dtype=np.float16)
     keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in features]
     order = np.argsort(-lengths, kind="stable")  # longest first: a memory problem shows up on the first batch
-    use_amp = device.type == "cuda"
+    use_amp = amp_dtype is not None or device.type == "cuda"
+    amp_dtype = amp_dtype or torch.float16
     for b in range(0, n, batch_size):
         idx = order[b:b + batch_size]
         w = int(lengths[idx].max())
@@ -96,7 +99,7 @@ def predict_windows(model, features: dict[str, list], batch_size: int = 64, pad_
             for r, i in enumerate(idx):
                 arr[r, :lengths[i]] = features[k][i]
             batch[k] = torch.from_numpy(arr).to(device)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
             out = model(**batch)
         s, e = out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
         for r, i in enumerate(idx):

@@ -115,7 +115,7 @@ def _trainer_class():
                 return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
             t0 = time.time()
             answers, _ = predict_features(self.model, self.eval_examples, self.eval_features, self.post,
-                                          self.processing_class.pad_token_id, self.args.device)
+                                          self.processing_class.pad_token_id, self.args.device, self.args.bf16)
             metrics = {f"{metric_key_prefix}_{k}": v for k, v in
                        qa_metrics(self.eval_examples.assign(prediction=self.eval_examples["id"].map(answers))).items()}
             metrics[f"{metric_key_prefix}_runtime"] = round(time.time() - t0, 2)
@@ -220,11 +220,14 @@ def eval_features(df: pd.DataFrame, tokenizer, cfg: TrainConfig) -> dict:
 
 
 def predict_features(model, df: pd.DataFrame, feats: dict, cfg: TrainConfig, pad_token_id: int,
-                     device=None) -> tuple[dict[str, str], WindowLogits]:
-    """Answers and per-window logits for the examples in `df` from their windows `feats`; the model is left in
-    the mode it was in (evaluation runs in the middle of training)."""
+                     device=None, bf16: bool = False) -> tuple[dict[str, str], WindowLogits]:
+    """Answers and per-window logits for the examples in `df` from their windows `feats` (in bf16 autocast with
+    `bf16`: on CPU ~5x faster than fp32); the model is left in the mode it was in (evaluation runs mid-training)."""
+    import torch
+
     was_training = model.training
-    logits = predict_windows(model, feats, cfg.eval_batch_size, pad_token_id=pad_token_id, device=device)
+    logits = predict_windows(model, feats, cfg.eval_batch_size, pad_token_id=pad_token_id, device=device,
+                             amp_dtype=torch.bfloat16 if bf16 else None)
     model.train(was_training)
     return predict_texts(df, logits, cfg.n_best_size, cfg.max_answer_length), logits
 
@@ -316,7 +319,8 @@ def train_fold(train_df: pd.DataFrame, cfg: TrainConfig, valid_df: pd.DataFrame 
     trainer.train(resume_from_checkpoint=resume or None)
     train_seconds = time.time() - t0
 
-    answers, logits = predict_features(trainer.model, valid_df, valid_feats, cfg, tokenizer.pad_token_id)
+    answers, logits = predict_features(trainer.model, valid_df, valid_feats, cfg, tokenizer.pad_token_id,
+                                       bf16=trainer.args.bf16)
     scored = valid_df.assign(prediction=valid_df["id"].map(answers))
     keep = [c for c in ("id", "language", "eval_set", "question", "answer_text", "prediction") if c in scored]
     oof = pd.concat([scored[keep], score_rows(scored)], axis=1)
