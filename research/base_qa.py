@@ -93,7 +93,9 @@ def build(cfg: BaseQAConfig = BaseQAConfig(), out_dir: str | Path = BASE_DIR,
         print(f"base-qa in {out} has another config ({cached.get('config_hash')} != {h}): rebuilding", flush=True)
     if trains is None or evals is None:
         from research import evalsets
-        trains, evals = trains or evalsets.train_sources(), evals or evalsets.eval_sets()
+        all_trains = evalsets.train_sources()
+        trains = trains or {k: all_trains[k] for k in ("tydi_en", "squad_dev")}
+        evals = evals or evalsets.eval_sets()
     model_dir = cfg.model_dir or str(ensure_e5_small(CACHE_DIR / "e5-small"))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     dataset = train_windows(trains, tokenizer, cfg)

@@ -61,10 +61,12 @@ def eval_sets(data_dir: str | os.PathLike = DATA_DIR) -> dict[str, pd.DataFrame]
 
 def train_sources(data_dir: str | os.PathLike = DATA_DIR) -> dict[str, pd.DataFrame]:
     """The training sources, none with an evaluated title: English for the base (TyDi-en train, SQuAD dev
-    articles 0-35) and the Hindi side for the ablation (XQuAD-hi articles 0-35)."""
+    articles 0-35), and for the ablation the Hindi side (XQuAD-hi articles 0-35) with an English replay the base
+    never saw (TyDi-en dev)."""
     d = Path(data_dir)
     held = set(held_out_titles(d))
     frames = {"tydi_en": load_tydi_json(d / "tydiqa_goldp/english_tydiqa_train.json"),
+              "tydi_en_dev": load_tydi_json(d / "tydiqa_goldp/english_tydiqa_dev.json"),
               "squad_dev": load_squad_json(d / "squad/dev-v1.1.json"),
               "xquad_hi_train": load_xquad_json(d / "xquad/xquad.hi.json", language="hindi")}
     return {k: v[~v["title"].isin(held)].reset_index(drop=True) for k, v in frames.items()}

@@ -23,7 +23,7 @@ def test_evaluation_sets_have_the_agreed_sizes_and_every_gold(built):
     for name, df in evals.items():
         assert set(df["eval_set"]) == {name} and set(df["language"]) == {evalsets.LANGUAGE[name]}
         assert df["answers"].map(len).min() >= 1
-    assert evalsets.sizes(trains) == {"tydi_en": 3694, "squad_dev": 8123, "xquad_hi_train": 925}
+    assert evalsets.sizes(trains) == {"tydi_en": 3694, "tydi_en_dev": 440, "squad_dev": 8123, "xquad_hi_train": 925}
 
 
 @needs_data
