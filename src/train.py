@@ -198,7 +198,7 @@ def training_arguments(cfg: TrainConfig, n_windows: int | None = None, **overrid
         save_steps=cfg.save_steps,
         save_total_limit=1,
         logging_steps=cfg.logging_steps,
-        report_to=cfg.report_to or "none",
+        report_to=[x.strip() for x in cfg.report_to.split(",") if x.strip()] or "none",
         dataloader_num_workers=0,
         use_cpu=not torch.cuda.is_available(),
     )

@@ -66,3 +66,23 @@ def test_log_setting_resolves_to_the_env_the_repo_or_nothing(tmp_path, monkeypat
     assert explog.resolve_log("auto") == tmp_path / "env.jsonl"
     monkeypatch.delenv(explog.LOG_ENV)
     assert explog.resolve_log("auto") == explog.REPO_LOG                   # inside this git checkout
+
+
+def test_report_to_maps_onto_the_trainer_and_notebook_03_exposes_the_options(tmp_path):
+    import ast
+    import dataclasses
+
+    import nbformat
+
+    from src.batch import NOTEBOOK_DIR
+    from src.train import training_arguments
+    cfg = TrainConfig(backbone="tiny-bert", output_dir=str(tmp_path)).resolved()
+    assert training_arguments(cfg).report_to == []                                 # "none": no tracker
+    assert training_arguments(dataclasses.replace(cfg, report_to="tensorboard, wandb")).report_to == [
+        "tensorboard", "wandb"]
+    nb = nbformat.read(NOTEBOOK_DIR / "03_recipe_training.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    values = {t.id: ast.literal_eval(n.value) for n in ast.parse(cell.source).body if isinstance(n, ast.Assign)
+              for t in n.targets}
+    for name in ("report_to", "eval_steps", "metric_for_best", "bf16", "experiment_log"):
+        assert values[name] == getattr(TrainConfig(), name), name                   # same default as the config
