@@ -137,6 +137,7 @@ def execute(config: dict, out_dir: Path, data_dir: Path, commit: str | None = No
     result = train_fold(valid, cfg, valid_df=valid, train_dataset=dataset, sequential=recipe.sequential,
                         data_collator=collator, resume=True)
     shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)  # only needed to resume an interrupted run
+    save_held_out(out_dir, evals["xquad_hi"])
     m = result.metrics
     metrics = {}
     for n in config["eval"]:
@@ -148,6 +149,19 @@ def execute(config: dict, out_dir: Path, data_dir: Path, commit: str | None = No
                           git_commit=commit or explog.git_commit(), backbone=f"e5-small-qa (base {config['base']})",
                           train_seconds=m["train_seconds"], total_seconds=round(time.time() - t0, 1),
                           n_train_windows=m["n_train_windows"], n_valid=m["n_valid"], out_dir=str(out_dir))
+
+
+def save_held_out(out_dir: Path, held: pd.DataFrame) -> None:
+    """The held-out XQuAD-hi windows' logits and examples alone, for blending seeds (research/bench.py)."""
+    from src.io import write_csv
+    from src.predict import WindowLogits
+
+    logits = WindowLogits.load(out_dir / "oof_logits.npz")
+    keep = np.isin(logits.example_id, held["id"].to_numpy())
+    WindowLogits(logits.example_id[keep], logits.start[keep], logits.end[keep], logits.offsets[keep]).save(
+        out_dir / "xquad_hi_logits.npz")
+    cols = [c for c in ("id", "context", "question", "answer_text", "answer_start", "language", "title") if c in held]
+    write_csv(held[cols], out_dir / "xquad_hi_examples.csv")
 
 
 def ablation_rows(log: Path) -> list[dict]:

@@ -142,6 +142,9 @@ def test_a_real_run_with_a_tiny_stand_in_trains_scores_logs_and_resumes(tiny_dir
     for n in SETS:
         assert m[f"{n}_lo"] <= m[n] <= m[f"{n}_hi"] and 0 <= m[f"{n}_f1"] <= 1
     assert not (tmp_path / "runs" / rows[0]["run_id"] / "checkpoints").exists()
+    from src.predict import WindowLogits
+    held = WindowLogits.load(tmp_path / "runs" / rows[0]["run_id"] / "xquad_hi_logits.npz")
+    assert set(held.example_id) == set(evals["xquad_hi"]["id"])
     monkeypatch.setattr(ablate, "execute", lambda *a, **k: pytest.fail("a logged run was re-run"))
     ablate.run_grid(["plain"], log, tmp_path / "runs", tmp_path, seeds=(0,))
     assert ablate.report(log, None, None).splitlines()[2].startswith("| plain | 1 |")
