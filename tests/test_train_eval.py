@@ -86,3 +86,20 @@ def test_report_to_maps_onto_the_trainer_and_notebook_03_exposes_the_options(tmp
               for t in n.targets}
     for name in ("report_to", "eval_steps", "metric_for_best", "bf16", "experiment_log"):
         assert values[name] == getattr(TrainConfig(), name), name                   # same default as the config
+
+
+def test_a_grown_committed_log_does_not_make_the_commit_dirty(tmp_path):
+    import subprocess
+    repo = tmp_path / "repo"
+    (repo / "docs").mkdir(parents=True)
+    (repo / "docs" / "experiments.jsonl").write_text("")
+    (repo / "code.py").write_text("x = 1\n")
+    git = lambda *a: subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *a], cwd=repo, check=True,
+                                    capture_output=True)
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "init")
+    explog.append_run(repo / "docs" / "experiments.jsonl", {"run_id": "a"})
+    assert not explog.git_commit(repo).endswith("+dirty")
+    (repo / "code.py").write_text("x = 2\n")
+    assert explog.git_commit(repo).endswith("+dirty")
