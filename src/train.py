@@ -21,6 +21,7 @@ from .features import frame_to_batch, prepare_eval_features, prepare_train_featu
 from .io import write_csv, write_json
 from .metric import qa_metrics, score_rows
 from .postprocess import predict_texts
+from .precision import bf16_support, use_bf16  # noqa: F401  (bf16_support: part of this module's interface)
 from .predict import MODEL_CONFIG, WindowLogits, predict_windows
 
 
@@ -141,39 +142,6 @@ def _trainer_class():
             return super()._get_train_sampler(train_dataset)
 
     return QATrainer
-
-
-def bf16_support() -> tuple[bool, str]:
-    """(whether bf16 autocast runs natively here, why not). On CPU: oneDNN with bf16 kernels and the processor's
-    native bf16 (avx512_bf16 / amx_bf16); without it oneDNN emulates bf16, slower than fp32."""
-    import torch
-
-    if torch.cuda.is_available():
-        return (True, "") if torch.cuda.is_bf16_supported() else (False, "this GPU has no bf16 (needs Ampere or newer)")
-    if not torch.backends.mkldnn.is_available():
-        return False, "this torch build has no oneDNN (mkldnn)"
-    try:
-        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
-            return False, "oneDNN reports no bf16 support on this CPU"
-    except (AttributeError, RuntimeError):
-        return False, "this torch cannot report oneDNN bf16 support"
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return True, ""   # not Linux: oneDNN's answer is all there is
-    if "avx512_bf16" in flags or "amx_bf16" in flags:
-        return True, ""
-    return False, "the CPU has no native bf16 (avx512_bf16 / amx_bf16): emulated bf16 is slower than fp32"
-
-
-def use_bf16(cfg: TrainConfig) -> bool:
-    """Whether this run trains in bf16: asked for and supported; a refusal is printed with its reason."""
-    if not cfg.bf16:
-        return False
-    ok, why = bf16_support()
-    if not ok:
-        print(f"   bf16 asked for but not used: {why}; training in fp32", flush=True)
-    return ok
 
 
 def training_arguments(cfg: TrainConfig, n_windows: int | None = None, **overrides):

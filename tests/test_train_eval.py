@@ -5,7 +5,8 @@ import pytest
 
 from src import explog
 from src.synthetic import make_synthetic_qa
-from src.train import TrainConfig, bf16_support, train_fold
+from src.precision import bf16_support
+from src.train import TrainConfig, train_fold
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +58,15 @@ def test_bf16_trains_a_few_steps_on_cpu_or_says_why_not(data, tiny_dirs, tmp_pat
     assert losses and all(l == l and l < 20 for l in losses)              # finite, not diverged
     if not ok:
         assert why in capsys.readouterr().out
+
+
+def test_bf16_falls_back_to_fp32_with_its_reason(tiny_dirs, tmp_path, monkeypatch, capsys):
+    from src import precision
+    from src.train import training_arguments
+    monkeypatch.setattr(precision, "bf16_support", lambda: (False, "no native bf16 on this test CPU"))
+    args = training_arguments(cfg_for(tiny_dirs, tmp_path, bf16=True).resolved())
+    assert not args.bf16 and "no native bf16 on this test CPU; training in fp32" in capsys.readouterr().out
+    assert not training_arguments(cfg_for(tiny_dirs, tmp_path).resolved()).bf16     # off unless asked for
 
 
 def test_log_setting_resolves_to_the_env_the_repo_or_nothing(tmp_path, monkeypatch):
