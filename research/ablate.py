@@ -1,8 +1,11 @@
-"""Ablation of the data recipe and each augmentation on real data with a real pretrained backbone (`make ablate`).
+"""Ablation of the data recipe and each augmentation, fine-tuning the QA-competent base (`make ablate`).
 
-Every variant trains the same backbone on the same questions with the same optimizer and schedule; only how the
-data is fed changes. plain runs with three seeds so that a difference can be told from seed noise. Runs already
-in the experiment log are skipped (resumable); `--variants` selects. Sized for 2 CPU cores (see `SIZES`).
+Every variant fine-tunes the same base (`research.base_qa`, e5-small already trained on English QA) on the same
+questions with the same optimizer and schedule; only how the data is fed changes. Evaluation: every leak-free set
+of `research.evalsets` (XQuAD-hi, XQuAD-IN hi and ta on the held-out articles, TyDi te and bn dev), Jaccard with
+a 95% bootstrap interval. plain runs with three seeds; a variant whose first seed differs from plain by more than
+plain's seed spread gets two more. Runs already in the committed log (docs/experiments.jsonl) are never re-run,
+on any machine: on a fresh clone with a complete log `make ablate` only prints the table.
 
     python -m research.ablate run --variants plain,cutout     # run what is missing, then write the table and plot
     python -m research.ablate report                          # table + plot from the log only
@@ -12,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import shutil
 import time
 from pathlib import Path
 
@@ -19,79 +24,59 @@ import numpy as np
 import pandas as pd
 
 from src import explog
-from src.backbones import ensure_e5_small
 from src.paths import CACHE_DIR, SHARED_DIR
-from src.recipe import Augment, Recipe, Source, Stage, build_dataset, load_frames, source_frame
+from src.recipe import Augment, Recipe, Source, Stage, build_dataset
 
-SHARED = SHARED_DIR
 CACHE = CACHE_DIR
-E5_LAYERS = 6   # the first 6 of e5-small's 12 layers: half the cost of a step
-LANGS = {"hindi": "hi", "telugu": "te", "bengali": "bn"}
+EVAL_SETS = ("xquad_hi", "xquad_in_hi", "xquad_in_ta", "tydi_te", "tydi_bn")
 
-# The sizes (fair to shrink, stated in docs/ablation.md): ~3,600 training windows of 128 tokens per run (~230 steps
-# of 16; 640 TyDi-en + 200 SQuAD + 240 XQuAD-hi questions), evaluated on 200 held-out XQuAD-hi, 200 TyDi-te and all
-# 113 TyDi-bn dev questions. On 2 quiet CPU cores a step takes ~1.6 s: ~7 min a run, ~75 min for the grid. A quarter
-# of this (80/30/30) stayed at the untrained-head level, where seed noise hid every difference.
-SIZES = dict(tydi_en=640, squad=200, xquad_hi_train=240, eval_hi=200, eval_te=200, eval_bn=113)
-LENGTH, STRIDE = 128, 48
-TRAIN = dict(backbone="e5-small", learning_rate=2e-4, epochs=1, batch_size=16, grad_accum=1, max_length=LENGTH,
-             doc_stride=STRIDE, warmup_ratio=0.1, freeze_word_embeddings=True, save_steps=100_000, logging_steps=10,
-             eval_batch_size=64)
+# Sizing (<= 15 min a run on 2 CPU cores, bf16 at ~3.0 training windows/s at 256 tokens): 600 of the 925 XQuAD-hi
+# training-article questions (~900 windows of 256 a pass, fed twice) + 200 TyDi-en dev questions (~230 windows;
+# English replay in stage 1; the base never saw them) = ~2,030 windows, ~11.3 min; scoring 1,412 evaluation
+# questions (1,907 windows) in bf16 takes ~1.5 min more. resize grows the second stage to 384 tokens.
+SIZES = dict(tydi_en_dev=200, xquad_hi_train=600)
+LENGTH, STRIDE = 256, 96
+TRAIN = dict(backbone="e5-small-qa", learning_rate=5e-5, epochs=1, batch_size=16, grad_accum=1, max_length=LENGTH,
+             doc_stride=STRIDE, warmup_ratio=0.1, freeze_word_embeddings=True, save_steps=40, logging_steps=10,
+             eval_batch_size=64, bf16=True)
 
 
 def train_sources() -> dict[str, Source]:
-    return {
-        "tydi_en": Source("tydi_en", "tydi", "tydiqa_goldp/english_tydiqa_train.json", limit=SIZES["tydi_en"]),
-        "squad": Source("squad", "squad", "squad/dev-v1.1.json", limit=SIZES["squad"]),
-        "xquad_hi": Source("xquad_hi", "xquad", "xquad/xquad.hi.json", language="hindi", articles="train",
-                           limit=SIZES["xquad_hi_train"]),
-    }
+    """The training side, named as in `research.evalsets.train_sources` (no evaluated article in any of them)."""
+    return {"tydi_en_dev": Source("tydi_en_dev", "tydi", "tydiqa_goldp/english_tydiqa_dev.json",
+                                  limit=SIZES["tydi_en_dev"]),
+            "xquad_hi": Source("xquad_hi_train", "xquad", "xquad/xquad.hi.json", language="hindi",
+                               limit=SIZES["xquad_hi_train"])}
 
 
-def eval_sources() -> list[Source]:
-    """Held-out XQuAD-hi articles (split by title, the other side of the training split), TyDi te and bn dev."""
-    return [Source("xquad_hi_test", "xquad", "xquad/xquad.hi.json", language="hindi", articles="test",
-                   limit=SIZES["eval_hi"]),
-            Source("tydi_te", "tydi", "tydiqa_goldp/telugu_tydiqa_dev.json", limit=SIZES["eval_te"]),
-            Source("tydi_bn", "tydi", "tydiqa_goldp/bengali_tydiqa_dev.json", limit=SIZES["eval_bn"])]
-
-
-OFF = Augment(random_crop=False, progressive=False, lengths=(96, LENGTH), cutout=0.0, negative_fraction=1.0,
+OFF = Augment(random_crop=False, progressive=False, lengths=(LENGTH, 384), cutout=0.0, negative_fraction=1.0,
               soft_label_radius=0)
+SWITCHES = {"recipe": {}, "crop": dict(random_crop=True), "resize": dict(progressive=True),
+            "cutout": dict(cutout=0.1), "negsamp": dict(negative_fraction=0.3), "soft": dict(soft_label_radius=3)}
+SWITCHES["all"] = {k: v for d in SWITCHES.values() for k, v in d.items()}
+SWITCHES["all-but-soft"] = {k: v for k, v in SWITCHES["all"].items() if k != "soft_label_radius"}
+VARIANTS = ["plain", *SWITCHES]
+SEEDS = {"plain": (0, 1, 2)}
+FOLLOW_UP_SEEDS = (1, 2)
 
 
 def variant_recipe(name: str) -> Recipe:
-    """plain: one shuffled pool. Every other variant: the two-stage recipe (English + Hindi, then Hindi again),
-    fed in order, with one augmentation on (all: every one)."""
+    """plain: one shuffled pool. Every other variant: the two-stage recipe (English replay + Hindi, then Hindi
+    again), fed in order, with its augmentations on."""
     s = train_sources()
     if name == "plain":
-        pool = [s["tydi_en"], s["squad"], dataclasses.replace(s["xquad_hi"], repeats=2)]
+        pool = [s["tydi_en_dev"], dataclasses.replace(s["xquad_hi"], repeats=2)]
         return Recipe("plain", [Stage("all", pool, LENGTH, STRIDE)], OFF, sequential=False)
-    stages = [Stage("external", [s["tydi_en"], s["squad"], s["xquad_hi"]], LENGTH, STRIDE),
-              Stage("target", [s["xquad_hi"]], LENGTH, STRIDE)]
-    on = {"recipe": {}, "crop": dict(random_crop=True), "resize": dict(progressive=True),
-          "cutout": dict(cutout=0.1), "negsamp": dict(negative_fraction=0.3), "soft": dict(soft_label_radius=3),
-          "all": dict(random_crop=True, progressive=True, cutout=0.1, negative_fraction=0.3, soft_label_radius=3)}
-    if name not in on:
+    if name not in SWITCHES:
         raise ValueError(f"unknown variant {name!r}; known: {VARIANTS}")
-    return Recipe(name, stages, dataclasses.replace(OFF, **on[name]), sequential=True)
+    stages = [Stage("external", [s["tydi_en_dev"], s["xquad_hi"]], LENGTH, STRIDE),
+              Stage("target", [s["xquad_hi"]], LENGTH, STRIDE)]
+    return Recipe(name, stages, dataclasses.replace(OFF, **SWITCHES[name]), sequential=True)
 
 
-VARIANTS = ["plain", "recipe", "crop", "resize", "cutout", "negsamp", "soft", "all"]
-SEEDS = {"plain": (0, 1, 2)}
-
-
-def e5_dir(layers: int = E5_LAYERS) -> Path:
-    """e5-small truncated to its first `layers` layers, built (once) from ../shared/tools/e5_small if absent."""
-    cut = CACHE / f"e5-small-{layers}l"
-    if (cut / "config.json").exists():
-        return cut
-    full = ensure_e5_small(CACHE / "e5-small")
-    from transformers import AutoModel, AutoTokenizer
-    model = AutoModel.from_pretrained(full, num_hidden_layers=layers)  # loads layers 0..layers-1, drops the rest
-    model.save_pretrained(cut)
-    AutoTokenizer.from_pretrained(full).save_pretrained(cut)
-    return cut
+def base_config() -> dict:
+    from research.base_qa import BaseQAConfig
+    return dataclasses.asdict(BaseQAConfig())
 
 
 def run_config(variant: str, seed: int) -> dict:
@@ -99,80 +84,137 @@ def run_config(variant: str, seed: int) -> dict:
     recipe = variant_recipe(variant)
     return {"variant": variant, "seed": seed, "recipe": recipe.to_dict(),
             "train": dict(TRAIN, seed=seed, soft_label_radius=recipe.augment.soft_label_radius),
-            "eval": [dataclasses.asdict(s) for s in eval_sources()], "e5_layers": E5_LAYERS,
-            "data_dir": "../shared/data"}
+            "eval": list(EVAL_SETS), "base": explog.config_hash(base_config()), "data_dir": "../shared/data"}
 
 
 def run_id_of(config: dict) -> str:
     return f"{config['variant']}-s{config['seed']}-{explog.config_hash(config)[:6]}"
 
 
+def load_data(data_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """(training frames by source name, evaluation frames by set name) from `research.evalsets`."""
+    from research import evalsets
+    trains = evalsets.train_sources(data_dir)
+    return trains, evalsets.eval_sets(data_dir)
+
+
+def base_model() -> Path:
+    """The base's model directory, built (about an hour) only when a run needs it."""
+    from research import base_qa
+    return Path(base_qa.build()["model_dir"])
+
+
+def frames_for(recipe: Recipe, trains: dict[str, pd.DataFrame]) -> dict[tuple, pd.DataFrame]:
+    """Each recipe source's frame: its named training frame, a seeded sample of `limit` questions."""
+    out = {}
+    for stage in recipe.stages:
+        for src in stage.sources:
+            df = trains[src.name]
+            if src.limit is not None and src.limit < len(df):
+                df = df.sample(src.limit, random_state=0).sort_index()
+            out[src.data_key()] = df.reset_index(drop=True)
+    return out
+
+
 def execute(config: dict, out_dir: Path, data_dir: Path, commit: str | None = None) -> dict:
-    """Train and evaluate one configuration; returns the log row (without writing it)."""
+    """Train and evaluate one configuration; returns its log row (without writing it)."""
     from transformers import AutoTokenizer
 
     from src.augment import QACollator
-    from src.predict import WindowLogits
     from src.train import TrainConfig, train_fold
 
     recipe = Recipe.from_dict(config["recipe"])
-    model_dir = e5_dir(config["e5_layers"])
+    trains, evals = load_data(data_dir)
+    model_dir = base_model()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     t0 = time.time()
-    dataset = build_dataset(recipe, load_frames(recipe, data_dir), tokenizer, seed=config["seed"])
-    evals = [source_frame(Source(**s), data_dir).assign(eval_set=s["name"]) for s in config["eval"]]
-    valid = pd.concat(evals, ignore_index=True)
-    cfg = TrainConfig(**config["train"], model_path=str(model_dir), output_dir=str(out_dir))
+    frames = frames_for(recipe, trains)
+    dataset = build_dataset(recipe, frames, tokenizer, seed=config["seed"])
+    valid = pd.concat([evals[n] for n in config["eval"]], ignore_index=True)
+    cfg = TrainConfig(**config["train"], model_path=str(model_dir), output_dir=str(out_dir), experiment_log="")
     collator = QACollator(tokenizer, cutout=recipe.augment.cutout, seed=config["seed"],
                           keep_context_bounds=cfg.soft_label_radius > 0)
     result = train_fold(valid, cfg, valid_df=valid, train_dataset=dataset, sequential=recipe.sequential,
-                        data_collator=collator)
-    import shutil
-    shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)  # ~0.5 GB each, only needed to resume a crashed run
-    # the held-out XQuAD-hi windows alone, for blending seeds (issue 5)
+                        data_collator=collator, resume=True)
+    shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)  # only needed to resume an interrupted run
+    save_held_out(out_dir, evals["xquad_hi"])
+    m = result.metrics
+    metrics = {}
+    for n in config["eval"]:
+        metrics.update({n: m[f"jaccard_{n}"], f"{n}_lo": m[f"jaccard_{n}_lo"], f"{n}_hi": m[f"jaccard_{n}_hi"],
+                        f"{n}_em": m[f"em_{n}"], f"{n}_f1": m[f"f1_{n}"]})
+    data = {"train": {src.name: len(frames[src.data_key()]) for st in recipe.stages for src in st.sources},
+            "train_windows": m["n_train_windows"], "eval": {n: len(evals[n]) for n in config["eval"]}}
+    return explog.run_row(config, metrics, data, run_id=run_id_of(config), kind="ablate", variant=config["variant"],
+                          git_commit=commit or explog.git_commit(), backbone=f"e5-small-qa (base {config['base']})",
+                          train_seconds=m["train_seconds"], total_seconds=round(time.time() - t0, 1),
+                          n_train_windows=m["n_train_windows"], n_valid=m["n_valid"], out_dir=str(out_dir))
+
+
+def save_held_out(out_dir: Path, held: pd.DataFrame) -> None:
+    """The held-out XQuAD-hi windows' logits and examples alone, for blending seeds (research/bench.py)."""
+    from src.io import write_csv
+    from src.predict import WindowLogits
+
     logits = WindowLogits.load(out_dir / "oof_logits.npz")
-    hi_ids = set(evals[0]["id"])
-    keep = np.array([i in hi_ids for i in logits.example_id])
+    keep = np.isin(logits.example_id, held["id"].to_numpy())
     WindowLogits(logits.example_id[keep], logits.start[keep], logits.end[keep], logits.offsets[keep]).save(
         out_dir / "xquad_hi_logits.npz")
-    from src.io import write_csv
-    write_csv(evals[0][["id", "context", "question", "answer_text", "answer_start", "language", "title"]],
-              out_dir / "xquad_hi_examples.csv")
-    m = result.metrics
-    return {"run_id": run_id_of(config), "variant": config["variant"], "seed": config["seed"],
-            "git_commit": commit or explog.git_commit(), "config_hash": explog.config_hash(config), "config": config,
-            "backbone": f"e5-small (first {config['e5_layers']} layers, word embeddings frozen)",
-            "data": "train: TyDi-en {tydi_en} + SQuAD-dev {squad} + XQuAD-hi train articles {xquad_hi_train}; "
-                    "eval: XQuAD-hi held-out articles {eval_hi}, TyDi te dev {eval_te}, bn dev {eval_bn}".format(**SIZES),
-            "metrics": {LANGS.get(k.removeprefix("jaccard_"), k.removeprefix("jaccard_")): round(v, 4)
-                        for k, v in m.items() if k.startswith("jaccard_")},
-            "train_seconds": m["train_seconds"], "total_seconds": round(time.time() - t0, 1),
-            "n_train_windows": m["n_train_windows"], "n_valid": m["n_valid"], "out_dir": str(out_dir),
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    cols = [c for c in ("id", "context", "question", "answer_text", "answer_start", "language", "title") if c in held]
+    write_csv(held[cols], out_dir / "xquad_hi_examples.csv")
+
+
+def ablation_rows(log: Path) -> list[dict]:
+    """The logged runs of the current configuration (rows of other grids and other kinds stay out)."""
+    return [r for r in explog.read_log(log) if r.get("kind") == "ablate" and of_current_config(r)]
+
+
+def needs_more_seeds(rows: list[dict]) -> list[str]:
+    """Variants with fewer than 3 seeds whose mean differs from plain's by more than plain's seed sd on any set."""
+    s = summary(rows)
+    if "plain" not in set(s["variant"]):
+        return []
+    p = s[s["variant"] == "plain"].iloc[0]
+    out = []
+    for r in s.itertuples():
+        if r.variant == "plain" or r.n_seeds >= 3:
+            continue
+        if any(abs(getattr(r, n) - p[n]) > (p[f"{n}_sd"] if p[f"{n}_sd"] == p[f"{n}_sd"] else 0) for n in EVAL_SETS):
+            out.append(r.variant)
+    return out
 
 
 def run_grid(variants: list[str], log: Path, out_root: Path, data_dir: Path,
-             seeds: tuple[int, ...] | None = None) -> None:
-    """Run what the log lacks: each variant with its seeds (`SEEDS`, or `seeds` for every variant)."""
-    done = explog.done_run_ids(log)
-    # the code is imported once, now: later edits to the checkout do not change what this grid runs
-    from src import augment, predict, train  # noqa: F401
+             seeds: tuple[int, ...] | None = None, follow_up: bool = True) -> None:
+    """Run what the log lacks: each variant with its seeds (`SEEDS`, or `seeds` for every variant); then, with
+    `follow_up`, two more seeds for each variant that `needs_more_seeds`."""
     commit = explog.git_commit()
+
+    def run(v: str, seed: int) -> None:
+        config = run_config(v, seed)
+        rid = run_id_of(config)
+        if rid in explog.done_run_ids(log):
+            print(f"skip {rid}: already in {log}", flush=True)
+            return
+        print(f"run {rid} ...", flush=True)
+        row = execute(config, out_root / rid, data_dir, commit)
+        explog.append_run(log, row)
+        print(f"done {rid}: { {n: row['metrics'][n] for n in EVAL_SETS if n in row['metrics']} } "
+              f"in {row['train_seconds']:.0f} s", flush=True)
+
     for v in variants:
         for seed in seeds or SEEDS.get(v, (0,)):
-            config = run_config(v, seed)
-            rid = run_id_of(config)
-            if rid in done:
-                print(f"skip {rid}: already in {log}", flush=True)
-                continue
-            print(f"run {rid} ...", flush=True)
-            row = execute(config, out_root / rid, data_dir, commit)
-            explog.append_run(log, row)
-            print(f"done {rid}: {row['metrics']} in {row['train_seconds']:.0f} s", flush=True)
+            run(v, seed)
+    if follow_up and seeds is None:
+        for v in needs_more_seeds(ablation_rows(log)):
+            if v in variants:
+                for seed in FOLLOW_UP_SEEDS:
+                    run(v, seed)
 
 
 def summary(rows: list[dict]) -> pd.DataFrame:
-    """One row per variant (grid order): mean and sd of Jaccard per language over its seeds, train time."""
+    """One row per variant (grid order): mean and seed sd of Jaccard per evaluation set, the mean of the runs'
+    95% bootstrap bounds, windows and train time."""
     df = pd.json_normalize(rows)
     out = []
     order = [v for v in VARIANTS if v in set(df["variant"])] + sorted(set(df["variant"]) - set(VARIANTS))
@@ -180,22 +222,54 @@ def summary(rows: list[dict]) -> pd.DataFrame:
         g = df[df["variant"] == v]
         rec = {"variant": v, "n_seeds": len(g), "train_min": g["train_seconds"].mean() / 60,
                "windows": g["n_train_windows"].mean()}
-        for lang in ("hi", "te", "bn"):
-            rec[lang], rec[f"{lang}_sd"] = g[f"metrics.{lang}"].mean(), g[f"metrics.{lang}"].std(ddof=1)
+        for n in EVAL_SETS:
+            col = f"metrics.{n}"
+            vals = g[col] if col in g else pd.Series([np.nan] * len(g))
+            rec[n], rec[f"{n}_sd"] = vals.mean(), vals.std(ddof=1)
+            rec[f"{n}_lo"] = g[f"{col}_lo"].mean() if f"{col}_lo" in g else np.nan
+            rec[f"{n}_hi"] = g[f"{col}_hi"].mean() if f"{col}_hi" in g else np.nan
         out.append(rec)
     return pd.DataFrame(out)
 
 
 def markdown_table(s: pd.DataFrame) -> str:
-    """One row per variant: mean Jaccard per language (numbers only), their mean, the seed sd, costs."""
-    def sd(r):
-        return " / ".join(f"{getattr(r, f'{x}_sd'):.3f}" for x in ("hi", "te", "bn")) if r.n_seeds > 1 else ""
-    lines = ["| variant | hi | te | bn | mean | sd over seeds (hi / te / bn) | seeds | train windows | train time (min) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    """One row per variant; per set: mean Jaccard, ± seed sd (two or more seeds), [95% interval]."""
+    def cell(r, n):
+        sd = getattr(r, f"{n}_sd")
+        return (f"{getattr(r, n):.3f}" + (f" ± {sd:.3f}" if r.n_seeds > 1 else "")
+                + f" [{getattr(r, f'{n}_lo'):.2f}, {getattr(r, f'{n}_hi'):.2f}]")
+    lines = ["| variant | seeds | " + " | ".join(EVAL_SETS) + " | train windows | train time (min) |",
+             "|---|---|" + "---|" * len(EVAL_SETS) + "---|---|"]
     for r in s.itertuples():
-        lines.append(f"| {r.variant} | {r.hi:.3f} | {r.te:.3f} | {r.bn:.3f} | {(r.hi + r.te + r.bn) / 3:.3f} | "
-                     f"{sd(r)} | {r.n_seeds} | {r.windows:.0f} | {r.train_min:.1f} |")
+        lines.append(f"| {r.variant} | {r.n_seeds} | " + " | ".join(cell(r, n) for n in EVAL_SETS)
+                     + f" | {r.windows:.0f} | {r.train_min:.1f} |")
     return "\n".join(lines) + "\n"
+
+
+def verdicts(s: pd.DataFrame) -> list[str]:
+    """A sentence per variant: is its difference from plain beyond the noise (more than twice the combined seed
+    sd, sqrt(sd_v^2 + sd_plain^2)) on each set? A one-seed variant borrows plain's sd for its own."""
+    if "plain" not in set(s["variant"]):
+        return ["plain has not run: no comparison yet."]
+    p = s[s["variant"] == "plain"].iloc[0]
+    if p["n_seeds"] < 2:
+        return ["plain has one seed: its seed sd, and so the noise, is unknown yet."]
+    out = []
+    for r in s.itertuples():
+        if r.variant == "plain":
+            continue
+        beyond, within = [], []
+        for n in EVAL_SETS:
+            sd_v = getattr(r, f"{n}_sd") if r.n_seeds > 1 else p[f"{n}_sd"]
+            diff, noise = getattr(r, n) - p[n], 2 * math.sqrt(sd_v ** 2 + p[f"{n}_sd"] ** 2)
+            (beyond if abs(diff) > noise else within).append(f"{n} {diff:+.3f}")
+        seeds = f"{r.n_seeds} seed{'s' if r.n_seeds > 1 else ''}"
+        if beyond:
+            out.append(f"{r.variant} ({seeds}): beyond the noise on {', '.join(beyond)}"
+                       + (f"; within it on {', '.join(within)}." if within else "."))
+        else:
+            out.append(f"{r.variant} ({seeds}): within the noise everywhere ({', '.join(within)}).")
+    return out
 
 
 def plot(s: pd.DataFrame, path: Path) -> None:
@@ -205,13 +279,14 @@ def plot(s: pd.DataFrame, path: Path) -> None:
 
     from src.io import atomic_path
     x = np.arange(len(s))
-    fig, ax = plt.subplots(figsize=(9, 4))
-    for k, lang in enumerate(("hi", "te", "bn")):
-        ax.bar(x + (k - 1) * 0.27, s[lang], 0.27, yerr=s[f"{lang}_sd"].fillna(0), capsize=3, label=lang)
+    w = 0.8 / len(EVAL_SETS)
+    fig, ax = plt.subplots(figsize=(11, 4))
+    for k, n in enumerate(EVAL_SETS):
+        ax.bar(x + (k - (len(EVAL_SETS) - 1) / 2) * w, s[n], w, yerr=s[f"{n}_sd"].fillna(0), capsize=2, label=n)
     ax.set_ylabel("Jaccard")
-    ax.set_title("Ablation, e5-small (6 layers): mean over seeds (seeds per variant under the bars), ± sd")
+    ax.set_title("Ablation from the QA base (e5-small-qa): mean over seeds (seeds under the bars), ± seed sd")
     ax.set_xticks(x, [f"{v}\n({n})" for v, n in zip(s["variant"], s["n_seeds"])])
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
@@ -219,23 +294,20 @@ def plot(s: pd.DataFrame, path: Path) -> None:
 
 
 def of_current_config(row: dict) -> bool:
-    """Whether a logged run is its variant and seed under the current configuration (sizes, backbone, code
-    settings): rows of other grids stay in the log but out of the table."""
+    """Whether a logged run is its variant and seed under the current configuration (sizes, base, code settings)."""
     try:
         return row["run_id"] == run_id_of(run_config(row["variant"], row["seed"]))
-    except ValueError:   # a variant this code no longer knows
+    except (KeyError, ValueError):   # a variant this code no longer knows, or a row of another kind
         return False
 
 
-def report(log: Path, table: Path | None, png: Path | None, all_rows: bool = False) -> str:
-    """Table (and plot) of the runs of the current configuration (sizes, backbone, ...); `all_rows`: every row."""
-    rows = explog.read_log(log)
-    if not all_rows:
-        rows = [r for r in rows if of_current_config(r)]
+def report(log: Path, table: Path | None, png: Path | None) -> str:
+    """Table, verdicts (and plot) of the logged runs of the current configuration."""
+    rows = ablation_rows(log)
     if not rows:
-        raise SystemExit(f"no runs of the current configuration in {log} yet")
+        raise SystemExit(f"no ablation runs of the current configuration in {log} yet")
     s = summary(rows)
-    text = markdown_table(s)
+    text = markdown_table(s) + "\n" + "\n".join(f"- {v}" for v in verdicts(s)) + "\n"
     if table:
         from src.io import write_text
         write_text(text, table)
@@ -250,13 +322,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("run_id", nargs="?")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--seeds", default="", help="e.g. 0,1,2: run every selected variant with these seeds "
-                                                "(default: plain 0,1,2, the others 0)")
-    ap.add_argument("--log", type=Path, default=CACHE / "ablation" / "log.jsonl")
-    ap.add_argument("--out-root", type=Path, default=CACHE / "ablation")
-    ap.add_argument("--data-dir", type=Path, default=SHARED / "data")
+                                                "(default: plain 0,1,2, the others 0, then follow-up seeds)")
+    ap.add_argument("--log", type=Path, default=explog.REPO_LOG, help="the experiment log (default: the committed one)")
+    ap.add_argument("--out-root", type=Path, default=CACHE / "ablation-base")
+    ap.add_argument("--data-dir", type=Path, default=SHARED_DIR / "data")
     ap.add_argument("--table", type=Path, default=None, help="also write the markdown table here")
     ap.add_argument("--plot", type=Path, default=None, help="also save the plot here")
-    ap.add_argument("--all-rows", action="store_true", help="report every logged run, whatever its sizes")
     ap.add_argument("--size", action="append", default=[], metavar="KEY=N",
                     help=f"override a size (a bigger grid gets new run ids); keys: {sorted(SIZES)}")
     a = ap.parse_args(argv)
@@ -279,7 +350,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"unknown variant(s) {sorted(unknown)}; known: {VARIANTS}")
         seeds = tuple(int(x) for x in a.seeds.split(",") if x.strip()) or None
         run_grid(variants, a.log, a.out_root, a.data_dir, seeds)
-    print(report(a.log, a.table, a.plot, a.all_rows))
+    print(report(a.log, a.table, a.plot))
 
 
 if __name__ == "__main__":

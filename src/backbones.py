@@ -32,6 +32,7 @@ class Backbone:
     weight_decay: float = 0.01
     tokenizer_kind: str = ""    # "wordpiece" or "unigram"; the tiny builder uses it
     kaggle_dataset: str = ""    # the public Kaggle dataset holding the weights, attached to kernels
+    local_dir: str = ""         # a directory built on this machine (outside the repo) where the weights are found
     note: str = ""
 
 
@@ -50,6 +51,11 @@ REGISTRY: dict[str, Backbone] = {b.name: b for b in [
     # the tool README's reference run (1 epoch, length 192, batch 16, lr 1.5e-4, word embeddings frozen).
     Backbone("e5-small", "intfloat/multilingual-e5-small", 1.5e-4, epochs=1, batch_size=16, grad_accum=1,
              max_length=192, doc_stride=64, tokenizer_kind="unigram", note="real pretrained backbone for CPU ablations"),
+    # e5-small fine-tuned on English extractive QA by `make base-qa` (research/base_qa.py): the CPU stand-in for
+    # xlm-roberta-large-squad2, a starting point that already answers questions. Its own windows (256/96).
+    Backbone("e5-small-qa", "", 1.5e-4, epochs=1, batch_size=16, grad_accum=1, max_length=256, doc_stride=96,
+             tokenizer_kind="unigram", local_dir=str(CACHE_DIR / "base-qa" / "model"),
+             note="QA-trained base for CPU ablations (make base-qa)"),
     # Local stand-ins (built by `build_tiny`): same code paths, CPU-sized, large learning rate from scratch.
     Backbone("tiny-bert", "", 1e-3, epochs=8, batch_size=16, grad_accum=1, max_length=128, doc_stride=48,
              warmup_ratio=0.1, tokenizer_kind="wordpiece", note="stands in for muril-large"),
@@ -83,6 +89,8 @@ def resolve_model_path(name_or_path: str, models_dir: str | os.PathLike | None =
             candidates.append(Path(models_dir) / backbone.hub_id.split("/")[-1])
         if backbone and backbone.kaggle_dataset:
             candidates.append(Path(models_dir) / backbone.kaggle_dataset.split("/")[-1])
+    if backbone and backbone.local_dir:
+        candidates.append(Path(backbone.local_dir))
     for c in candidates:
         if (c / "config.json").exists():
             return str(c)

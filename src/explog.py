@@ -1,7 +1,8 @@
 """Experiment log: one JSON line per finished run, appended atomically; any run can be re-run from its row.
 
 A row holds the run id, the git commit, a hash of the full configuration (and the configuration itself), the
-backbone, the data, the seed, Jaccard per language and the training time. The winner kept this in a spreadsheet.
+backbone, the data with their sizes, the seed, the metrics, the time and the machine. The winner kept this in a
+spreadsheet; here it is `docs/experiments.jsonl`, committed, so every clone knows every run made (`default_log`).
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import hashlib
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -27,7 +29,9 @@ def git_commit(repo: str | os.PathLike | None = None) -> str:
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+        # the committed log itself changes with every run: it does not make the code dirty
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":(exclude)docs/experiments.jsonl"], cwd=repo,
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -69,3 +73,68 @@ def log_frame(path: str | os.PathLike) -> pd.DataFrame:
     """The log as a frame, with `metrics` flattened into columns."""
     rows = read_log(path)
     return pd.json_normalize(rows, sep=".") if rows else pd.DataFrame()
+
+
+# ---------------------------------------------------------------- the committed log and its rows
+REPO_LOG = Path(__file__).resolve().parents[1] / "docs" / "experiments.jsonl"
+LOG_ENV = "CHAII_EXPERIMENT_LOG"   # overrides the default (tests point it at a temporary file)
+
+
+def default_log() -> Path | None:
+    """$CHAII_EXPERIMENT_LOG; else the repository's committed docs/experiments.jsonl when running inside a git
+    checkout; else /kaggle/working/experiments.jsonl on Kaggle (kept with the kernel's output); else no log."""
+    from .paths import KAGGLE_WORKING, detect_env
+
+    env = os.environ.get(LOG_ENV)
+    if env is not None:
+        return Path(env) if env.strip() and env.strip().lower() != "none" else None
+    if (REPO_LOG.parents[1] / ".git").exists():
+        return REPO_LOG
+    return KAGGLE_WORKING / "experiments.jsonl" if detect_env() == "kaggle" else None
+
+
+def resolve_log(setting: str | os.PathLike | None) -> Path | None:
+    """A TrainConfig.experiment_log value -> the file to append to, or None: "auto" = `default_log()`,
+    "" / "none" = no log, anything else is a path."""
+    s = str(setting or "").strip()
+    if s.lower() in ("", "none"):
+        return None
+    return default_log() if s == "auto" else Path(s)
+
+
+def machine() -> dict:
+    """What ran it: processor, cores, torch threads, GPU (times are only comparable on the same machine)."""
+    import platform
+
+    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count()}
+    try:
+        import torch
+        info.update(torch=torch.__version__, torch_threads=torch.get_num_threads(),
+                    gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
+    except ImportError:
+        pass
+    return info
+
+
+def data_sizes(df: pd.DataFrame | None, **extra) -> dict:
+    """Rows of a frame, per `source` (and `eval_set`) when it has those columns, plus `extra` (e.g. windows)."""
+    if df is None:
+        return dict(extra)
+    out = {"rows": len(df)}
+    for col in ("source", "eval_set"):
+        if col in df:
+            out[f"by_{col}"] = {str(k): int(v) for k, v in df[col].value_counts(sort=False).items()}
+    return {**out, **extra}
+
+
+def run_row(config: dict, metrics: dict, data: dict, **fields) -> dict:
+    """One log row: run id (default `<backbone>-s<seed>-<hash>`), commit, config and its hash, data with sizes,
+    seed, metrics, time, machine; `fields` add to or replace these."""
+    h = config_hash(config)
+    row = {"run_id": f"{config.get('backbone', 'run')}-s{config.get('seed', '')}-{h}", "kind": "train_fold",
+           "git_commit": git_commit(), "config_hash": h, "config": config, "data": data,
+           "seed": config.get("seed"), "metrics": metrics, "train_seconds": metrics.get("train_seconds"),
+           "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": machine()}
+    row.update(fields)
+    return row

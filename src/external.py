@@ -1,5 +1,5 @@
 """External QA data -> the same validated frame as the chaii CSV (id, context, question, answer_text, answer_start,
-language, source, plus `title` for splitting by article).
+language, source, plus `title` for splitting by article and `answers`: every gold answer text, for evaluation).
 
 SQuAD v1.1/v2.0, TyDi QA GoldP, XQuAD and MLQA all use the SQuAD JSON layout (`data[].paragraphs[].qas[]`), so one
 reader serves them; the wrappers only fix the language and the source name. A bad record either raises a `DataError`
@@ -18,7 +18,7 @@ import pandas as pd
 
 from .data import ALL_LANGUAGES, DataError, load_chaii_csv, read_utf8, validate_frame
 
-FRAME_COLUMNS = ["id", "context", "question", "answer_text", "answer_start", "language", "source", "title"]
+FRAME_COLUMNS = ["id", "context", "question", "answer_text", "answer_start", "language", "source", "title", "answers"]
 # TyDi QA ids start with the language name ("telugu--2245295572008910947-0").
 TYDI_PREFIXES = {"english", "bengali", "telugu", "hindi", "tamil", "marathi"}
 ISO = {"en": "english", "hi": "hindi", "ta": "tamil", "bn": "bengali", "te": "telugu", "mr": "marathi"}
@@ -30,7 +30,9 @@ def _language(name: str | None) -> str | None:
 
 def load_squad_json(path: str | os.PathLike, language: str = "english", source: str = "squad",
                     impossible: str = "keep", on_error: str = "raise") -> pd.DataFrame:
-    """Read a SQuAD-layout JSON file; the first answer of each question is its label.
+    """Read a SQuAD-layout JSON file; the first answer of each question is its label (`answer_text`,
+    `answer_start`: what training uses), and `answers` lists every distinct gold text (what evaluation scores
+    against, the best over them as SQuAD does; TyDi dev and XQuAD-IN carry several).
 
     Args:
         language: the language of every row (full name or ISO code), or "tydi" to read it from each TyDi id prefix.
@@ -87,7 +89,7 @@ def load_squad_json(path: str | os.PathLike, language: str = "english", source: 
                         continue
                     if impossible == "drop":
                         continue
-                    text, start = "", -1
+                    text, start, golds = "", -1, [""]
                 else:
                     text, start = answers[0].get("text"), answers[0].get("answer_start")
                     if not isinstance(text, str) or not text or not isinstance(start, int) or isinstance(start, bool):
@@ -99,8 +101,9 @@ def load_squad_json(path: str | os.PathLike, language: str = "english", source: 
                         hint = f"; the text occurs at {found}" if found >= 0 else "; the text is not in the context"
                         bad(where, f"answer_start {start} does not point at {text!r}{hint}", "answer_start")
                         continue
+                    golds = list(dict.fromkeys(str(x.get("text")) for x in answers if str(x.get("text") or "").strip()))
                 seen.add(qid)
-                rows.append((qid, context, question, text, start, lang, source, title))
+                rows.append((qid, context, question, text, start, lang, source, title, golds))
 
     df = pd.DataFrame(rows, columns=FRAME_COLUMNS)
     df["answer_start"] = df["answer_start"].astype("int64")
@@ -126,6 +129,7 @@ def load_mlqa_json(path, language: str, **kw) -> pd.DataFrame:
 def load_chaii(path, on_error: str = "drop", **_) -> pd.DataFrame:
     """chaii train.csv as a training source: its known label noise is dropped and reported, not fatal."""
     df = load_chaii_csv(path, "train", on_error=on_error)
+    df["answers"] = [[a] for a in df["answer_text"]]
     # no titles in chaii: a context is its own article (md5, not hash(): stable across processes)
     df["title"] = df["context"].map(lambda c: hashlib.md5(c.encode()).hexdigest()[:12])
     return df

@@ -15,11 +15,13 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from . import explog
 from .backbones import get_backbone, resolve_model_path
 from .features import frame_to_batch, prepare_eval_features, prepare_train_features
 from .io import write_csv, write_json
-from .metric import jaccard, jaccard_by_language
+from .metric import qa_metrics, score_rows
 from .postprocess import predict_texts
+from .precision import bf16_support, use_bf16  # noqa: F401  (bf16_support: part of this module's interface)
 from .predict import MODEL_CONFIG, WindowLogits, predict_windows
 
 
@@ -50,6 +52,13 @@ class TrainConfig:
     logging_steps: int = 10
     freeze_word_embeddings: bool = False  # 250k-row vocabularies: Adam state and dense grads cost more than they give
     soft_label_radius: int = 0      # > 0: soft start/end targets within this many tokens, KL loss (augment.py)
+    # Evaluation during training: off by default, as the winner's Kaggle runs scored the held-out fold once, at
+    # the end (GPU hours go to training). eval_steps > 0 scores the held-out set every that many steps.
+    eval_steps: int = 0
+    metric_for_best: str = ""       # e.g. "jaccard_all" or "nonzero_all" (4th place): keep that best checkpoint
+    bf16: bool = False              # bf16 autocast where the processor supports it (else fp32, with the reason)
+    report_to: str = "none"         # the Trainer's trackers: tensorboard, wandb, mlflow, trackio
+    experiment_log: str = "auto"    # "auto": explog.default_log(); "" or "none": no row
 
     def resolved(self, paths=None) -> "TrainConfig":
         """A copy with every `None` filled in from the backbone registry, and empty locations from `paths`."""
@@ -92,12 +101,28 @@ def _trainer_class():
     from transformers import Trainer
 
     class QATrainer(Trainer):
-        """Trainer plus one switch: a sequential sampler, so a designed data order (the recipe) is kept."""
+        """Trainer plus a sequential sampler (a designed data order, the recipe, is kept), soft-label loss, and an
+        `evaluate` that post-processes the held-out windows into answers and scores them (as HF's trainer_qa.py)."""
 
-        def __init__(self, *args, sequential: bool = False, soft_label_radius: int = 0, **kwargs):
+        def __init__(self, *args, sequential: bool = False, soft_label_radius: int = 0, eval_examples=None,
+                     eval_features=None, post=None, **kwargs):
             super().__init__(*args, **kwargs)
             self.sequential = sequential
             self.soft_label_radius = soft_label_radius
+            self.eval_examples, self.eval_features, self.post = eval_examples, eval_features, post
+
+        def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
+            if self.eval_examples is None:
+                return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+            t0 = time.time()
+            answers, _ = predict_features(self.model, self.eval_examples, self.eval_features, self.post,
+                                          self.processing_class.pad_token_id, self.args.device, self.args.bf16)
+            metrics = {f"{metric_key_prefix}_{k}": v for k, v in
+                       qa_metrics(self.eval_examples.assign(prediction=self.eval_examples["id"].map(answers))).items()}
+            metrics[f"{metric_key_prefix}_runtime"] = round(time.time() - t0, 2)
+            self.log(metrics)
+            self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+            return metrics
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             if not self.soft_label_radius:
@@ -123,7 +148,8 @@ def training_arguments(cfg: TrainConfig, n_windows: int | None = None, **overrid
     import torch
     from transformers import TrainingArguments
 
-    fp16 = torch.cuda.is_available() if cfg.fp16 is None else cfg.fp16
+    bf16 = use_bf16(cfg)
+    fp16 = (torch.cuda.is_available() if cfg.fp16 is None else cfg.fp16) and not bf16
     kw = dict(
         output_dir=str(Path(cfg.output_dir) / "checkpoints"),
         per_device_train_batch_size=cfg.batch_size,
@@ -134,26 +160,49 @@ def training_arguments(cfg: TrainConfig, n_windows: int | None = None, **overrid
         weight_decay=cfg.weight_decay,
         lr_scheduler_type=cfg.lr_scheduler,
         fp16=fp16,
+        bf16=bf16,
         seed=cfg.seed,
         save_strategy="steps",
         save_steps=cfg.save_steps,
         save_total_limit=1,
         logging_steps=cfg.logging_steps,
-        report_to="none",
+        report_to=[x.strip() for x in cfg.report_to.split(",") if x.strip()] or "none",
         dataloader_num_workers=0,
         use_cpu=not torch.cuda.is_available(),
     )
+    if cfg.eval_steps:
+        kw.update(eval_strategy="steps", eval_steps=cfg.eval_steps)
+    if cfg.metric_for_best:
+        if not cfg.eval_steps:
+            raise ValueError("metric_for_best needs eval_steps > 0 (checkpoints are compared by their evaluation)")
+        # the best checkpoint must be among those saved: save at every evaluation, keep the best and the last
+        kw.update(load_best_model_at_end=True, metric_for_best_model=f"eval_{cfg.metric_for_best}",
+                  greater_is_better=True, save_steps=cfg.eval_steps, save_total_limit=2)
     kw.update(overrides)
     return TrainingArguments(**kw)
 
 
+def eval_features(df: pd.DataFrame, tokenizer, cfg: TrainConfig) -> dict:
+    return prepare_eval_features(frame_to_batch(df[["id", "question", "context"]]), tokenizer,
+                                 cfg.max_length, cfg.doc_stride)
+
+
+def predict_features(model, df: pd.DataFrame, feats: dict, cfg: TrainConfig, pad_token_id: int,
+                     device=None, bf16: bool = False) -> tuple[dict[str, str], WindowLogits]:
+    """Answers and per-window logits for the examples in `df` from their windows `feats` (in bf16 autocast with
+    `bf16`: on CPU ~5x faster than fp32); the model is left in the mode it was in (evaluation runs mid-training)."""
+    import torch
+
+    was_training = model.training
+    logits = predict_windows(model, feats, cfg.eval_batch_size, pad_token_id=pad_token_id, device=device,
+                             precision="bf16" if bf16 else "fp32")
+    model.train(was_training)
+    return predict_texts(df, logits, cfg.n_best_size, cfg.max_answer_length), logits
+
+
 def predict_frame(model, tokenizer, df: pd.DataFrame, cfg: TrainConfig) -> tuple[dict[str, str], WindowLogits]:
     """Answers and per-window logits for the examples in `df`."""
-    feats = prepare_eval_features(frame_to_batch(df[["id", "question", "context"]]), tokenizer,
-                                  cfg.max_length, cfg.doc_stride)
-    logits = predict_windows(model, feats, cfg.eval_batch_size, pad_token_id=tokenizer.pad_token_id)
-    answers = predict_texts(df, logits, cfg.n_best_size, cfg.max_answer_length)
-    return answers, logits
+    return predict_features(model, df, eval_features(df, tokenizer, cfg), cfg, tokenizer.pad_token_id)
 
 
 def last_complete_checkpoint(out_dir: Path) -> Path | None:
@@ -197,14 +246,16 @@ class FoldResult:
 def train_fold(train_df: pd.DataFrame, cfg: TrainConfig, valid_df: pd.DataFrame | None = None,
                train_dataset=None, callbacks=None, resume: bool | str = False, sequential: bool = False,
                data_collator=None, num_train_epochs: float | None = None,
-               extra_metrics: dict | None = None) -> FoldResult:
+               extra_metrics: dict | None = None, log_row: dict | None = None) -> FoldResult:
     """Train on `train_df` minus fold `cfg.fold` (or all of it when `valid_df` is given), evaluate, save.
 
     `train_dataset` replaces the windows built from `train_df` (a recipe builds its own); with `sequential`
     it is fed in order. `data_collator` (e.g. `augment.QACollator`) gets every dataset column and keeps what
     the model takes. `num_train_epochs` overrides `cfg.epochs` for the Trainer (a recipe builds its epochs into
     `train_dataset` and is passed once); `extra_metrics` are added to metrics.json. Writes `model/`, `oof.csv`,
-    `oof_logits.npz` and `metrics.json` under `cfg.output_dir`.
+    `oof_logits.npz` and `metrics.json` under `cfg.output_dir`, and appends one row to the experiment log
+    (`cfg.experiment_log`; `log_row` adds or replaces fields, e.g. a run_id and the data sources). Scores are the
+    best over every gold answer (`answers` column) with intervals.
     """
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, set_seed
 
@@ -225,29 +276,40 @@ def train_fold(train_df: pd.DataFrame, cfg: TrainConfig, valid_df: pd.DataFrame 
     if data_collator is None and cfg.soft_label_radius:
         from .augment import QACollator
         data_collator = QACollator(tokenizer, seed=cfg.seed, keep_context_bounds=True)
+    valid_feats = eval_features(valid_df, tokenizer, cfg)
+    evaluating = dict(eval_examples=valid_df, eval_features=valid_feats, post=cfg,
+                      eval_dataset=[0]) if cfg.eval_steps else {}   # evaluate() reads the features, not eval_dataset
     trainer = _trainer_class()(
         model=model, args=training_arguments(cfg, remove_unused_columns=data_collator is None,
                                              num_train_epochs=num_train_epochs or cfg.epochs),
         train_dataset=train_dataset, data_collator=data_collator or DataCollatorWithPadding(tokenizer),
         processing_class=tokenizer, callbacks=callbacks, sequential=sequential,
-        soft_label_radius=cfg.soft_label_radius)
+        soft_label_radius=cfg.soft_label_radius, **evaluating)
     t0 = time.time()
     if resume is True:
         resume = last_complete_checkpoint(out)
     trainer.train(resume_from_checkpoint=resume or None)
     train_seconds = time.time() - t0
 
-    answers, logits = predict_frame(trainer.model, tokenizer, valid_df, cfg)
-    oof = valid_df[["id", "language", "question", "answer_text"]].copy()
-    oof["prediction"] = oof["id"].map(answers)
-    oof["jaccard"] = [jaccard(p, a) for p, a in zip(oof["prediction"], oof["answer_text"])]
-    metrics = {f"jaccard_{k}": v for k, v in jaccard_by_language(oof).items()}
+    answers, logits = predict_features(trainer.model, valid_df, valid_feats, cfg, tokenizer.pad_token_id,
+                                       bf16=trainer.args.bf16)
+    scored = valid_df.assign(prediction=valid_df["id"].map(answers))
+    keep = [c for c in ("id", "language", "eval_set", "question", "answer_text", "prediction") if c in scored]
+    oof = pd.concat([scored[keep], score_rows(scored)], axis=1)
+    metrics = {k: round(v, 4) for k, v in qa_metrics(scored, interval=True, seed=cfg.seed).items()}
     metrics.update(train_seconds=round(train_seconds, 1), n_train_windows=len(train_dataset),
                    n_valid=len(valid_df), backbone=cfg.backbone, model_path=model_path, fold=cfg.fold,
-                   seed=cfg.seed, learning_rate=cfg.learning_rate, **(extra_metrics or {}))
+                   seed=cfg.seed, learning_rate=cfg.learning_rate, bf16=bool(trainer.args.bf16),
+                   best_checkpoint=trainer.state.best_model_checkpoint, **(extra_metrics or {}))
 
     save_model_dir(trainer, tokenizer, cfg, out / "model")
     write_csv(oof, out / "oof.csv")
     logits.save(out / "oof_logits.npz")
     write_json({"config": dataclasses.asdict(cfg), "metrics": metrics}, out / "metrics.json")
+    log = explog.resolve_log(cfg.experiment_log)
+    if log is not None:
+        extra = dict(log_row or {})
+        data = extra.pop("data", {"train": explog.data_sizes(train_df, n_windows=len(train_dataset)),
+                                  "valid": explog.data_sizes(valid_df)})
+        explog.append_run(log, explog.run_row(dataclasses.asdict(cfg), metrics, data, **extra))
     return FoldResult(metrics, oof, out, trainer.state.log_history)

@@ -1,4 +1,5 @@
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -7,11 +8,22 @@ from src.backbones import ensure_tiny
 from src.paths import REPO_ROOT
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# session-wide too: fixtures of wider scope (and the subprocesses they start) run before the per-test one below
+os.environ["CHAII_EXPERIMENT_LOG"] = str(Path(tempfile.mkdtemp(prefix="chaii-explog-")) / "experiments.jsonl")
 MODELS_DIR = Path(os.environ.get("CHAII_MODELS", REPO_ROOT / ".cache" / "backbones"))
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "wheels: the wheels dataset installed offline into a clean venv (pip, minutes)")
+
+
+@pytest.fixture(autouse=True)
+def experiment_log(tmp_path, monkeypatch) -> Path:
+    """Every test's training runs log to a temporary file, never to the committed docs/experiments.jsonl."""
+    from src.explog import LOG_ENV
+    log = tmp_path / "experiments.jsonl"
+    monkeypatch.setenv(LOG_ENV, str(log))
+    return log
 
 
 @pytest.fixture(scope="session")

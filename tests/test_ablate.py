@@ -1,4 +1,5 @@
 """The ablation harness: variants differ only where they should, the log is resumable, the table is right."""
+import dataclasses
 import json
 
 import pytest
@@ -31,12 +32,17 @@ def test_variants_change_only_their_own_switch():
     assert not plain.sequential and len(plain.stages) == 1
     # plain and recipe feed the same sources the same number of times: only the order differs
     count = lambda r: sorted((s.name, s.repeats) for st in r.stages for s in st.sources)
-    assert sorted(dict(count(plain)).items()) == sorted({"tydi_en": 1, "squad": 1, "xquad_hi": 2}.items())
-    assert sum(n for name, n in count(base) if name == "xquad_hi") == 2
+    assert dict(count(plain)) == {"tydi_en_dev": 1, "xquad_hi_train": 2}
+    assert sum(n for name, n in count(base) if name == "xquad_hi_train") == 2
+    assert all(st.max_length >= 256 for st in base.stages)               # room for resizing to grow
     base_aug = base.augment.__dict__
     for v in ("crop", "resize", "cutout", "negsamp", "soft"):
         diff = {k for k, val in ablate.variant_recipe(v).augment.__dict__.items() if base_aug[k] != val}
         assert len(diff) == 1, (v, diff)
+    every = ablate.variant_recipe("all").augment
+    but = ablate.variant_recipe("all-but-soft").augment
+    assert every.soft_label_radius == 3 and but.soft_label_radius == 0
+    assert dataclasses.replace(but, soft_label_radius=3) == every
     assert ablate.run_config("soft", 0)["train"]["soft_label_radius"] == 3
     with pytest.raises(ValueError, match="unknown variant"):
         ablate.variant_recipe("mixup")
@@ -49,17 +55,28 @@ def test_run_ids_follow_the_configuration():
     json.dumps(a)                                                  # the log row can hold it
 
 
-def fake_row(config, seed_scores={0: 0.2, 1: 0.3, 2: 0.4}):
-    s = seed_scores.get(config["seed"], 0.5)
-    return {"run_id": ablate.run_id_of(config), "variant": config["variant"], "seed": config["seed"],
-            "metrics": {"hi": s, "te": s / 2, "bn": s / 4}, "train_seconds": 60.0, "n_train_windows": 100}
+SETS = ablate.EVAL_SETS
 
 
-def test_grid_skips_logged_runs_and_the_table_has_mean_and_sd(tmp_path, monkeypatch):
+def fake_row(config, seed_scores={0: 0.2, 1: 0.3, 2: 0.4}, shift=None):
+    s = seed_scores.get(config["seed"], 0.5) + (shift or {}).get(config["variant"], 0.0)
+    metrics = {}
+    for k, n in enumerate(SETS):
+        metrics.update({n: s / (k + 1), f"{n}_lo": s / (k + 1) - 0.05, f"{n}_hi": s / (k + 1) + 0.05})
+    return {"run_id": ablate.run_id_of(config), "kind": "ablate", "variant": config["variant"],
+            "seed": config["seed"], "metrics": metrics, "train_seconds": 60.0, "n_train_windows": 100}
+
+
+def fake_execute(calls, shift=None):
+    return lambda config, out, data, commit=None: calls.append(config) or fake_row(config, shift=shift)
+
+
+def test_grid_skips_logged_runs_and_the_table_has_mean_sd_interval_and_verdicts(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(ablate, "execute", lambda config, out, data, commit=None: calls.append(config) or fake_row(config))
+    monkeypatch.setattr(ablate, "execute", fake_execute(calls))
     log = tmp_path / "log.jsonl"
     explog.append_run(log, fake_row(ablate.run_config("plain", 1)))
+    explog.append_run(log, {"run_id": "base-qa-x", "kind": "base-qa", "metrics": {}})   # another kind: ignored
     ablate.run_grid(["plain", "cutout"], log, tmp_path, tmp_path)
     assert [(c["variant"], c["seed"]) for c in calls] == [("plain", 0), ("plain", 2), ("cutout", 0)]
     calls.clear()
@@ -67,15 +84,29 @@ def test_grid_skips_logged_runs_and_the_table_has_mean_and_sd(tmp_path, monkeypa
     assert calls == []
     text = ablate.report(log, tmp_path / "t.md", tmp_path / "p.png")
     lines = text.splitlines()
-    assert lines[0].startswith("| variant | hi | te | bn |")
-    assert lines[2].startswith("| plain | 0.300 | 0.150 | 0.075 | 0.175 | 0.100 / 0.050 / 0.025 | 3 |")
-    assert lines[3].startswith("| cutout | 0.200 | 0.100 | 0.050 | 0.117 |  | 1 | 100 | 1.0 |")   # one seed: no sd
+    assert lines[0].startswith("| variant | seeds | xquad_hi | xquad_in_hi | xquad_in_ta | tydi_te | tydi_bn |")
+    assert lines[2].startswith("| plain | 3 | 0.300 ± 0.100 [0.25, 0.35] | 0.150 ± 0.050 [0.10, 0.20] |")
+    assert lines[3].startswith("| cutout | 1 | 0.200 [0.15, 0.25] |")                  # one seed: no sd
+    # cutout's -0.1 on xquad_hi is one plain sd: within 2 x sqrt(0.1^2 + 0.1^2)
+    assert "- cutout (1 seed): within the noise everywhere (xquad_hi -0.100" in text
     assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_a_variant_far_from_plain_gets_follow_up_seeds_and_a_verdict_beyond_the_noise(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(ablate, "execute", fake_execute(calls, shift={"negsamp": 0.5, "crop": 0.05}))
+    log = tmp_path / "log.jsonl"
+    ablate.run_grid(["plain", "negsamp", "crop"], log, tmp_path, tmp_path)
+    # crop (half a plain sd below plain's mean) is not followed up; negsamp (+0.5) is
+    assert [(c["variant"], c["seed"]) for c in calls] == [("plain", 0), ("plain", 1), ("plain", 2), ("negsamp", 0),
+                                                          ("crop", 0), ("negsamp", 1), ("negsamp", 2)]
+    text = ablate.report(log, None, None)
+    assert "- negsamp (3 seeds): beyond the noise on xquad_hi +0.500" in text
 
 
 def test_seeds_option_runs_every_variant_with_them_and_the_table_keeps_all_seeds(tmp_path, monkeypatch):
     calls = []
-    monkeypatch.setattr(ablate, "execute", lambda config, out, data, commit=None: calls.append(config) or fake_row(config))
+    monkeypatch.setattr(ablate, "execute", fake_execute(calls))
     log = tmp_path / "log.jsonl"
     ablate.run_grid(["plain"], log, tmp_path, tmp_path)
     ablate.run_grid(["plain", "cutout"], log, tmp_path, tmp_path, seeds=(0, 1))
@@ -83,5 +114,37 @@ def test_seeds_option_runs_every_variant_with_them_and_the_table_keeps_all_seeds
                                                           ("cutout", 0), ("cutout", 1)]
     explog.append_run(log, dict(fake_row(ablate.run_config("cutout", 2)), run_id="cutout-s2-otherconfig"))
     lines = ablate.report(log, None, None).splitlines()
-    assert lines[2].startswith("| plain |") and "| 3 |" in lines[2]
-    assert lines[3].startswith("| cutout |") and "| 2 |" in lines[3]    # the row of another config is left out
+    assert lines[2].startswith("| plain | 3 |")
+    assert lines[3].startswith("| cutout | 2 |")                    # the row of another config is left out
+
+
+def test_make_ablate_reads_and_writes_the_committed_log(monkeypatch):
+    seen = []
+    monkeypatch.setattr(ablate, "report", lambda log, table, png: seen.append(log) or "")
+    ablate.main(["report"])
+    assert seen == [explog.REPO_LOG] and explog.REPO_LOG.parent.name == "docs"
+
+
+def test_a_real_run_with_a_tiny_stand_in_trains_scores_logs_and_resumes(tiny_dirs, tmp_path, monkeypatch):
+    from src.synthetic import make_synthetic_qa
+    trains = {"tydi_en_dev": make_synthetic_qa(10, seed=0), "xquad_hi_train": make_synthetic_qa(20, seed=1)}
+    evals = {n: make_synthetic_qa(4, seed=10 + k).assign(eval_set=n) for k, n in enumerate(SETS)}
+    monkeypatch.setattr(ablate, "load_data", lambda data_dir: (trains, evals))
+    monkeypatch.setattr(ablate, "base_model", lambda: tiny_dirs["tiny-bert"])
+    monkeypatch.setattr(ablate, "TRAIN", dict(ablate.TRAIN, backbone="tiny-bert", learning_rate=1e-3, bf16=False,
+                                              batch_size=8))
+    log = tmp_path / "log.jsonl"
+    ablate.run_grid(["plain"], log, tmp_path / "runs", tmp_path, seeds=(0,))
+    rows = explog.read_log(log)
+    assert len(rows) == 1 and rows[0]["kind"] == "ablate" and rows[0]["data"]["train"] == {
+        "tydi_en_dev": 10, "xquad_hi_train": 20}
+    m = rows[0]["metrics"]
+    for n in SETS:
+        assert m[f"{n}_lo"] <= m[n] <= m[f"{n}_hi"] and 0 <= m[f"{n}_f1"] <= 1
+    assert not (tmp_path / "runs" / rows[0]["run_id"] / "checkpoints").exists()
+    from src.predict import WindowLogits
+    held = WindowLogits.load(tmp_path / "runs" / rows[0]["run_id"] / "xquad_hi_logits.npz")
+    assert set(held.example_id) == set(evals["xquad_hi"]["id"])
+    monkeypatch.setattr(ablate, "execute", lambda *a, **k: pytest.fail("a logged run was re-run"))
+    ablate.run_grid(["plain"], log, tmp_path / "runs", tmp_path, seeds=(0,))
+    assert ablate.report(log, None, None).splitlines()[2].startswith("| plain | 1 |")

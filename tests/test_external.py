@@ -26,6 +26,10 @@ def test_real_files_load_with_valid_offsets():
     for df in (squad, te, bn, hi):
         for c, a, s in zip(df["context"], df["answer_text"], df["answer_start"]):
             assert c[s:s + len(a)] == a
+        assert all(g[0] == a for g, a in zip(df["answers"], df["answer_text"]))   # the label is the first gold
+    # every distinct gold text is kept for evaluation: 604 of TyDi-te's 669 questions have two gold answers,
+    # 24 of them with two different texts (the other 580 repeat the same span)
+    assert (te["answers"].map(len) == 2).sum() == 24 and te["answers"].map(len).max() == 2
 
 
 @needs_data
@@ -57,6 +61,14 @@ def test_squad_v2_impossible_kept_or_dropped(tmp_path):
     kept = load_squad_json(p, impossible="keep")
     assert kept.set_index("id").loc["q2", "answer_text"] == "" and kept.set_index("id").loc["q2", "answer_start"] == -1
     assert list(load_squad_json(p, impossible="drop")["id"]) == ["q1"]
+
+
+def test_every_distinct_gold_answer_is_kept(tmp_path):
+    qa = dict(GOOD, answers=[{"text": "Delhi", "answer_start": 0}, {"text": "Delhi", "answer_start": 0},
+                             {"text": "the capital", "answer_start": 12}])
+    df = load_squad_json(write(tmp_path, [qa, IMPOSSIBLE]))
+    assert df["answers"].tolist() == [["Delhi", "the capital"], [""]]
+    assert df["answer_text"].tolist() == ["Delhi", ""]
 
 
 def test_bad_offset_raises_naming_file_and_record_or_is_dropped_and_counted(tmp_path):

@@ -1,0 +1,115 @@
+"""Evaluation during training, best-checkpoint choice, bf16 on CPU and the experiment-log row of `train_fold`."""
+import json
+
+import pytest
+
+from src import explog
+from src.synthetic import make_synthetic_qa
+from src.precision import bf16_support
+from src.train import TrainConfig, train_fold
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_synthetic_qa(48, seed=0), make_synthetic_qa(12, seed=1)
+
+
+def cfg_for(tiny_dirs, tmp_path, **kw):
+    base = dict(backbone="tiny-bert", model_path=str(tiny_dirs["tiny-bert"]), output_dir=str(tmp_path), epochs=2,
+                batch_size=8, max_length=128, doc_stride=48, save_steps=10_000, logging_steps=2)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_evaluation_every_n_steps_is_logged_with_the_loss_and_the_best_checkpoint_is_kept(data, tiny_dirs, tmp_path,
+                                                                                             experiment_log):
+    train, valid = data
+    valid = valid.assign(answers=[[a, "extra gold"] for a in valid["answer_text"]])
+    r = train_fold(train, cfg_for(tiny_dirs, tmp_path, eval_steps=4, metric_for_best="nonzero_all"),
+                   valid_df=valid)
+    evals = [h for h in r.log_history if "eval_jaccard_all" in h]
+    assert [h["step"] for h in evals] == [4, 8, 12]                       # 48 rows / 8 x 2 epochs = 12 steps
+    assert any("loss" in h for h in r.log_history)
+    for h in evals:
+        assert {"eval_em_all", "eval_f1_all", "eval_nonzero_all", "eval_jaccard_hindi"} <= set(h)
+        assert 0 <= h["eval_jaccard_all"] <= 1
+    best = max(evals, key=lambda h: h["eval_nonzero_all"])                # first maximum wins, as the Trainer's
+    assert r.metrics["best_checkpoint"].endswith(f"checkpoint-{best['step']}")
+    # the final scores are of the best checkpoint's weights, recomputed by the same post-processing
+    assert r.metrics["nonzero_all"] == pytest.approx(best["eval_nonzero_all"], abs=1e-4)
+    assert r.metrics["jaccard_all_lo"] <= r.metrics["jaccard_all"] <= r.metrics["jaccard_all_hi"]
+    rows = explog.read_log(experiment_log)                                 # the conftest's temporary log
+    assert len(rows) == 1 and rows[0]["metrics"]["jaccard_all"] == r.metrics["jaccard_all"]
+    assert rows[0]["data"]["train"]["rows"] == 48 and rows[0]["data"]["valid"]["rows"] == 12
+    assert rows[0]["config"]["eval_steps"] == 4 and rows[0]["machine"]["cpus"]
+
+
+def test_metric_for_best_needs_evaluation(tiny_dirs, tmp_path):
+    from src.train import training_arguments
+    with pytest.raises(ValueError, match="eval_steps"):
+        training_arguments(cfg_for(tiny_dirs, tmp_path, metric_for_best="jaccard_all").resolved())
+
+
+def test_bf16_trains_a_few_steps_on_cpu_or_says_why_not(data, tiny_dirs, tmp_path, capsys):
+    train, valid = data
+    ok, why = bf16_support()
+    r = train_fold(train, cfg_for(tiny_dirs, tmp_path, bf16=True, epochs=1, experiment_log=""), valid_df=valid)
+    assert r.metrics["bf16"] is ok
+    losses = [h["loss"] for h in r.log_history if "loss" in h]
+    assert losses and all(l == l and l < 20 for l in losses)              # finite, not diverged
+    if not ok:
+        assert why in capsys.readouterr().out
+
+
+def test_bf16_falls_back_to_fp32_with_its_reason(tiny_dirs, tmp_path, monkeypatch, capsys):
+    from src import precision
+    from src.train import training_arguments
+    monkeypatch.setattr(precision, "bf16_support", lambda: (False, "no native bf16 on this test CPU"))
+    args = training_arguments(cfg_for(tiny_dirs, tmp_path, bf16=True).resolved())
+    assert not args.bf16 and "no native bf16 on this test CPU; training in fp32" in capsys.readouterr().out
+    assert not training_arguments(cfg_for(tiny_dirs, tmp_path).resolved()).bf16     # off unless asked for
+
+
+def test_log_setting_resolves_to_the_env_the_repo_or_nothing(tmp_path, monkeypatch):
+    assert explog.resolve_log("") is None and explog.resolve_log("none") is None
+    assert explog.resolve_log(tmp_path / "x.jsonl") == tmp_path / "x.jsonl"
+    monkeypatch.setenv(explog.LOG_ENV, str(tmp_path / "env.jsonl"))
+    assert explog.resolve_log("auto") == tmp_path / "env.jsonl"
+    monkeypatch.delenv(explog.LOG_ENV)
+    assert explog.resolve_log("auto") == explog.REPO_LOG                   # inside this git checkout
+
+
+def test_report_to_maps_onto_the_trainer_and_notebook_03_exposes_the_options(tmp_path):
+    import ast
+    import dataclasses
+
+    import nbformat
+
+    from src.batch import NOTEBOOK_DIR
+    from src.train import training_arguments
+    cfg = TrainConfig(backbone="tiny-bert", output_dir=str(tmp_path)).resolved()
+    assert training_arguments(cfg).report_to == []                                 # "none": no tracker
+    assert training_arguments(dataclasses.replace(cfg, report_to="tensorboard, wandb")).report_to == [
+        "tensorboard", "wandb"]
+    nb = nbformat.read(NOTEBOOK_DIR / "03_recipe_training.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    values = {t.id: ast.literal_eval(n.value) for n in ast.parse(cell.source).body if isinstance(n, ast.Assign)
+              for t in n.targets}
+    for name in ("report_to", "eval_steps", "metric_for_best", "bf16", "experiment_log"):
+        assert values[name] == getattr(TrainConfig(), name), name                   # same default as the config
+
+
+def test_a_grown_committed_log_does_not_make_the_commit_dirty(tmp_path):
+    import subprocess
+    repo = tmp_path / "repo"
+    (repo / "docs").mkdir(parents=True)
+    (repo / "docs" / "experiments.jsonl").write_text("")
+    (repo / "code.py").write_text("x = 1\n")
+    git = lambda *a: subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *a], cwd=repo, check=True,
+                                    capture_output=True)
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "init")
+    explog.append_run(repo / "docs" / "experiments.jsonl", {"run_id": "a"})
+    assert not explog.git_commit(repo).endswith("+dirty")
+    (repo / "code.py").write_text("x = 2\n")
+    assert explog.git_commit(repo).endswith("+dirty")
