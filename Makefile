@@ -4,7 +4,10 @@
 #   make base-qa  the QA-competent base: 12-layer e5-small fine-tuned on English QA (~75 min, cached, resumable)
 #   make ablate the recipe/augmentation ablation from the base on ../shared/data (resumes from docs/experiments.jsonl)
 #   make batch  notebook 03 per backbone x fold with papermill (tiny stand-ins locally), runs/batch/, summary table
-#   make kernels  Kaggle kernel folders + offline wheels dataset in kernels/ (KAGGLE_USER=you or kaggle config)
+#   make kernels  the winner's Kaggle kernels (13 training + 1 submit) + offline wheels dataset in kernels/
+#               (KAGGLE_USER=you or kaggle config; COUNTS=muril-large=3,rembert=5,xlm-roberta-large-squad2=5)
+#   make e2e    the whole scheme offline in a simulated /kaggle tree: built kernels, 3 backbones x 2 folds, tiny
+#               stand-ins -> runs/e2e/submission.csv + runs/e2e/oof_blend.csv
 #   make push   kaggle kernels push -p for each built kernel (needs a Kaggle token)
 #   make bench  inference / post-processing / blend-memory benchmarks, one table (research/bench.py)
 #   make blend-check  char-level blend of 3 e5-small models vs the best single one on held-out XQuAD-hi
@@ -18,8 +21,10 @@ BATCH_DIR ?= runs/batch
 BATCH_ARGS ?= --tiny
 KERNELS_DIR ?= kernels
 KAGGLE_USER ?= $(KAGGLE_USERNAME)
+COUNTS ?=
+E2E_DIR ?= runs/e2e
 
-.PHONY: demo test backbones clean clean-notebooks batch kernels push status bench blend-check e5-small e5-qa base-qa ablate
+.PHONY: demo test backbones clean clean-notebooks batch kernels push status e2e bench blend-check e5-small e5-qa base-qa ablate
 
 # torch first: a plain `pip install torch` (or one pulled in by another package) fetches a multi-GB CUDA build
 .venv/.installed: requirements.txt
@@ -48,13 +53,16 @@ batch: backbones
 	$(PY) -m src.batch $(BATCH_ARGS) --runs-dir $(BATCH_DIR) --models-dir $(MODELS_DIR)
 
 kernels: .venv/.installed
-	$(PY) -m src.kaggle_kernels build --out $(KERNELS_DIR) $(if $(KAGGLE_USER),--user $(KAGGLE_USER))
+	$(PY) -m src.kaggle_kernels build --out $(KERNELS_DIR) $(if $(KAGGLE_USER),--user $(KAGGLE_USER)) $(if $(COUNTS),--counts $(COUNTS))
 
 push:
 	$(PY) -m src.kaggle_kernels push --out $(KERNELS_DIR)
 
 status:
 	$(PY) -m src.kaggle_kernels status --out $(KERNELS_DIR) --wait
+
+e2e: backbones
+	$(PY) -m research.e2e --out $(E2E_DIR)
 # e5-small (real pretrained multilingual encoder) is built outside the repo; reused when already there
 SHARED ?= $(or $(CHAII_SHARED),../shared)
 E5_DIR ?= $(HOME)/.cache/chaii-recipes/e5-small

@@ -79,9 +79,11 @@ def resolve_model_path(name_or_path: str, models_dir: str | os.PathLike | None =
     Returns a path or a hub id for `from_pretrained`. With HF_HUB_OFFLINE=1 only local directories are accepted,
     so an offline kernel fails here with the directory it looked for, not deep inside transformers.
     """
-    if Path(name_or_path).is_dir():
-        return str(name_or_path)
     backbone = REGISTRY.get(name_or_path)
+    # A registry name is looked up in models_dir even if a folder of that name is in the working directory: on
+    # Kaggle, /kaggle/working/<backbone>/ is the run's own output folder, created before the model loads.
+    if Path(name_or_path).is_dir() and (backbone is None or (Path(name_or_path) / "config.json").is_file()):
+        return str(name_or_path)
     candidates = []
     if models_dir:
         candidates.append(Path(models_dir) / name_or_path)

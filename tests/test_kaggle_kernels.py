@@ -1,5 +1,6 @@
-"""Kaggle kernels: metadata pitfalls caught before sending, self-contained folders, a built submit kernel runs
-offline in a simulated /kaggle tree, and the real kaggle CLI pushes to a loopback fake of the Kaggle API."""
+"""Kaggle kernels: metadata pitfalls caught before sending, the winner's plan (13 training kernels with the recipe
+and its data sets, one submit kernel over them), self-contained folders, a built submit kernel runs offline in a
+simulated /kaggle tree, and the real kaggle CLI pushes to a loopback fake of the Kaggle API."""
 import json
 import shutil
 import threading
@@ -10,36 +11,43 @@ import nbformat
 import pandas as pd
 import pytest
 
+from research.kaggle_sim import SOCKET_GUARD
+from src import kaggle_cli as cli
 from src import kaggle_kernels as kk
+from src import kernel_build as kb
+from src import kernel_metadata as km
+from src import kernel_plan as kp
 from src.paths import COMPETITION, REPO_ROOT
 from src.submission import check_submission
 
 USER = "tester"
 TRAIN_SLUG = "chaii-recipes-03-muril-large-fold0"
 SUBMIT_SLUG = "chaii-recipes-05-submit"
+SMALL = {"muril-large": 2, "rembert": 2}
+RECIPE_DATASETS = [f"{USER}/{name}" for name in ("tydiqa-goldp", "squad2", "mlqa-hindi", "xquad", "nq-subset")]
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("kernels")
-    kk.build(out, USER, folds=[0], wheels=False)
+    kb.build(out, USER, SMALL, wheels=False)
     return out
 
 
 def valid_meta(**changes) -> dict:
-    meta = kk.kernel_metadata(USER, SUBMIT_SLUG, f"{SUBMIT_SLUG}.ipynb", [], [],
-                              json.loads(kk.ROOT_METADATA.read_text()))
+    meta = km.kernel_metadata(USER, SUBMIT_SLUG, f"{SUBMIT_SLUG}.ipynb", [], [],
+                              json.loads(km.ROOT_METADATA.read_text()))
     meta.update(changes)
     return meta
 
 
 # ---------------------------------------------------------------- metadata
 def test_metadata_pitfalls_are_caught_with_file_and_field():
-    kk.check_metadata(valid_meta(), "m.json", submit=True)
+    km.check_metadata(valid_meta(), "m.json", submit=True)
     cases = [
         (dict(id=None), "field 'id': missing"),
         (dict(id=f"{USER}/Chaii_Submit!"), "slug 'Chaii_Submit!' is invalid"),
-        (dict(id=f"{kk.USER_PLACEHOLDER}/{SUBMIT_SLUG}"), "placeholder"),
+        (dict(id=f"{km.USER_PLACEHOLDER}/{SUBMIT_SLUG}"), "placeholder"),
         (dict(enable_internet=True), "field 'enable_internet': true on a submission kernel"),
         (dict(enable_internet=None), "field 'enable_internet': None: write true or false explicitly"),
         (dict(code_file=""), "field 'code_file': missing"),
@@ -49,32 +57,32 @@ def test_metadata_pitfalls_are_caught_with_file_and_field():
         (dict(competition_sources=["c/" + COMPETITION]), "slug alone"),
     ]
     for change, message in cases:
-        with pytest.raises(kk.MetadataError, match=message) as e:
-            kk.check_metadata(valid_meta(**change), "m.json", submit=True)
+        with pytest.raises(km.MetadataError, match=message) as e:
+            km.check_metadata(valid_meta(**change), "m.json", submit=True)
         assert str(e.value).startswith("m.json: field")
     meta = valid_meta()
     del meta["enable_internet"]
-    with pytest.raises(kk.MetadataError, match="explicitly"):
-        kk.check_metadata(meta, "m.json")
-    with pytest.raises(kk.MetadataError, match="'k.ipynb' not found in"):
-        kk.check_metadata(valid_meta(code_file="k.ipynb"), "m.json", folder=Path("/nonexistent"))
+    with pytest.raises(km.MetadataError, match="explicitly"):
+        km.check_metadata(meta, "m.json")
+    with pytest.raises(km.MetadataError, match="'k.ipynb' not found in"):
+        km.check_metadata(valid_meta(code_file="k.ipynb"), "m.json", folder=Path("/nonexistent"))
 
 
 def test_pulled_prefixes_are_stripped_and_a_bad_template_stops_the_build(tmp_path):
-    meta = kk.strip_source_prefixes({"dataset_sources": ["dataset/nbroad/rembert", "a/b"],
+    meta = km.strip_source_prefixes({"dataset_sources": ["dataset/nbroad/rembert", "a/b"],
                                      "kernel_sources": ["code/u/k"], "competition_sources": ["c/" + COMPETITION]})
     assert meta == {"dataset_sources": ["nbroad/rembert", "a/b"], "kernel_sources": ["u/k"],
                     "competition_sources": [COMPETITION]}
-    kk.read_template()  # the committed root kernel-metadata.json is valid
-    template = json.loads(kk.ROOT_METADATA.read_text())
+    km.read_template()  # the committed root kernel-metadata.json is valid
+    template = json.loads(km.ROOT_METADATA.read_text())
     for change, message in [(dict(enable_internet=True), "enable_internet"), (dict(code_file=None), "code_file"),
                             (dict(code_file="nope.ipynb"), "'nope.ipynb' not found"), (dict(id=None), "'id'")]:
         path = tmp_path / "kernel-metadata.json"
         (tmp_path / "notebooks").mkdir(exist_ok=True)
         shutil.copy(REPO_ROOT / "notebooks" / "05_submit.ipynb", tmp_path / "notebooks")
         path.write_text(json.dumps({**template, **change}))
-        with pytest.raises(kk.MetadataError, match=message):
-            kk.build(tmp_path / "out", USER, wheels=False, template_path=path)
+        with pytest.raises(km.MetadataError, match=message):
+            kb.build(tmp_path / "out", USER, wheels=False, template_path=path)
         assert not (tmp_path / "out" / "kernels.json").exists()
 
 
@@ -82,39 +90,105 @@ def test_user_name_comes_from_option_env_or_kaggle_json(tmp_path, monkeypatch, c
     monkeypatch.delenv("KAGGLE_USERNAME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "cfg"))
-    assert kk.kaggle_user() is None
+    assert cli.kaggle_user() is None
     assert kk.main(["build", "--out", str(tmp_path / "k"), "--no-wheels"]) == 2
     assert "pass --user NAME" in capsys.readouterr().err and not (tmp_path / "k").exists()
     (tmp_path / "cfg").mkdir()
     (tmp_path / "cfg" / "kaggle.json").write_text(json.dumps({"username": "from-json", "key": "k"}))
-    assert kk.kaggle_user() == "from-json"
+    assert cli.kaggle_user() == "from-json"
     monkeypatch.setenv("KAGGLE_USERNAME", "from-env")
-    assert kk.kaggle_user() == "from-env" and kk.kaggle_user("explicit") == "explicit"
-    with pytest.raises(kk.MetadataError, match="user name 'Bad User' is invalid"):
-        kk.build(tmp_path / "k", "Bad User", wheels=False)
+    assert cli.kaggle_user() == "from-env" and cli.kaggle_user("explicit") == "explicit"
+    with pytest.raises(km.MetadataError, match="user name 'Bad User' is invalid"):
+        kb.build(tmp_path / "k", "Bad User", wheels=False)
+
+
+# ---------------------------------------------------------------- plan
+def test_default_plan_is_the_winners_13_training_kernels_with_the_recipe_and_one_submit_kernel_over_them():
+    plans = kp.plan_kernels(USER)
+    train, submit = plans[:-1], plans[-1]
+    assert [(p.parameters["backbone"], p.parameters["fold"], p.parameters["n_folds"]) for p in train] == \
+        [("muril-large", k, 3) for k in range(3)] + [("rembert", k, 5) for k in range(5)] + \
+        [("xlm-roberta-large-squad2", k, 5) for k in range(5)]
+    weights = {"muril-large": "nbroad/muril-large-cased", "rembert": "nbroad/rembert",
+               "xlm-roberta-large-squad2": "nbroad/xlm-roberta-large-squad2"}
+    for p in train:
+        assert p.notebook == "03_recipe_training" and p.parameters["recipe"] == "recipe_kaggle"
+        assert p.metadata["dataset_sources"] == [weights[p.parameters["backbone"]], f"{USER}/{kp.WHEELS_SLUG}",
+                                                 *RECIPE_DATASETS]
+        assert p.metadata["competition_sources"] == [COMPETITION] and p.metadata["kernel_sources"] == []
+    assert submit.notebook == "05_submit" and submit.submit and submit.parameters["blend"] == "oof"
+    assert submit.metadata["kernel_sources"] == [f"{USER}/{p.slug}" for p in train]
+    assert submit.parameters["model_dirs"].split(",") == [
+        f"../input/{p.slug}/{p.parameters['backbone']}/fold{p.parameters['fold']}/model" for p in train]
+    assert len(set(submit.parameters["model_dirs"].split(","))) == 13
+
+
+def test_counts_option_and_its_errors(tmp_path, capsys):
+    assert kp.parse_counts("muril-large=2, rembert=4") == {"muril-large": 2, "rembert": 4}
+    for bad, message in [("muril-large", "expected <backbone>=<number"), ("muril-large=1", "at least 2"),
+                         ("muril-large=x", "expected"), ("", "no backbone"), ("bert-base=2", "unknown backbone")]:
+        with pytest.raises((kp.PlanError, KeyError), match=message):
+            kp.parse_counts(bad)
+    out = tmp_path / "k"
+    assert kk.main(["build", "--user", USER, "--out", str(out), "--no-wheels", "--counts", "rembert=2",
+                    "--set", "epochs=1"]) == 0
+    order = json.loads((out / "kernels.json").read_text())["order"]
+    assert order == ["chaii-recipes-03-rembert-fold0", "chaii-recipes-03-rembert-fold1", SUBMIT_SLUG]
+    nb = nbformat.read(out / order[1] / f"{order[1]}.ipynb", as_version=4)
+    injected = next(c.source for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert all(f in injected for f in ('backbone = "rembert"', "fold = 1", "n_folds = 2", "epochs = 1",
+                                       'recipe = "recipe_kaggle"'))
+    assert kk.main(["build", "--user", USER, "--out", str(tmp_path / "k2"), "--no-wheels", "--set", "epoch=1"]) == 1
+    assert "epoch: not settable" in capsys.readouterr().err and not (tmp_path / "k2").exists()
+
+
+def test_a_recipe_folder_without_a_kaggle_dataset_stops_the_build(tmp_path):
+    import yaml
+
+    recipe = yaml.safe_load((REPO_ROOT / "configs" / "recipe_kaggle.yaml").read_text())
+    recipe["stages"][1]["sources"].append({"name": "mystery", "kind": "squad", "path": "mystery-qa/train.json"})
+    path = tmp_path / "my_recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    with pytest.raises(kp.PlanError, match=r"source\(s\) mystery read mystery-qa/, which no Kaggle data set in "
+                                           r".*kaggle_datasets.yaml provides"):
+        kb.build(tmp_path / "out", USER, SMALL, wheels=False, recipe=str(path))
+    assert not (tmp_path / "out").exists()
+    mapping = tmp_path / "datasets.yaml"  # a slug whose name is not the folder would mount elsewhere
+    mapping.write_text(yaml.safe_dump({"datasets": {**kp.load_dataset_map(), "squad2": "someone/squad-v2"}}))
+    with pytest.raises(kp.PlanError, match=r"datasets.squad2: 'someone/squad-v2' would mount at /kaggle/input/"
+                                           r"squad-v2/, not at squad2/"):
+        kp.plan_kernels(USER, SMALL, datasets_config=mapping)
 
 
 # ---------------------------------------------------------------- build
 def test_build_writes_self_contained_kernel_folders(built):
     order = json.loads((built / "kernels.json").read_text())["order"]
-    assert order == [TRAIN_SLUG, "chaii-recipes-03-rembert-fold0", "chaii-recipes-03-xlm-roberta-large-squad2-fold0",
-                     SUBMIT_SLUG]
+    assert order == [TRAIN_SLUG, "chaii-recipes-03-muril-large-fold1", "chaii-recipes-03-rembert-fold0",
+                     "chaii-recipes-03-rembert-fold1", SUBMIT_SLUG]
     train = json.loads((built / TRAIN_SLUG / "kernel-metadata.json").read_text())
     assert train["id"] == f"{USER}/{TRAIN_SLUG}" and train["code_file"] == f"{TRAIN_SLUG}.ipynb"
     assert (train["language"], train["kernel_type"], train["enable_gpu"], train["enable_internet"]) == \
         ("python", "notebook", True, False)
-    assert train["dataset_sources"] == ["nbroad/muril-large-cased", f"{USER}/{kk.WHEELS_SLUG}"]
+    assert train["dataset_sources"] == ["nbroad/muril-large-cased", f"{USER}/{kp.WHEELS_SLUG}", *RECIPE_DATASETS]
     assert train["competition_sources"] == [COMPETITION]
     submit = json.loads((built / SUBMIT_SLUG / "kernel-metadata.json").read_text())
-    assert submit["kernel_sources"] == [f"{USER}/{TRAIN_SLUG}"] and submit["enable_internet"] is False
+    assert submit["kernel_sources"] == [f"{USER}/{slug}" for slug in order[:-1]] and submit["enable_internet"] is False
     nb = nbformat.read(built / TRAIN_SLUG / f"{TRAIN_SLUG}.ipynb", as_version=4)
     nbformat.validate(nb)
     written = {c.source.split("\n", 1)[0].split()[1]: c.source.split("\n", 1)[1] for c in nb.cells
                if c.cell_type == "code" and c.source.startswith("%%writefile")}
-    assert written == kk.src_files()  # every module, verbatim
+    # every module verbatim, and the recipe it trains with (load_recipe finds it by name beside src/)
+    assert written == kb.kernel_files(kp.RECIPE)
+    assert written["configs/recipe_kaggle.yaml"] == (REPO_ROOT / "configs" / "recipe_kaggle.yaml").read_text()
+    assert set(written) - {"configs/recipe_kaggle.yaml"} == {f"src/{p.name}" for p in (REPO_ROOT / "src").glob("*.py")}
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and 'backbone = "muril-large"' in injected[0].source and "fold = 0" in injected[0].source
+    assert 'recipe = "recipe_kaggle"' in injected[0].source and "n_folds = 2" in injected[0].source
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+    sub_nb = nbformat.read(built / SUBMIT_SLUG / f"{SUBMIT_SLUG}.ipynb", as_version=4)
+    cells = "\n".join(c.source for c in sub_nb.cells)
+    assert "%%writefile src/submission.py" in cells and "%%writefile configs/" not in cells
+    assert f'model_dirs = "../input/{TRAIN_SLUG}/muril-large/fold0/model,' in cells and 'blend = "oof"' in cells
 
 
 def test_wheels_are_the_hf_stack_not_kaggles_compiled_packages():
@@ -127,22 +201,6 @@ def test_wheels_are_the_hf_stack_not_kaggles_compiled_packages():
 
 
 # ---------------------------------------------------------------- offline run in a simulated /kaggle tree
-SOCKET_GUARD = '''
-import os, socket
-if os.environ.get("CHAII_NO_NETWORK") == "1":
-    _connect = socket.socket.connect
-    def _guarded(self, address, *a):
-        host = address[0] if isinstance(address, tuple) else address
-        if self.family in (socket.AF_INET, socket.AF_INET6) and host not in ("127.0.0.1", "::1", "localhost"):
-            raise OSError(f"network blocked in this test: connect to {address!r}")
-        return _connect(self, address, *a)
-    socket.socket.connect = _guarded
-if os.environ.get("CHAII_FAKE_KAGGLE"):
-    import kagglesdk.kaggle_env as env
-    env._env_to_endpoint[env.KaggleEnv.LOCAL] = os.environ["CHAII_FAKE_KAGGLE"]
-'''
-
-
 @pytest.fixture
 def sitecustomize(tmp_path, monkeypatch) -> Path:
     """Python processes started by the test (kernel, kaggle CLI) load this: network guard, fake-API endpoint."""
@@ -153,23 +211,29 @@ def sitecustomize(tmp_path, monkeypatch) -> Path:
     return d
 
 
-def test_built_submit_kernel_runs_offline_in_a_simulated_kaggle_tree(built, tmp_path, tiny_dirs, monkeypatch,
-                                                                   sitecustomize):
+def test_built_submit_kernel_runs_offline_in_a_simulated_kaggle_tree(tmp_path, tiny_dirs, monkeypatch, sitecustomize):
     import papermill as pm
 
-    from src.synthetic import make_synthetic_qa
+    from src.data import load_chaii_csv
     from src.train import TrainConfig, train_fold
 
+    built = tmp_path / "kernels"
+    kb.build(built, USER, {"muril-large": 2}, wheels=False)
     root = tmp_path / "sim"
     kin, work = root / "kaggle" / "input", root / "kaggle" / "working"
     work.mkdir(parents=True)
     shutil.copytree(REPO_ROOT / "input", kin / COMPETITION)
-    # the training kernel's output, as Kaggle mounts it: tiny-bert standing in for muril-large
-    train_fold(make_synthetic_qa(60, seed=5), TrainConfig(
-        backbone="muril-large", model_path=str(tiny_dirs["tiny-bert"]), epochs=1, batch_size=8, grad_accum=1,
-        max_length=128, doc_stride=48, save_steps=10_000,
-        output_dir=str(kin / TRAIN_SLUG / "muril-large" / "fold0")))
-    wheels = kin / kk.WHEELS_SLUG
+    # a short competition train.csv (the 30 shortest contexts) keeps the two folds' training to seconds
+    train = load_chaii_csv(REPO_ROOT / "input" / "train.csv")
+    train = train.loc[train["context"].str.len().sort_values(kind="stable").index[:30]].reset_index(drop=True)
+    train.to_csv(kin / COMPETITION / "train.csv", index=False)
+    # the training kernels' outputs, as Kaggle mounts them: tiny-bert standing in for muril-large
+    for k in range(2):
+        train_fold(train, TrainConfig(
+            backbone="muril-large", model_path=str(tiny_dirs["tiny-bert"]), fold=k, n_folds=2, epochs=1,
+            batch_size=16, grad_accum=1, max_length=128, doc_stride=48, save_steps=10_000,
+            output_dir=str(kin / kp.training_slug("muril-large", k) / "muril-large" / f"fold{k}")))
+    wheels = kin / kp.WHEELS_SLUG
     wheels.mkdir()
     (wheels / "requirements.txt").write_text("\n".join(kk.wheel_requirements()) + "\n")  # all satisfied here
 
@@ -281,28 +345,28 @@ def test_push_with_bad_metadata_sends_nothing(built, fake_kaggle, tmp_path, caps
 
 def test_real_cli_pushes_to_the_loopback_api(built, fake_kaggle, monkeypatch, capsys):
     monkeypatch.setenv("KAGGLE_API_TOKEN", "tok-123")
-    assert kk.main(["push", "--out", str(built)]) == 1  # the rembert kernel is refused by the API
+    assert kk.main(["push", "--out", str(built)]) == 1  # the rembert kernels are refused by the API
     out = capsys.readouterr()
     assert "tester/chaii-recipes-03-rembert-fold0: push FAILED" in out.err
     assert "Dataset not found: nbroad/rembert" in out.err
+    # the submit kernel reads every training kernel's output: with one refused it is not sent
+    assert f"{USER}/{SUBMIT_SLUG}: not pushed, its inputs failed: {USER}/chaii-recipes-03-rembert-fold0" in out.err
     got = fake_kaggle.received
     assert got[0]["method"] == "IntrospectToken" and got[0]["body"]["token"] == "tok-123"
     assert all(r["path"].startswith("/api/v1/") for r in got)
     saves = [r for r in got if r["method"] == "SaveKernel"]
     assert [s["body"]["slug"] for s in saves] == [f"{USER}/{slug}" for slug in json.loads(
-        (built / "kernels.json").read_text())["order"]]
+        (built / "kernels.json").read_text())["order"][:-1]]
     assert all(s["auth"] == "Bearer tok-123" for s in saves)
     first = saves[0]["body"]
     assert (first["language"], first["kernelType"], first["isPrivate"], first["enableGpu"],
             first["enableInternet"]) == ("python", "notebook", True, True, False)
-    assert first["datasetDataSources"] == ["nbroad/muril-large-cased", f"{USER}/{kk.WHEELS_SLUG}"]
-    assert first["competitionDataSources"] == [COMPETITION]
-    submit = saves[-1]["body"]
-    assert submit["kernelDataSources"] == [f"{USER}/{TRAIN_SLUG}"] and submit["enableInternet"] is False
-    source = json.loads(submit["text"])
+    assert first["datasetDataSources"] == ["nbroad/muril-large-cased", f"{USER}/{kp.WHEELS_SLUG}", *RECIPE_DATASETS]
+    assert first["competitionDataSources"] == [COMPETITION] and not first.get("kernelDataSources")
+    source = json.loads(first["text"])
     cells = "\n".join(c["source"] for c in source["cells"])
     assert "%%writefile src/train.py" in cells and "def train_fold(" in cells
-    assert "%%writefile src/submission.py" in cells and 'model_dirs = "../input/' in cells
+    assert "%%writefile configs/recipe_kaggle.yaml" in cells and 'recipe = "recipe_kaggle"' in cells
 
     # status polls the same API through the CLI; a failed kernel makes the exit non-zero
     assert kk.main(["status", "--out", str(built)]) == 1

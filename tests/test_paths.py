@@ -48,3 +48,17 @@ def test_kaggle_root_from_the_environment(tmp_path, monkeypatch):
     assert detect_env() == "kaggle"
     assert resolve_paths().data_dir == tmp_path / "kaggle" / "input" / COMPETITION
     assert resolve_paths().work_dir == tmp_path / "kaggle" / "working"
+
+
+def test_a_backbone_name_is_not_taken_for_the_runs_own_output_folder(tmp_path, monkeypatch):
+    """On Kaggle the working directory holds <backbone>/fold<k>/ (the run's output, created before the model
+    loads): the name must still find the weights dataset, not that half-written folder."""
+    models = tmp_path / "input"
+    (models / "rembert").mkdir(parents=True)
+    (models / "rembert" / "config.json").write_text("{}")
+    work = tmp_path / "working"
+    (work / "rembert" / "fold0").mkdir(parents=True)
+    monkeypatch.chdir(work)
+    assert resolve_model_path("rembert", models) == str(models / "rembert")
+    (work / "my-model").mkdir()  # a directory that is not a registry name is still taken as given
+    assert resolve_model_path("my-model", models) == "my-model"
