@@ -11,7 +11,6 @@ kernel sources -> the BUILT submit kernel (blend fitted on the out-of-fold predi
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import shutil
 import sys
@@ -21,15 +20,17 @@ from pathlib import Path
 import pandas as pd
 
 from research.kaggle_sim import (KaggleSim, nq_subset, offline_env, place_competition, place_weights, place_wheels,
-                                 write_nq_sample, write_recipe_data)
+                                 write_recipe_data)
 from src.backbones import ensure_tiny
 from src.data import load_chaii_csv
+from src.html_report import report_run_folder
 from src.io import write_csv
 from src.kernel_build import build
 from src.kernel_plan import RECIPE, WHEELS_SLUG, WINNER_COUNTS, training_slug
 from src.paths import COMPETITION, REPO_ROOT
 from src.recipe import load_recipe
 from src.submission import main as check_submission_cli
+from src.synthetic import write_nq_sample
 from src.train import make_folds
 
 E2E_USER = "e2e-user"
@@ -50,7 +51,7 @@ def prepare_data(sim: KaggleSim, backbones: list[str], models_dir: Path, env: di
     raw = write_nq_sample(sim.root / "nq_raw" / "nq-sample.jsonl")
     tydi = [p for k, p in written.items() if k.startswith("tydiqa-goldp/")]
     squad = [p for k, p in written.items() if k.startswith("squad2/")]
-    nq_subset(raw, tydi, squad, sim.store / nq.path, env, sim.root / "nq_raw")
+    nq_subset(raw, tydi, squad, sim.store / nq.path, env)
     print(f"data sets: {sorted(p.name for p in sim.store.iterdir())}", flush=True)
 
 
@@ -83,33 +84,6 @@ def check_oof_blend(oof: pd.DataFrame, train: pd.DataFrame, n_folds: int, seed: 
         raise AssertionError("oof_blend.csv: jaccard outside [0, 1]")
 
 
-def fallback_oof_blend(train: pd.DataFrame, run_dirs: dict[int, list[Path]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(oof_blend, per-language table) with what main has today: notebook 04's `oof_spans` per fold, merged.
-
-    MERGE (branch `blend`): delete this function. Once src/blend_fit.py exists the submit kernel writes
-    oof_blend.csv and blend_table.csv itself (`blend="oof"` -> fit_blend), and the e2e requires them from it.
-    """
-    from src.blend import BlendConfig, oof_spans
-    from src.metric import jaccard, jaccard_by_language
-    from src.postprocess import answers_from_spans
-
-    rows = []
-    for fold, dirs in run_dirs.items():
-        examples, spans = oof_spans(train, [str(d) for d in dirs], cfg=BlendConfig())
-        # the submit kernel's rule (blend.ensemble_spans): the vote with >= 3 backbones, else one blend of all
-        final = next((k for k in spans if k.startswith("vote")), None) or next(k for k in spans if k.startswith("blend all"))
-        for name, s in spans.items():
-            label = "blend (final)" if name == final else name.rsplit("/fold", 1)[0]
-            answers = answers_from_spans(examples, s)
-            rows.append(examples[["id", "language", "answer_text"]].assign(
-                name=label, fold=fold, prediction=examples["id"].map(answers)))
-    allrows = pd.concat(rows, ignore_index=True)
-    allrows["jaccard"] = [jaccard(p, a) for p, a in zip(allrows["prediction"], allrows["answer_text"])]
-    table = pd.DataFrame({name: jaccard_by_language(g) for name, g in allrows.groupby("name", sort=False)}).T
-    oof = allrows[allrows["name"] == "blend (final)"][["id", "fold", "prediction", "jaccard", "language"]]
-    return oof.reset_index(drop=True), table.rename(columns=lambda c: f"jaccard_{c}")
-
-
 def run_e2e(out: Path, folds: int = 2, models_dir: Path = REPO_ROOT / ".cache" / "backbones") -> dict:
     t0 = time.time()
     out = Path(out).resolve()
@@ -124,7 +98,6 @@ def run_e2e(out: Path, folds: int = 2, models_dir: Path = REPO_ROOT / ".cache" /
     folders = build(kernels, E2E_USER, {b: folds for b in backbones}, wheels=False, train_parameters=TRAIN_PARAMETERS)
     *training, submit = folders
     executed = out / "executed"
-    run_dirs: dict[int, list[Path]] = {k: [] for k in range(folds)}
     for b in backbones:
         for k in range(folds):
             folder = kernels / training_slug(b, k)
@@ -132,7 +105,6 @@ def run_e2e(out: Path, folds: int = 2, models_dir: Path = REPO_ROOT / ".cache" /
             work = sim.run(folder, executed, env)
             print(f"== {folder.name}: {time.time() - t:.0f}s", flush=True)
             check_run(work / b / f"fold{k}", b, k, folds)
-            run_dirs[k].append(work / b / f"fold{k}")
 
     t = time.time()
     work = sim.run(submit, executed, env)
@@ -143,20 +115,17 @@ def run_e2e(out: Path, folds: int = 2, models_dir: Path = REPO_ROOT / ".cache" /
     if check_submission_cli(["check", str(out / "submission.csv"), "--test", str(test_csv)]) != 0:
         raise AssertionError(f"{out / 'submission.csv'} fails the submission check")
 
-    if importlib.util.find_spec("src.blend_fit") is not None:  # the submit kernel fitted the blend (fit_blend)
-        for name in ("oof_blend.csv", "blend_table.csv", "blend.json"):
-            if not (work / name).is_file():
-                raise AssertionError(f"the submit kernel ran blend='oof' but wrote no {name} in {work}")
-        oof = pd.read_csv(work / "oof_blend.csv", dtype={"id": str}, keep_default_na=False)
-        table = pd.read_csv(work / "blend_table.csv", keep_default_na=False)
-    else:  # MERGE (branch `blend`): this branch goes with fallback_oof_blend
-        print("src/blend_fit.py is not on this branch: oof_blend.csv from notebook 04's oof_spans per fold",
-              flush=True)
-        oof, table = fallback_oof_blend(train, run_dirs)
+    for name in ("oof_blend.csv", "blend_table.csv", "blend.json"):  # blend="oof": the kernel fitted the blend
+        if not (work / name).is_file():
+            raise AssertionError(f"the submit kernel ran blend='oof' but wrote no {name} in {work}")
+    oof = pd.read_csv(work / "oof_blend.csv", dtype={"id": str}, keep_default_na=False)
+    table = pd.read_csv(work / "blend_table.csv", keep_default_na=False)
+    shutil.copyfile(work / "blend.json", out / "blend.json")
     check_oof_blend(oof, train, folds)
     write_csv(oof, out / "oof_blend.csv")
     write_csv(table if isinstance(table.index, pd.RangeIndex) else table.rename_axis("prediction").reset_index(),
               out / "blend_table.csv")
+    print(f"reports: {report_run_folder(executed)}", flush=True)  # each executed kernel as HTML + index.html
     print("\nout-of-fold Jaccard per language (notebook 04's table):")
     print(table.round(4).to_string())
     seconds = time.time() - t0

@@ -86,6 +86,8 @@ class KaggleSim:
         """Execute the built kernel in `folder` as Kaggle would; returns its working directory (its output)."""
         import papermill as pm
 
+        from src.notebooks import kernel_config
+
         meta = self.mount(folder)
         slug = meta["id"].split("/")[-1]
         executed = executed_dir / f"{slug}.ipynb"
@@ -94,7 +96,8 @@ class KaggleSim:
         os.environ.update(env, CHAII_KAGGLE_ROOT=str(self.kernel_root(slug)))  # the kernel process inherits these
         try:
             pm.execute_notebook(str(folder / meta["code_file"]), str(executed), cwd=str(self.working(slug)),
-                                kernel_name="python3", progress_bar=False, execution_timeout=timeout_s)
+                                kernel_name="python3", progress_bar=False, execution_timeout=timeout_s,
+                                config=kernel_config())
         finally:
             for k, v in saved.items():
                 if v is None:
@@ -143,58 +146,20 @@ def write_recipe_data(store: Path, recipe, n: int = 12, seed: int = 0) -> dict[s
     return written
 
 
-def write_nq_sample(path: Path, n: int = 40, seed: int = 3) -> Path:
-    """A small raw Natural Questions (simplified JSONL) sample: HTML-tokenized documents, long/short answers,
-    and records the reader must drop (long answer only, yes/no, no answer).
+def nq_subset(raw: Path, target: list[Path], other: list[Path], out: Path, env: dict[str, str]) -> Path:
+    """The recipe's NQ file, written by the real `python -m src.nq` similarity classifier over the raw sample
+    (`out` = the recipe's `nq` source path: `<dataset folder>/nq_subset.json`)."""
+    from src.nq import SUBSET_FILE
 
-    MERGE (branch `defects`): that branch provides the sample writer; call it here instead and delete this one.
-    """
-    from src.synthetic import make_synthetic_qa
-
-    df = make_synthetic_qa(n, seed=seed, people=2)
-    lines = []
-    for i, r in enumerate(df.itertuples()):
-        tokens = r.context.split(" ")
-        answer_tok = len(r.context[:r.answer_start].split(" ")) - 1  # synthetic answers are whole words
-        assert tokens[answer_tok] == r.answer_text, (tokens[answer_tok], r.answer_text)
-        doc = ["<H1>", f"article-{i}", "</H1>", "<P>", *tokens, "</P>", "<P>", "see", "also", "</P>"]
-        first = 4  # the answer paragraph's first text token
-        ann = {"yes_no_answer": "NONE", "long_answer": {"start_token": 3, "end_token": first + len(tokens) + 1,
-                                                        "candidate_index": 0},
-               "short_answers": [{"start_token": first + answer_tok, "end_token": first + answer_tok + 1}]}
-        if i % 5 == 4:
-            ann["short_answers"] = []                                   # long answer only
-        elif i % 7 == 6:
-            ann.update(short_answers=[], yes_no_answer="YES")
-        elif i % 9 == 8:
-            ann.update(short_answers=[], long_answer={"start_token": -1, "end_token": -1, "candidate_index": -1})
-        lines.append(json.dumps({"example_id": 1000 + i, "question_text": r.question, "document_text": " ".join(doc),
-                                 "document_url": f"https://example.org/{i}", "annotations": [ann]},
-                                ensure_ascii=False))
-    return write_text("\n".join(lines) + "\n", path)
-
-
-def nq_subset(raw: Path, target: list[Path], other: list[Path], out: Path, env: dict[str, str],
-              work: Path) -> Path:
-    """The recipe's NQ file: the real `python -m src.nq` similarity classifier over the raw sample.
-
-    MERGE (branch `defects`): `src.nq` then writes the recipe's format itself: pass `--out out` and delete the
-    conversion below. Today it writes the kept rows as CSV, while the recipe's nq source reads raw NQ JSONL, so the
-    kept records are copied from the raw sample.
-    """
-    kept_csv = work / "nq_kept.csv"
+    if out.name != SUBSET_FILE:
+        raise ValueError(f"the recipe's nq source must be <folder>/{SUBSET_FILE} (what src.nq writes), not {out}")
     cmd = [sys.executable, "-m", "src.nq", "--target", *map(str, target), "--other", *map(str, other),
-           "--nq", str(raw), "--out", str(kept_csv)]
+           "--nq", str(raw), "--out-dir", str(out.parent), "--user", "e2e-user"]
     done = subprocess.run(cmd, cwd=REPO_ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
     print(done.stdout, end="", flush=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"python -m src.nq failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    kept = set(pd.read_csv(kept_csv, dtype=str, keep_default_na=False)["id"])
-    records = [line for line in raw.read_text(encoding="utf-8").splitlines()
-               if line.strip() and f"nq-{json.loads(line)['example_id']}" in kept]
-    if not records:
-        raise RuntimeError(f"the NQ classifier kept no record of {raw}")
-    return write_text("\n".join(records) + "\n", out)
+    if done.returncode != 0 or not out.is_file():
+        raise RuntimeError(f"python -m src.nq failed ({done.returncode}) or wrote no {out}:\n{done.stderr[-3000:]}")
+    return out
 
 
 def place_weights(store: Path, backbones: list[str], models_dir: Path) -> None:
@@ -208,11 +173,13 @@ def place_weights(store: Path, backbones: list[str], models_dir: Path) -> None:
 
 
 def place_wheels(store: Path, slug: str) -> None:
-    """The wheels dataset as the kernels' install cell reads it; every pin is installed here, so pip has nothing
-    to fetch (the wheel files themselves are not needed offline)."""
-    from src.kaggle_kernels import wheel_requirements  # MERGE (branch `wheels`): src.wheels.wheel_requirements
+    """The wheels dataset as the kernels' install cell reads it: requirements.txt (the HF stack's pins) and
+    image-pins.json; every pin is installed here, so the offline pip install has nothing to fetch (the wheel files
+    themselves are not needed) and the image check runs for real against this environment."""
+    from src.wheels import hf_requirements, image_pins
 
-    write_text("\n".join(wheel_requirements()) + "\n", store / slug / "requirements.txt")
+    write_text("\n".join(hf_requirements()) + "\n", store / slug / "requirements.txt")
+    write_json(image_pins(), store / slug / "image-pins.json")
 
 
 def place_competition(store: Path) -> None:

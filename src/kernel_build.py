@@ -17,19 +17,17 @@ from .paths import REPO_ROOT
 KERNELS_DIR = REPO_ROOT / "kernels"
 
 
-# ---------------------------------------------------------------- wheels: the only calls into the wheels code
-# MERGE (branch `wheels`): take these three from src/wheels.py instead (install_cell_source(slug) -> str,
-# build_wheels(dest, user, python_version, platform)) and delete the copies in src/kaggle_kernels.py.
+# ---------------------------------------------------------------- wheels: the only calls into src/wheels.py
 def install_cell(wheels_slug: str) -> str:
-    from .kaggle_kernels import install_cell_source
+    from .wheels import install_cell_source
 
     return install_cell_source(wheels_slug)
 
 
 def wheels_dataset(dest: Path, user: str) -> Path:
-    from .kaggle_kernels import build_wheels, wheel_requirements
+    from .wheels import build_wheels
 
-    return build_wheels(dest, user, wheel_requirements())
+    return build_wheels(dest, user)
 
 
 # ---------------------------------------------------------------- notebooks

@@ -16,11 +16,11 @@ from .backbones import get_backbone
 from .kernel_metadata import kernel_metadata, read_template, template_slug
 from .paths import COMPETITION
 from .recipe import CONFIG_DIR, Recipe, load_recipe
+from .wheels import WHEELS_SLUG
 
 WINNER_COUNTS = {"muril-large": 3, "rembert": 5, "xlm-roberta-large-squad2": 5}
 RECIPE = "recipe_kaggle"
 DATASETS_CONFIG = CONFIG_DIR / "kaggle_datasets.yaml"
-WHEELS_SLUG = "chaii-recipes-wheels"
 
 
 class PlanError(ValueError):

@@ -11,7 +11,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from research.kaggle_sim import SOCKET_GUARD
+from research.kaggle_sim import SOCKET_GUARD, place_wheels
 from src import kaggle_cli as cli
 from src import kaggle_kernels as kk
 from src import kernel_build as kb
@@ -191,15 +191,6 @@ def test_build_writes_self_contained_kernel_folders(built):
     assert f'model_dirs = "../input/{TRAIN_SLUG}/muril-large/fold0/model,' in cells and 'blend = "oof"' in cells
 
 
-def test_wheels_are_the_hf_stack_not_kaggles_compiled_packages():
-    from importlib.metadata import version
-
-    reqs = kk.wheel_requirements()
-    assert f"transformers=={version('transformers')}" in reqs and f"tokenizers=={version('tokenizers')}" in reqs
-    names = {r.split("==")[0] for r in reqs}
-    assert not names & {"torch", "numpy", "pandas", "pyarrow", "nvidia-cublas-cu12"}
-
-
 # ---------------------------------------------------------------- offline run in a simulated /kaggle tree
 @pytest.fixture
 def sitecustomize(tmp_path, monkeypatch) -> Path:
@@ -235,7 +226,7 @@ def test_built_submit_kernel_runs_offline_in_a_simulated_kaggle_tree(tmp_path, t
             output_dir=str(kin / kp.training_slug("muril-large", k) / "muril-large" / f"fold{k}")))
     wheels = kin / kp.WHEELS_SLUG
     wheels.mkdir()
-    (wheels / "requirements.txt").write_text("\n".join(kk.wheel_requirements()) + "\n")  # all satisfied here
+    place_wheels(kin, kp.WHEELS_SLUG)  # requirements and image pins, all satisfied here
 
     nb = nbformat.read(built / SUBMIT_SLUG / f"{SUBMIT_SLUG}.ipynb", as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell("import src, os\nprint('SRC', src.__file__)\nprint('HF', os.environ['HF_HUB_OFFLINE'])"))
