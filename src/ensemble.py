@@ -37,11 +37,13 @@ def use_blend(model_dirs: list[str], blend: BlendSettings) -> list[str]:
 
 def predict_answers(examples: pd.DataFrame, model_dirs: list[str], weights: list[float] | None = None,
                     batch_size: int = 64, cfg: BlendConfig | None = None, rules: AnswerRules | None = None,
-                    blend: BlendSettings | None = None, precision: str = "auto") -> dict[str, str]:
+                    blend: BlendSettings | None = None, precision: str = "auto",
+                    max_length: int | None = None, doc_stride: int | None = None) -> dict[str, str]:
     """Answer per example id from fine-tuned model directories of any backbones.
 
     `precision`: inference precision of every model (`predict.PRECISIONS`; "auto" = the measured default for the
-    device, `predict.AUTO_PRECISION`).
+    device, `predict.AUTO_PRECISION`). `max_length`/`doc_stride`: windows for models saved without their training
+    settings (chaii_config.json, e.g. trained elsewhere); None = the saved ones.
 
     Without `blend`: the winner's scheme (`blend.ensemble_spans`; `weights` per model, within its backbone).
     With `blend` (a read blend.json): its scheme, backbone weights, decode limits and answer rules (a rule that
@@ -55,7 +57,8 @@ def predict_answers(examples: pd.DataFrame, model_dirs: list[str], weights: list
         cfg, scheme, backbone_weights = blend.blend_config(cfg), blend.scheme, blend.weights
         mine, theirs = rules or AnswerRules(), blend.answer_rules()
         rules = AnswerRules(**{f.name: getattr(mine, f.name) or getattr(theirs, f.name) for f in fields(AnswerRules)})
-    logits = share_offsets([predict_examples(d, examples, batch_size, precision=precision) for d in model_dirs])
+    logits = share_offsets([predict_examples(d, examples, batch_size, precision=precision, max_length=max_length,
+                                                doc_stride=doc_stride) for d in model_dirs])
     spans = ensemble_spans(examples, logits, [model_backbone(d) for d in model_dirs], weights, cfg, scheme,
                            backbone_weights)
     return answers_from_spans(examples, spans, rules)
