@@ -30,7 +30,7 @@ from src.kernel_plan import RECIPE, WHEELS_SLUG, WINNER_COUNTS, training_slug
 from src.paths import COMPETITION, REPO_ROOT
 from src.recipe import load_recipe
 from src.submission import main as check_submission_cli
-from src.synthetic import write_nq_sample
+from src.synthetic import write_nq_sample, write_reference_questions
 from src.train import make_folds
 
 E2E_USER = "e2e-user"
@@ -46,12 +46,14 @@ def prepare_data(sim: KaggleSim, backbones: list[str], models_dir: Path, env: di
     place_competition(sim.store)
     place_weights(sim.store, backbones, models_dir)
     place_wheels(sim.store, WHEELS_SLUG)
-    written = write_recipe_data(sim.store, recipe)
+    write_recipe_data(sim.store, recipe)
     nq = next(s for stage in recipe.stages for s in stage.sources if s.kind == "nq")
     raw = write_nq_sample(sim.root / "nq_raw" / "nq-sample.jsonl")
-    tydi = [p for k, p in written.items() if k.startswith("tydiqa-goldp/")]
-    squad = [p for k, p in written.items() if k.startswith("squad2/")]
-    nq_subset(raw, tydi, squad, sim.store / nq.path, env)
+    # the classifier's references: TyDi-like vs reading-comprehension questions in English, as NQ's are (the
+    # recipe's synthetic Hindi/Tamil files would give it nothing to tell apart)
+    target = write_reference_questions(sim.root / "nq_raw" / "target.json", "target")
+    other = write_reference_questions(sim.root / "nq_raw" / "other.json", "other")
+    nq_subset(raw, [target], [other], sim.store / nq.path, env)
     print(f"data sets: {sorted(p.name for p in sim.store.iterdir())}", flush=True)
 
 
