@@ -95,6 +95,8 @@ def train_parameters(backbone: str, fold: int, out_dir: Path, data_dir: str, mod
     if tiny:
         stand_in = STANDS_IN_FOR.get(backbone, backbone)
         params["model_path"] = str(Path(models_dir) / stand_in)
+        # stand-in runs prove the path, they are not experiments: their rows stay beside them, not in docs/
+        params["experiment_log"] = str(Path(out_dir).parent.parent / "experiments.jsonl")
     params.update(overrides)
     return params
 

@@ -83,14 +83,15 @@ LOG_ENV = "CHAII_EXPERIMENT_LOG"   # overrides the default (tests point it at a 
 def default_log() -> Path | None:
     """$CHAII_EXPERIMENT_LOG; else the repository's committed docs/experiments.jsonl when running inside a git
     checkout; else /kaggle/working/experiments.jsonl on Kaggle (kept with the kernel's output); else no log."""
-    from .paths import KAGGLE_WORKING, detect_env
+    from .paths import default_paths, detect_env
 
     env = os.environ.get(LOG_ENV)
     if env is not None:
         return Path(env) if env.strip() and env.strip().lower() != "none" else None
     if (REPO_LOG.parents[1] / ".git").exists():
         return REPO_LOG
-    return KAGGLE_WORKING / "experiments.jsonl" if detect_env() == "kaggle" else None
+    # default_paths, not /kaggle/working itself: a simulated Kaggle tree ($CHAII_KAGGLE_ROOT) keeps its rows inside
+    return default_paths("kaggle").work_dir / "experiments.jsonl" if detect_env() == "kaggle" else None
 
 
 def resolve_log(setting: str | os.PathLike | None) -> Path | None:

@@ -58,8 +58,10 @@ def demo_parameters(run_dir: Path, models_dir: Path, data_dir: Path | None = Non
     return {
         "01_eda": dict(data_dir=data, out_dir=str(run_dir)),
         "02_tokenizer": dict(data_dir=data, models_dir=str(models_dir), backbones=",".join(DEMO_BACKBONES)),
+        # the demo's tiny runs log beside themselves, not in the committed docs/experiments.jsonl
         "03_recipe_training": {b: dict(data_dir=data, models_dir=str(models_dir), backbone=b, output_dir=str(d),
-                                       **train_overrides) for b, d in fold_dirs.items()},
+                                       experiment_log=str(run_dir / "experiments.jsonl"), **train_overrides)
+                               for b, d in fold_dirs.items()},
         "04_blend": dict(data_dir=data, run_dirs=",".join(str(d) for d in fold_dirs.values()), out_dir=str(run_dir)),
         "05_submit": dict(data_dir=data, model_dirs=",".join(str(d / "model") for d in fold_dirs.values()),
                           blend=str(run_dir / "blend.json"), output=str(run_dir / "submission.csv")),

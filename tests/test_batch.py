@@ -131,3 +131,17 @@ def test_blend_and_submit_get_every_fold(tmp_path):
     alone = batch.plan_runs(["rembert"], [0, 1], tmp_path, "data", "models",
                             notebooks=(batch.TRAIN_NOTEBOOK, batch.SUBMIT_NOTEBOOK))
     assert alone[-1].parameters["blend"] == "oof" and "blend" not in alone[-1].after
+
+
+def test_stand_in_runs_never_log_to_the_committed_experiment_log(tmp_path):
+    """Tiny stand-in runs (make batch --tiny, make demo) prove the path; their rows stay beside them."""
+    from src.explog import REPO_LOG
+    from src.notebooks import demo_parameters
+
+    tiny = batch.plan_runs(["muril-large"], [0], tmp_path, "data", "models", tiny=True)[0].parameters
+    real = batch.plan_runs(["muril-large"], [0], tmp_path, "data", "models", tiny=False)[0].parameters
+    assert tiny["experiment_log"] == str(tmp_path / "experiments.jsonl")
+    assert "experiment_log" not in real  # a real run logs where notebook 03's default says (docs/ in the repo)
+    demo = demo_parameters(tmp_path, tmp_path / "models")["03_recipe_training"]
+    assert {p["experiment_log"] for p in demo.values()} == {str(tmp_path / "experiments.jsonl")}
+    assert str(REPO_LOG) not in {tiny["experiment_log"], *(p["experiment_log"] for p in demo.values())}

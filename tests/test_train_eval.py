@@ -113,3 +113,14 @@ def test_a_grown_committed_log_does_not_make_the_commit_dirty(tmp_path):
     assert not explog.git_commit(repo).endswith("+dirty")
     (repo / "code.py").write_text("x = 2\n")
     assert explog.git_commit(repo).endswith("+dirty")
+
+
+def test_a_kernel_in_a_simulated_kaggle_tree_logs_inside_it(tmp_path, monkeypatch):
+    """Outside a git checkout on Kaggle the log goes to the working dir of the tree the kernel runs in; the e2e's
+    simulated kernels used to write to the machine's real /kaggle/working."""
+    sim = tmp_path / "sim"
+    (sim / "kaggle" / "input").mkdir(parents=True)
+    monkeypatch.setattr(explog, "REPO_LOG", tmp_path / "inlined" / "docs" / "experiments.jsonl")  # no .git here
+    monkeypatch.delenv(explog.LOG_ENV, raising=False)
+    monkeypatch.setenv("CHAII_KAGGLE_ROOT", str(sim))
+    assert explog.default_log() == sim / "kaggle" / "working" / "experiments.jsonl"
