@@ -11,9 +11,11 @@ The work is in `kernel_metadata` (metadata checks), `kernel_plan` (which kernels
 """
 from __future__ import annotations
 
+import sys
+
 
 def main(argv: list[str] | None = None) -> int:
-    from .kaggle_cli import main as cli_main  # here, not at the top: kaggle_cli -> kernel_build imports the wheels
+    from .kaggle_cli import main as cli_main  # lazily: importing this module stays cheap
 
     return cli_main(argv)
 

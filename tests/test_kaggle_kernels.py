@@ -363,3 +363,12 @@ def test_real_cli_pushes_to_the_loopback_api(built, fake_kaggle, monkeypatch, ca
     assert kk.main(["status", "--out", str(built)]) == 1
     printed = capsys.readouterr().out
     assert f"{USER}/{TRAIN_SLUG}: complete" in printed and f"{USER}/chaii-recipes-03-rembert-fold0: error" in printed
+
+
+def test_the_module_cli_runs_as_make_kernels_calls_it():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "src.kaggle_kernels", "build", "--help"], cwd=REPO_ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "--counts" in out.stdout, out.stderr[-2000:]
