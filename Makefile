@@ -24,7 +24,7 @@ KAGGLE_USER ?= $(KAGGLE_USERNAME)
 COUNTS ?=
 E2E_DIR ?= runs/e2e
 
-.PHONY: demo test backbones clean clean-notebooks batch kernels push status e2e bench blend-check e5-small e5-qa base-qa ablate
+.PHONY: demo test backbones clean clean-notebooks batch kernels push status e2e bench blend-check e5-small e5-qa bf16-check base-qa ablate
 
 # torch first: a plain `pip install torch` (or one pulled in by another package) fetches a multi-GB CUDA build
 .venv/.installed: requirements.txt
@@ -91,6 +91,10 @@ clean-notebooks: .venv/.installed
 
 
 # The base every ablation run starts from: ~60 min of bf16 training + scoring on 2 cores; finds itself when cached.
+# bf16 autocast vs fp32 training of e5-small on this CPU, 2 seeds each (~25 min; resumes from docs/bf16_check.json)
+bf16-check: e5-small
+	OMP_NUM_THREADS=2 $(PY) -m research.bf16_check
+
 base-qa: e5-small
 	OMP_NUM_THREADS=2 $(PY) -m research.base_qa
 
