@@ -46,8 +46,9 @@ def plot(df: pd.DataFrame, save_to: str | None = None):
     fig.tight_layout()
     if save_to:
         from pathlib import Path
-        Path(save_to).mkdir(parents=True, exist_ok=True)
-        fig.savefig(Path(save_to) / "eda.png", dpi=80)
+
+        from .io import write_figure
+        return write_figure(fig, Path(save_to) / "eda.png")
     if matplotlib.get_backend().lower() == "agg":
         plt.close(fig)
     return fig
