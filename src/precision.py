@@ -4,13 +4,16 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def bf16_support() -> tuple[bool, str]:
-    """(whether bf16 autocast runs natively here, why not). On CPU: oneDNN with bf16 kernels and the processor's
-    native bf16 (avx512_bf16 / amx_bf16); without it oneDNN emulates bf16, slower than fp32."""
+def bf16_support(device=None) -> tuple[bool, str]:
+    """(whether bf16 autocast runs natively on `device`, why not); default device: the GPU if any, else the CPU.
+    On CPU: oneDNN with bf16 kernels and the processor's native bf16 (avx512_bf16 / amx_bf16); without it oneDNN
+    emulates bf16, slower than fp32. On GPU: compute capability >= 8, not emulation."""
     import torch
 
-    if torch.cuda.is_available():
-        return (True, "") if torch.cuda.is_bf16_supported() else (False, "this GPU has no bf16 (needs Ampere or newer)")
+    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cuda":
+        return ((True, "") if torch.cuda.is_bf16_supported(including_emulation=False)
+                else (False, "this GPU has no native bf16 (needs Ampere or newer)"))
     if not torch.backends.mkldnn.is_available():
         return False, "this torch build has no oneDNN (mkldnn)"
     try:

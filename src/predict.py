@@ -93,10 +93,10 @@ _AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def bf16_supported(device: torch.device) -> bool:
-    """Native bf16 arithmetic: AVX-512 BF16 / AMX on a CPU (oneDNN's check), compute capability >= 8 on a GPU."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported(including_emulation=False)
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    """Native bf16 arithmetic on `device` (`precision.bf16_support`, the check training uses too)."""
+    from .precision import bf16_support
+
+    return bf16_support(device)[0]
 
 
 def resolve_precision(precision: str = "auto", device: torch.device | None = None) -> str:
