@@ -32,7 +32,6 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
 
 def plot(df: pd.DataFrame, save_to: str | None = None):
     """Histograms of context length, answer length and answer position, coloured by language."""
-    import matplotlib
     import matplotlib.pyplot as plt
 
     L = lengths(df)
@@ -44,11 +43,7 @@ def plot(df: pd.DataFrame, save_to: str | None = None):
         ax.set_title(col)
         ax.legend()
     fig.tight_layout()
-    if save_to:
-        from pathlib import Path
+    from pathlib import Path
 
-        from .io import write_figure
-        return write_figure(fig, Path(save_to) / "eda.png")
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
-    return fig
+    from .io import write_figure
+    return write_figure(fig, Path(save_to) / "eda.png" if save_to else None)

@@ -48,15 +48,17 @@ def write_text(text: str, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def write_figure(fig, path: str | os.PathLike, dpi: int = 80):
-    """Save a matplotlib figure atomically; under the non-interactive Agg backend (scripts, papermill) also close
-    it, so a batch of plots does not pile up open figures. Returns the figure (a notebook cell displays it)."""
+def write_figure(fig, path: str | os.PathLike | None = None, dpi: int = 80):
+    """Save a matplotlib figure atomically when `path` is given; under the non-interactive Agg backend (scripts,
+    papermill) also close it, so a batch of plots does not pile up open figures. Returns the figure (a notebook
+    cell displays it)."""
     import matplotlib
     import matplotlib.pyplot as plt
 
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=dpi)
+    if path is not None:
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=dpi)
     if matplotlib.get_backend().lower() == "agg":
         plt.close(fig)
     return fig

@@ -105,7 +105,6 @@ def plot_audit(table: pd.DataFrame, counts: pd.DataFrame, save_to: str | None = 
     """Tokens per context (box per tokenizer and language) and bars of the alignment / unknown-token shares, per
     tokenizer and language, from `compare_tokenizers` and `context_token_counts`; `save_to`: folder for
     tokenizers.png."""
-    import matplotlib
     import matplotlib.pyplot as plt
     from matplotlib.ticker import PercentFormatter
 
@@ -124,11 +123,7 @@ def plot_audit(table: pd.DataFrame, counts: pd.DataFrame, save_to: str | None = 
         ax.set_ylim(0, max(1e-3, ax.get_ylim()[1]))
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     fig.tight_layout()
-    if save_to:
-        from pathlib import Path
+    from pathlib import Path
 
-        from .io import write_figure
-        return write_figure(fig, Path(save_to) / "tokenizers.png")
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
-    return fig
+    from .io import write_figure
+    return write_figure(fig, Path(save_to) / "tokenizers.png" if save_to else None)
