@@ -18,7 +18,8 @@ from src.augment import QACollator  # noqa: E402
 from src.backbones import ensure_tiny  # noqa: E402
 from src.recipe import Augment, Recipe, Source, Stage, build_dataset  # noqa: E402
 from src.synthetic import make_synthetic_qa  # noqa: E402
-from src.train import TrainConfig, _trainer_class, training_arguments  # noqa: E402
+from src.qa_trainer import trainer_class  # noqa: E402
+from src.train import TrainConfig, training_arguments  # noqa: E402
 
 MODELS = Path(os.environ.get("CHAII_MODELS", Path(__file__).resolve().parents[1] / ".cache" / "backbones"))
 
@@ -66,7 +67,7 @@ def main(out: Path) -> None:
     cfg = TrainConfig(backbone="tiny-bert", output_dir=str(out / "run"), batch_size=4, epochs=1, learning_rate=1e-3,
                       warmup_ratio=0.1, save_steps=10_000, logging_steps=1).resolved()
     recorder, lr = Recorder(QACollator(tok)), LR()
-    trainer = _trainer_class()(model=AutoModelForQuestionAnswering.from_pretrained(path),
+    trainer = trainer_class()(model=AutoModelForQuestionAnswering.from_pretrained(path),
                                args=training_arguments(cfg, remove_unused_columns=False, ddp_backend="gloo"
                                                        if "RANK" in os.environ else None),
                                train_dataset=ds, data_collator=recorder, callbacks=[lr], sequential=True)
