@@ -17,6 +17,7 @@ import pandas as pd
 
 from .metric import jaccard_by_language
 from .predict import NO_OFFSET, WindowLogits
+from .span_text import span_texts
 
 NO_SPAN = (-1, -1)  # an example without any valid candidate span: its answer is ""
 
@@ -68,38 +69,116 @@ def best_spans(example_ids, logits: WindowLogits, n_best_size: int = 20,
     Ties go where the reference's stable sort sends them: the first window, then the first start, then the first
     end in argsort-descending order; where tied logits could change the pick, the window is searched again with
     the reference's own `np.argsort` (see `_best_in_windows`).
+
+    Most windows are decided without the top-k search. No candidate of a window scores above its best context
+    start plus its best context end (its bound: float32 addition is monotone), so a window whose bound is below
+    its example's best score so far could not be picked and is skipped. A window whose best context start and
+    best context end (each the only one of its value in the context, and surely in the top k) form a valid span
+    answers with it: it reaches the bound, and every candidate the reference meets before it lies outside the
+    context. The rest are searched, in two rounds: each example's window of highest bound, then the windows that
+    could still beat (or tie) the best.
     """
-    example_ids = np.asarray(example_ids)
-    out = np.full((len(example_ids), 2), NO_SPAN[0], dtype=np.int64)
+    ids = example_ids.tolist() if hasattr(example_ids, "tolist") else list(example_ids)
+    out = np.full((len(ids), 2), NO_SPAN[0], dtype=np.int64)
     n = len(logits)
-    if n == 0 or len(example_ids) == 0:
+    if n == 0 or len(ids) == 0 or logits.start.shape[1] == 0:
         return out
-    best_score = np.full(n, -np.inf, dtype=np.float32)
+    first_row: dict = {}
+    for i, eid in enumerate(ids):
+        first_row.setdefault(eid, i)
+    code = _example_rows(logits.example_id, first_row)
+    offsets = logits.offsets
+    in_ctx = offsets[:, :, 0] != NO_OFFSET
+    keys = [_order_key(logits.start), _order_key(logits.end)]
+    bound = sum(_key_value(key.max(axis=1, where=in_ctx, initial=floor), floor) for key, floor in keys)
+    k = min(n_best_size, logits.start.shape[1])
+    score = np.full(n, -np.inf, dtype=np.float32)
     s_tok = np.zeros(n, dtype=np.int64)
     e_tok = np.zeros(n, dtype=np.int64)
     has = np.zeros(n, dtype=bool)
-    for c in range(0, n, chunk):  # bounds the (windows, k, k) candidate arrays
-        sl = slice(c, c + chunk)
-        best_score[sl], s_tok[sl], e_tok[sl], has[sl] = _best_in_windows(
-            logits.start[sl], logits.end[sl], logits.offsets[sl], n_best_size, max_answer_length)
+    done = code < 0
 
-    # per example: the window with the highest score; on a tie the first window (the reference's order).
-    # A dict, not pd.Index.get_indexer: pandas 3 converts object ids to Arrow strings first, 10x slower here.
-    first_row: dict = {}
-    for i, eid in enumerate(example_ids.tolist()):
-        first_row.setdefault(eid, i)
-    code = np.fromiter((first_row.get(e, -1) for e in logits.example_id.tolist()), dtype=np.int64, count=n)
-    keep = (code >= 0) & has
-    w = np.flatnonzero(keep)
+    def decide(r: np.ndarray) -> None:
+        """Windows `r`: a sure best (see above) where there is one, the top-k search for the others."""
+        (ks, floor), (ke, _) = keys
+        (s, s_sure), (e, e_sure) = _sure_top(ks[r], floor, in_ctx[r], k), _sure_top(ke[r], floor, in_ctx[r], k)
+        sure = s_sure & e_sure & ((e - s).astype(np.uint64) < max_answer_length)   # 0 <= end - start < max
+        q = r[sure]
+        score[q], s_tok[q], e_tok[q], has[q] = bound[q], s[sure], e[sure], True
+        done[r] = True
+        rest = r[~sure]
+        for c in range(0, len(rest), chunk):  # bounds the (windows, k, k) candidate arrays
+            q = rest[c: c + chunk]
+            score[q], s_tok[q], e_tok[q], has[q] = _best_in_windows(
+                logits.start[q], logits.end[q], offsets[q], n_best_size, max_answer_length)
+
+    def example_best() -> tuple[np.ndarray, np.ndarray]:
+        best = np.full(len(ids), -np.inf, dtype=np.float32)
+        w = np.flatnonzero(has)
+        np.maximum.at(best, code[w], score[w])
+        found = np.zeros(len(ids), dtype=bool)
+        found[code[w]] = True
+        return best, found
+
+    decide(_first_per_group(np.flatnonzero(~done), code, bound))   # each example's most promising window
+    best, found = example_best()
+    open_ = np.flatnonzero(~done)
+    # ">=": a window that can only tie the best must be searched too, it may come first
+    decide(open_[~found[code[open_]] | (bound[open_] >= best[code[open_]])])
+
+    w = np.flatnonzero(has & (code >= 0))
     if len(w):
-        order = w[np.lexsort((w, -best_score[w], code[w]))]
-        first = order[np.r_[True, code[order][1:] != code[order][:-1]]]
-        out[code[first], 0] = logits.offsets[first, s_tok[first], 0]
-        out[code[first], 1] = logits.offsets[first, e_tok[first], 1]
+        top = _first_per_group(w, code, score)        # per example the best score, the first window on a tie
+        out[code[top], 0] = offsets[top, s_tok[top], 0]
+        out[code[top], 1] = offsets[top, e_tok[top], 1]
     # a duplicated id gets the answer of its first occurrence everywhere, as a dict would
-    if len(first_row) < len(example_ids):
-        out = out[[first_row[e] for e in example_ids.tolist()]]
+    if len(first_row) < len(ids):
+        out = out[[first_row[e] for e in ids]]
     return out
+
+
+def _example_rows(window_ids: np.ndarray, first_row: dict) -> np.ndarray:
+    """Each window's example row (-1: not among the examples). Windows of one example are consecutive, so only
+    the first of each run is looked up (a dict, not pd.Index.get_indexer: pandas 3 converts object ids to Arrow
+    strings first, 10x slower here)."""
+    n = len(window_ids)
+    heads = np.flatnonzero(np.r_[True, window_ids[1:] != window_ids[:-1]]) if n else np.zeros(0, np.int64)
+    rows = np.fromiter((first_row.get(e, -1) for e in window_ids[heads].tolist()), dtype=np.int64, count=len(heads))
+    return np.repeat(rows, np.diff(np.r_[heads, n]))
+
+
+def _sure_top(key: np.ndarray, floor, in_ctx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the best context position, and whether it is the only one of its value in the context and
+    surely among the reference's top k (fewer than k+1 positions reach its value)."""
+    masked = np.where(in_ctx, key, floor)
+    tok = masked.argmax(axis=1)
+    top = masked[np.arange(len(key)), tok][:, None]
+    return tok, ((masked == top).sum(axis=1) == 1) & ((key >= top).sum(axis=1) <= k)
+
+
+def _order_key(x: np.ndarray) -> tuple[np.ndarray, np.generic]:
+    """Values that sort as `x` does, and the key below every value. float16 logits become int16 keys (their bits,
+    negatives flipped): integer argmax and max are several times faster than converting every window to float32."""
+    if x.dtype != np.float16:
+        return x.astype(np.float32, copy=False), np.float32(-np.inf)
+    bits = x.view(np.int16)
+    return bits ^ ((bits >> 15) & np.int16(0x7FFF)), np.int16(-32768)
+
+
+def _key_value(key: np.ndarray, floor) -> np.ndarray:
+    """float32 values of `_order_key` keys; the floor (no value) is -inf."""
+    if key.dtype != np.int16:
+        return key
+    value = (key ^ ((key >> 15) & np.int16(0x7FFF))).view(np.float16).astype(np.float32)
+    return np.where(key == floor, np.float32(-np.inf), value)
+
+
+def _first_per_group(rows: np.ndarray, group: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Per group among `rows`: the row of the highest `value`, the first row on a tie."""
+    if len(rows) == 0:
+        return rows
+    order = rows[np.lexsort((rows, -value[rows], group[rows]))]
+    return order[np.r_[True, group[order][1:] != group[order][:-1]]]
 
 
 def _top_k(x: np.ndarray, k: int) -> np.ndarray:
@@ -188,7 +267,7 @@ def _as_float32(x: np.ndarray) -> np.ndarray:
 
 
 def spans_to_text(contexts, spans: np.ndarray) -> list[str]:
-    return ["" if a < 0 else c[a:b] for c, (a, b) in zip(contexts, spans)]
+    return span_texts(contexts, spans)
 
 
 @dataclass(frozen=True)
@@ -252,23 +331,21 @@ def apply_rules(context: str, span: tuple[int, int], rules: AnswerRules) -> tupl
     return a, b
 
 
-def answers_from_spans(examples: pd.DataFrame, spans: np.ndarray, rules: AnswerRules | None = None) -> dict[str, str]:
-    """Answer text per id from character spans, after `rules`."""
+def answers_from_spans(examples: pd.DataFrame, spans: np.ndarray, rules: AnswerRules | None = None,
+                       ids: list | None = None) -> dict[str, str]:
+    """Answer text per id from character spans, after `rules` (`ids`: `examples["id"]` already as a list)."""
     rules = rules or AnswerRules()
-    active = rules.any()
-    out = {}
-    for eid, context, (a, b) in zip(examples["id"].tolist(), examples["context"].tolist(), spans.tolist()):
-        if active:
-            a, b = apply_rules(context, (a, b), rules)
-        out[eid] = "" if a < 0 else context[a:b]
-    return out
+    if rules.any():
+        spans = np.array([apply_rules(c, (a, b), rules) for c, (a, b)
+                          in zip(examples["context"].tolist(), np.asarray(spans).tolist())], dtype=np.int64)
+    return dict(zip(examples["id"].tolist() if ids is None else ids, span_texts(examples["context"], spans)))
 
 
 def predict_texts(examples: pd.DataFrame, logits: WindowLogits, n_best_size: int = 20, max_answer_length: int = 30,
                   rules: AnswerRules | None = None) -> dict[str, str]:
     """Answer per example id: `best_spans` (same answers as the reference loop, much faster), then `rules`."""
-    spans = best_spans(examples["id"].to_numpy(), logits, n_best_size, max_answer_length)
-    return answers_from_spans(examples, spans, rules)
+    ids = examples["id"].tolist()
+    return answers_from_spans(examples, best_spans(ids, logits, n_best_size, max_answer_length), rules, ids)
 
 
 def rules_report(examples: pd.DataFrame, spans: np.ndarray, gold_col: str = "answer_text") -> pd.DataFrame:
