@@ -124,7 +124,10 @@ def best_spans(example_ids, logits: WindowLogits, n_best_size: int = 20,
     best, found = example_best()
     open_ = np.flatnonzero(~done)
     # ">=": a window that can only tie the best must be searched too, it may come first
-    decide(open_[~found[code[open_]] | (bound[open_] >= best[code[open_]])])
+    open_ = open_[~found[code[open_]] | (bound[open_] >= best[code[open_]])]
+    # a tighter bound for those: the best valid span over every context position (no top-k restriction)
+    tight = _best_context_span(logits.start[open_], logits.end[open_], in_ctx[open_], max_answer_length)
+    decide(open_[~found[code[open_]] | (tight >= best[code[open_]])])
 
     w = np.flatnonzero(has & (code >= 0))
     if len(w):
@@ -135,6 +138,23 @@ def best_spans(example_ids, logits: WindowLogits, n_best_size: int = 20,
     if len(first_row) < len(ids):
         out = out[[first_row[e] for e in ids]]
     return out
+
+
+def _best_context_span(start: np.ndarray, end: np.ndarray, in_ctx: np.ndarray, max_answer_length: int) -> np.ndarray:
+    """Per window, the best start + end logit over every valid span of context positions (float32; -inf if
+    none): max over i of start[i] + max(end[i : i + max_answer_length]), the sliding maximum by doubling."""
+    n, width = start.shape
+    s = np.where(in_ctx, _as_float32(start), np.float32(-np.inf))
+    e = np.where(in_ctx, _as_float32(end), np.float32(-np.inf))
+    w = min(max_answer_length, width)
+    span, slide = 1, e
+    pad = np.full((n, width), -np.inf, dtype=np.float32)
+    while 2 * span <= w:                      # slide[:, i] = max(e[:, i : i + span])
+        slide = np.maximum(slide, np.concatenate([slide[:, span:], pad[:, :span]], axis=1))
+        span *= 2
+    if span < w:                              # two overlapping windows of `span` cover i .. i + w - 1
+        slide = np.maximum(slide, np.concatenate([slide[:, w - span:], pad[:, : w - span]], axis=1))
+    return (s + slide).max(axis=1) if width else np.full(n, -np.inf, dtype=np.float32)
 
 
 def _example_rows(window_ids: np.ndarray, first_row: dict) -> np.ndarray:
