@@ -19,7 +19,7 @@ KERNELS_DIR = REPO_ROOT / "kernels"
 
 # ---------------------------------------------------------------- wheels: the only calls into src/wheels.py
 def install_cell(wheels_slug: str) -> str:
-    from .wheels import install_cell_source
+    from .kernel_install import install_cell_source
 
     return install_cell_source(wheels_slug)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from src import wheels
+from src import kernel_install, wheels
 from src.paths import CACHE_DIR, REPO_ROOT
 from test_kaggle_kernels import SOCKET_GUARD
 
@@ -35,13 +35,13 @@ def test_image_check_names_package_found_needed_and_what_to_do(tmp_path, monkeyp
     fake_dist(tmp_path, "chaii-fake-odd", "2.1-custom build")  # a local version tag (Kaggle's and our torch) satisfies >=
     monkeypatch.syspath_prepend(str(tmp_path))
     ok = {"chaii-fake-ok": {"specifier": ">=2.4,<3", "needed_by": [">=2.4,<3 (by src/ of chaii-recipes)"]}}
-    assert wheels.check_image(ok) is None
+    assert kernel_install.check_image(ok) is None
     assert capsys.readouterr() == ("", "")  # silent when satisfied
     bad = {**ok, "chaii-fake-old": {"specifier": ">=2.0", "needed_by": [">=2.0 (by datasets==5.2.0)"]},
            "chaii-fake-absent": {"specifier": "", "needed_by": ["any (by accelerate==1.15.0)"]},
            "chaii-fake-odd": {"specifier": ">=2.0", "needed_by": [">=2.0 (by src/ of chaii-recipes)"]}}
-    with pytest.raises(wheels.ImageMismatch) as e:
-        wheels.check_image(bad)
+    with pytest.raises(kernel_install.ImageMismatch) as e:
+        kernel_install.check_image(bad)
     msg = str(e.value)
     assert "chaii-fake-old: found 1.2.0, needed >=2.0 (for >=2.0 (by datasets==5.2.0))" in msg
     assert "chaii-fake-absent: not installed, needed any version" in msg
@@ -63,7 +63,7 @@ def run_cell(source: str, work: Path) -> None:
 def test_install_cell_stops_before_pip_on_a_bad_image_or_a_missing_dataset(tmp_path, monkeypatch):
     work, wh = tmp_path / "kaggle" / "working", tmp_path / "kaggle" / "input" / "my-wheels"
     work.mkdir(parents=True)
-    source = wheels.install_cell_source("my-wheels")
+    source = kernel_install.install_cell_source("my-wheels")
     compile(source, "install_cell", "exec")  # plain Python: it also runs outside Jupyter
     assert '"--no-index"' in source and '"--find-links"' in source and '"--no-deps"' not in source
     with pytest.raises(FileNotFoundError, match="attach the dataset my-wheels"):
@@ -229,7 +229,7 @@ def test_wheels_install_offline_into_a_clean_venv_and_run_a_kernel(tmp_path, tin
     t_image = time.time()
 
     # the kernel: its install cell, then src/ written beside it and a tiny QA forward, network blocked
-    (work / "install_cell.py").write_text(wheels.install_cell_source(wheels.WHEELS_SLUG))
+    (work / "install_cell.py").write_text(kernel_install.install_cell_source(wheels.WHEELS_SLUG))
     printed = run([py, "install_cell.py"], cwd=work, env=env).stdout
     assert f"wheels: {len(shipped)} packages installed offline from ../input/{wheels.WHEELS_SLUG}" in printed
     shutil.copytree(REPO_ROOT / "src", work / "src", ignore=shutil.ignore_patterns("__pycache__"))
