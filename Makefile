@@ -98,9 +98,10 @@ bf16-check: e5-small
 base-qa: e5-small
 	OMP_NUM_THREADS=2 $(PY) -m research.base_qa
 
-# Fine-tunes the base per variant (building it first only if a run is missing); runs only what the committed log
+# Fine-tunes the base per variant (building it first only if a run is missing; the whole scheme right after plain,
+# then one idea at a time); runs only what the committed log
 # (docs/experiments.jsonl) lacks, then prints the table: on a fresh clone with a complete log, nothing is trained.
-VARIANTS ?= plain,recipe,crop,resize,cutout,negsamp,soft,all,all-but-soft
+VARIANTS ?= plain,all,all-but-soft,recipe,negsamp,resize,crop,cutout,soft
 SEEDS ?=
 ABLATE_ARGS ?=
 ablate: .venv/.installed
