@@ -10,6 +10,7 @@ on any machine: on a fresh clone with a complete log `make ablate` only prints t
     python -m research.ablate run --variants plain,cutout     # run what is missing, then write the table and plot
     python -m research.ablate report                          # table + plot from the log only
     python -m research.ablate reproduce RUN_ID                # re-run one logged run from its row
+    python -m research.ablate rescore RUN_ID                  # score a logged run's model again, update its row
 """
 from __future__ import annotations
 
@@ -130,25 +131,61 @@ def execute(config: dict, out_dir: Path, data_dir: Path, commit: str | None = No
     t0 = time.time()
     frames = frames_for(recipe, trains)
     dataset = build_dataset(recipe, frames, tokenizer, seed=config["seed"])
-    valid = pd.concat([evals[n] for n in config["eval"]], ignore_index=True)
+    from research.evalsets import combined
+    valid = combined({n: evals[n] for n in config["eval"]})
     cfg = TrainConfig(**config["train"], model_path=str(model_dir), output_dir=str(out_dir), experiment_log="")
     collator = QACollator(tokenizer, cutout=recipe.augment.cutout, seed=config["seed"],
                           keep_context_bounds=cfg.soft_label_radius > 0)
     result = train_fold(valid, cfg, valid_df=valid, train_dataset=dataset, sequential=recipe.sequential,
                         data_collator=collator, resume=True)
     shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)  # only needed to resume an interrupted run
-    save_held_out(out_dir, evals["xquad_hi"])
+    save_held_out(out_dir, valid[valid["eval_set"] == "xquad_hi"])
     m = result.metrics
-    metrics = {}
-    for n in config["eval"]:
-        metrics.update({n: m[f"jaccard_{n}"], f"{n}_lo": m[f"jaccard_{n}_lo"], f"{n}_hi": m[f"jaccard_{n}_hi"],
-                        f"{n}_em": m[f"em_{n}"], f"{n}_f1": m[f"f1_{n}"]})
+    metrics = row_metrics(m, config["eval"])
     data = {"train": {src.name: len(frames[src.data_key()]) for st in recipe.stages for src in st.sources},
             "train_windows": m["n_train_windows"], "eval": {n: len(evals[n]) for n in config["eval"]}}
     return explog.run_row(config, metrics, data, run_id=run_id_of(config), kind="ablate", variant=config["variant"],
                           git_commit=commit or explog.git_commit(), backbone=f"e5-small-qa (base {config['base']})",
                           train_seconds=m["train_seconds"], total_seconds=round(time.time() - t0, 1),
                           n_train_windows=m["n_train_windows"], n_valid=m["n_valid"], out_dir=str(out_dir))
+
+
+def row_metrics(m: dict, names) -> dict:
+    """The log row's metrics per evaluation set: Jaccard, its interval, EM and F1."""
+    out = {}
+    for n in names:
+        out.update({n: m[f"jaccard_{n}"], f"{n}_lo": m[f"jaccard_{n}_lo"], f"{n}_hi": m[f"jaccard_{n}_hi"],
+                    f"{n}_em": m[f"em_{n}"], f"{n}_f1": m[f"f1_{n}"]})
+    return out
+
+
+def rescore(run_id: str, log: Path, out_root: Path, data_dir: Path) -> dict:
+    """Score a logged run's saved model again (after a fix to the evaluation, not to training) and rewrite its
+    row's metrics; the run's oof files are rewritten too."""
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    from research.evalsets import combined
+    from src.io import write_csv
+    from src.train import TrainConfig, score_model
+
+    row = next((r for r in explog.read_log(log) if r["run_id"] == run_id), None)
+    if row is None:
+        raise SystemExit(f"run {run_id!r} not in {log}")
+    out_dir = out_root / run_id
+    model_dir = out_dir / "model"
+    if not (model_dir / "config.json").exists():
+        raise SystemExit(f"{model_dir} has no model: re-run it (`reproduce {run_id}`) instead")
+    _, evals = load_data(data_dir)
+    valid = combined({n: evals[n] for n in row["config"]["eval"]})
+    cfg = TrainConfig(**row["config"]["train"], output_dir=str(out_dir), experiment_log="")
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForQuestionAnswering.from_pretrained(model_dir)
+    m, oof, logits = score_model(model, tokenizer, valid, cfg, bf16=cfg.bf16)
+    write_csv(oof, out_dir / "oof.csv")
+    logits.save(out_dir / "oof_logits.npz")
+    save_held_out(out_dir, valid[valid["eval_set"] == "xquad_hi"])
+    metrics = row_metrics(m, row["config"]["eval"])
+    return explog.update_run(log, run_id, metrics=metrics, rescored_at=explog.git_commit())
 
 
 def save_held_out(out_dir: Path, held: pd.DataFrame) -> None:
@@ -318,7 +355,7 @@ def report(log: Path, table: Path | None, png: Path | None) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("command", choices=["run", "report", "reproduce"])
+    ap.add_argument("command", choices=["run", "report", "reproduce", "rescore"])
     ap.add_argument("run_id", nargs="?")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--seeds", default="", help="e.g. 0,1,2: run every selected variant with these seeds "
@@ -336,6 +373,9 @@ def main(argv: list[str] | None = None) -> None:
         if key not in SIZES or not n.isdigit():
             raise SystemExit(f"--size wants KEY=N with KEY in {sorted(SIZES)}, got {kv!r}")
         SIZES[key] = int(n)
+    if a.command == "rescore":
+        row = rescore(a.run_id, a.log, a.out_root, a.data_dir)
+        print(f"rescored {a.run_id}: { {n: row['metrics'][n] for n in EVAL_SETS if n in row['metrics']} }")
     if a.command == "reproduce":
         row = next((r for r in explog.read_log(a.log) if r["run_id"] == a.run_id), None)
         if row is None:

@@ -91,15 +91,15 @@ def build(cfg: BaseQAConfig = BaseQAConfig(), out_dir: str | Path = BASE_DIR,
             print(f"base-qa found in {out} (config {h})", flush=True)
             return cached
         print(f"base-qa in {out} has another config ({cached.get('config_hash')} != {h}): rebuilding", flush=True)
+    from research import evalsets
     if trains is None or evals is None:
-        from research import evalsets
         all_trains = evalsets.train_sources()
         trains = trains or {k: all_trains[k] for k in ("tydi_en", "squad_dev")}
         evals = evals or evalsets.eval_sets()
     model_dir = cfg.model_dir or str(ensure_e5_small(CACHE_DIR / "e5-small"))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     dataset = train_windows(trains, tokenizer, cfg)
-    valid = pd.concat(evals.values(), ignore_index=True)
+    valid = evalsets.combined(evals)
     tcfg = TrainConfig(backbone=cfg.backbone, model_path=model_dir, output_dir=str(out), seed=cfg.seed,
                        learning_rate=cfg.learning_rate, epochs=1, batch_size=cfg.batch_size, grad_accum=1,
                        max_length=cfg.max_length, doc_stride=cfg.doc_stride, warmup_ratio=cfg.warmup_ratio,
@@ -122,13 +122,43 @@ def build(cfg: BaseQAConfig = BaseQAConfig(), out_dir: str | Path = BASE_DIR,
     return summary
 
 
+def rescore(out_dir: str | Path = BASE_DIR, evals: dict[str, pd.DataFrame] | None = None,
+            log: str | Path | None = explog.REPO_LOG) -> dict:
+    """Score the built base again on the evaluation sets (after a fix to the evaluation, not to training):
+    rewrites the metrics in base_qa.json and in the base's row of the experiment log."""
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    from research import evalsets
+    from src.io import write_json
+    from src.train import TrainConfig, score_model
+
+    out = Path(out_dir)
+    summary = json.loads((out / RESULT).read_text(encoding="utf-8"))
+    cfg = BaseQAConfig(**summary["config"])
+    evals = evals or evalsets.eval_sets()
+    model_dir = out / "model"
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForQuestionAnswering.from_pretrained(model_dir)
+    tcfg = TrainConfig(backbone=cfg.backbone, max_length=cfg.max_length, doc_stride=cfg.doc_stride, seed=cfg.seed)
+    metrics, _, _ = score_model(model, tokenizer, evalsets.combined(evals), tcfg, bf16=cfg.bf16)
+    summary["metrics"] = dict(summary["metrics"], **metrics)
+    summary["data"]["eval"] = {k: len(v) for k, v in evals.items()}
+    write_json(summary, out / RESULT)
+    if log is not None:
+        explog.update_run(log, f"base-qa-{summary['config_hash']}", metrics=summary["metrics"],
+                          rescored_at=explog.git_commit())
+    return summary
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=BASE_DIR)
     ap.add_argument("--max-windows", type=int, default=BaseQAConfig.max_windows)
     ap.add_argument("--fp32", action="store_true", help="train in fp32 (bf16 autocast is the default)")
+    ap.add_argument("--rescore", action="store_true",
+                    help="score the built base again (after a change to the evaluation) and update its log row")
     a = ap.parse_args(argv)
-    res = build(BaseQAConfig(max_windows=a.max_windows, bf16=not a.fp32), a.out)
+    res = rescore(a.out) if a.rescore else build(BaseQAConfig(max_windows=a.max_windows, bf16=not a.fp32), a.out)
     names = list(res["data"]["eval"])
     print(f"zero-shot scores of {res['model_dir']} (Jaccard with 95% bootstrap interval, EM and F1 in %):")
     print(score_table(res["metrics"], names).to_string(index=False))

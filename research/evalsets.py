@@ -59,6 +59,13 @@ def eval_sets(data_dir: str | os.PathLike = DATA_DIR) -> dict[str, pd.DataFrame]
     }
 
 
+def combined(evals: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The evaluation sets as one frame for one scoring pass, each id prefixed with its set's name
+    ("xquad_in_ta/<id>"): XQuAD and XQuAD-IN share SQuAD's question ids, and windows find their example by id."""
+    return pd.concat([df.assign(id=f"{name}/" + df["id"].astype(str)) for name, df in evals.items()],
+                     ignore_index=True)
+
+
 def train_sources(data_dir: str | os.PathLike = DATA_DIR) -> dict[str, pd.DataFrame]:
     """The training sources, none with an evaluated title: English for the base (TyDi-en train, SQuAD dev
     articles 0-35), and for the ablation the Hindi side (XQuAD-hi articles 0-35) with an English replay the base

@@ -65,6 +65,22 @@ def append_run(path: str | os.PathLike, row: dict) -> None:
         tmp.write_text(old + json.dumps(row, ensure_ascii=False, sort_keys=True, default=str) + "\n", encoding="utf-8")
 
 
+def update_run(path: str | os.PathLike, run_id: str, **fields) -> dict:
+    """Replace fields of the row `run_id` (e.g. metrics re-scored after a fix of the evaluation), atomically;
+    the row before is kept in git history. An unknown run_id is an error naming the log."""
+    path = Path(path)
+    rows = read_log(path)
+    hits = [r for r in rows if r.get("run_id") == run_id]
+    if not hits:
+        raise KeyError(f"{path}: no row with run_id {run_id!r}")
+    for r in hits:
+        r.update(fields)
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(json.dumps(r, ensure_ascii=False, sort_keys=True, default=str) + "\n" for r in rows),
+                       encoding="utf-8")
+    return hits[-1]
+
+
 def done_run_ids(path: str | os.PathLike) -> set[str]:
     return {r["run_id"] for r in read_log(path)}
 

@@ -178,6 +178,28 @@ class FoldResult:
     log_history: list = field(default_factory=list)
 
 
+def check_unique_ids(valid_df: pd.DataFrame) -> None:
+    """Windows find their example by id, so held-out examples sharing an id would be scored on each other's
+    contexts (XQuAD and XQuAD-IN translate the same SQuAD questions under the same ids)."""
+    dup = valid_df["id"][valid_df["id"].duplicated()]
+    if len(dup):
+        raise ValueError(f"the evaluation examples have {len(dup)} duplicated ids (e.g. {sorted(set(dup))[:3]}): "
+                         "give each its own id, e.g. prefix each evaluation set's ids with its name")
+
+
+def score_model(model, tokenizer, valid_df: pd.DataFrame, cfg: TrainConfig, bf16: bool = False,
+                feats: dict | None = None) -> tuple[dict, pd.DataFrame, WindowLogits]:
+    """Metrics (rounded, with intervals), the scored rows and the per-window logits of `model` on `valid_df`."""
+    check_unique_ids(valid_df)
+    feats = feats if feats is not None else eval_features(valid_df, tokenizer, cfg)
+    answers, logits = predict_features(model, valid_df, feats, cfg, tokenizer.pad_token_id, bf16=bf16)
+    scored = valid_df.assign(prediction=valid_df["id"].map(answers))
+    keep = [c for c in ("id", "language", "eval_set", "question", "answer_text", "prediction") if c in scored]
+    oof = pd.concat([scored[keep], score_rows(scored)], axis=1)
+    metrics = {k: round(v, 4) for k, v in qa_metrics(scored, interval=True, seed=cfg.seed).items()}
+    return metrics, oof, logits
+
+
 def train_fold(train_df: pd.DataFrame, cfg: TrainConfig, valid_df: pd.DataFrame | None = None,
                train_dataset=None, callbacks=None, resume: bool | str = False, sequential: bool = False,
                data_collator=None, num_train_epochs: float | None = None,
@@ -200,6 +222,7 @@ def train_fold(train_df: pd.DataFrame, cfg: TrainConfig, valid_df: pd.DataFrame 
     if valid_df is None:
         folds = make_folds(train_df, cfg.n_folds, cfg.seed)
         valid_df, train_df = train_df[folds == cfg.fold], train_df[folds != cfg.fold]
+    check_unique_ids(valid_df)
     model_path = resolve_model_path(cfg.model_path or cfg.backbone, cfg.models_dir or None)
     set_seed(cfg.seed)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
@@ -226,12 +249,8 @@ def train_fold(train_df: pd.DataFrame, cfg: TrainConfig, valid_df: pd.DataFrame 
     trainer.train(resume_from_checkpoint=resume or None)
     train_seconds = time.time() - t0
 
-    answers, logits = predict_features(trainer.model, valid_df, valid_feats, cfg, tokenizer.pad_token_id,
-                                       bf16=trainer.args.bf16)
-    scored = valid_df.assign(prediction=valid_df["id"].map(answers))
-    keep = [c for c in ("id", "language", "eval_set", "question", "answer_text", "prediction") if c in scored]
-    oof = pd.concat([scored[keep], score_rows(scored)], axis=1)
-    metrics = {k: round(v, 4) for k, v in qa_metrics(scored, interval=True, seed=cfg.seed).items()}
+    metrics, oof, logits = score_model(trainer.model, tokenizer, valid_df, cfg, bf16=trainer.args.bf16,
+                                       feats=valid_feats)
     metrics.update(train_seconds=round(train_seconds, 1), n_train_windows=len(train_dataset),
                    n_valid=len(valid_df), backbone=cfg.backbone, model_path=model_path, fold=cfg.fold,
                    seed=cfg.seed, learning_rate=cfg.learning_rate, bf16=bool(trainer.args.bf16),

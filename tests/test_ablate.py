@@ -2,9 +2,10 @@
 import dataclasses
 import json
 
+import pandas as pd
 import pytest
 
-from research import ablate
+from research import ablate, evalsets
 from src import explog
 
 
@@ -23,6 +24,17 @@ def test_experiment_log_appends_rows_and_reports_a_broken_line(tmp_path):
         explog.read_log(log)
     assert explog.config_hash({"a": 1, "b": [1, 2]}) == explog.config_hash({"b": [1, 2], "a": 1})
     assert explog.config_hash({"a": 1}) != explog.config_hash({"a": 2})
+
+
+def test_a_row_is_updated_in_place_and_an_unknown_run_is_an_error(tmp_path):
+    log = tmp_path / "log.jsonl"
+    explog.append_run(log, {"run_id": "a", "metrics": {"x": 1}})
+    explog.append_run(log, {"run_id": "b", "metrics": {"x": 2}})
+    explog.update_run(log, "a", metrics={"x": 3}, rescored_at="abc")
+    assert explog.read_log(log) == [{"run_id": "a", "metrics": {"x": 3}, "rescored_at": "abc"},
+                                    {"run_id": "b", "metrics": {"x": 2}}]
+    with pytest.raises(KeyError, match="no row with run_id 'c'"):
+        explog.update_run(log, "c", metrics={})
 
 
 def test_variants_change_only_their_own_switch():
@@ -128,7 +140,9 @@ def test_make_ablate_reads_and_writes_the_committed_log(monkeypatch):
 def test_a_real_run_with_a_tiny_stand_in_trains_scores_logs_and_resumes(tiny_dirs, tmp_path, monkeypatch):
     from src.synthetic import make_synthetic_qa
     trains = {"tydi_en_dev": make_synthetic_qa(10, seed=0), "xquad_hi_train": make_synthetic_qa(20, seed=1)}
-    evals = {n: make_synthetic_qa(4, seed=10 + k).assign(eval_set=n) for k, n in enumerate(SETS)}
+    # the sets share their ids, as XQuAD and XQuAD-IN share SQuAD's: each must still be scored on its own contexts
+    evals = {n: make_synthetic_qa(4, seed=10 + k).assign(eval_set=n, id=[f"q{i}" for i in range(4)])
+             for k, n in enumerate(SETS)}
     monkeypatch.setattr(ablate, "load_data", lambda data_dir: (trains, evals))
     monkeypatch.setattr(ablate, "base_model", lambda: tiny_dirs["tiny-bert"])
     monkeypatch.setattr(ablate, "TRAIN", dict(ablate.TRAIN, backbone="tiny-bert", learning_rate=1e-3, bf16=False,
@@ -144,7 +158,11 @@ def test_a_real_run_with_a_tiny_stand_in_trains_scores_logs_and_resumes(tiny_dir
     assert not (tmp_path / "runs" / rows[0]["run_id"] / "checkpoints").exists()
     from src.predict import WindowLogits
     held = WindowLogits.load(tmp_path / "runs" / rows[0]["run_id"] / "xquad_hi_logits.npz")
-    assert set(held.example_id) == set(evals["xquad_hi"]["id"])
+    assert set(held.example_id) == {f"xquad_hi/q{i}" for i in range(4)}
+    oof = pd.read_csv(tmp_path / "runs" / rows[0]["run_id"] / "oof.csv")
+    contexts = evalsets.combined(evals).set_index("id")["context"]
+    assert len(oof) == 4 * len(SETS) and all(
+        isinstance(p, float) or p in contexts[i] for i, p in zip(oof["id"], oof["prediction"]))
     monkeypatch.setattr(ablate, "execute", lambda *a, **k: pytest.fail("a logged run was re-run"))
     ablate.run_grid(["plain"], log, tmp_path / "runs", tmp_path, seeds=(0,))
     assert ablate.report(log, None, None).splitlines()[2].startswith("| plain | 1 |")

@@ -35,3 +35,39 @@ def test_no_evaluation_id_or_title_in_any_training_source(built):
     found = evalsets.leaks(evals, planted)
     assert any("xquad_hi and squad_dev share 1 id" in f for f in found)
     assert any("title" in f for f in found)
+
+
+def test_combined_sets_keep_their_own_ids():
+    a = pd.DataFrame({"id": ["q1", "q2"], "context": ["hindi one", "hindi two"], "eval_set": "xquad_hi"})
+    b = pd.DataFrame({"id": ["q1", "q2"], "context": ["tamil one", "tamil two"], "eval_set": "xquad_in_ta"})
+    both = evalsets.combined({"xquad_hi": a, "xquad_in_ta": b})
+    assert list(both["id"]) == ["xquad_hi/q1", "xquad_hi/q2", "xquad_in_ta/q1", "xquad_in_ta/q2"]
+    assert list(both["context"]) == ["hindi one", "hindi two", "tamil one", "tamil two"]
+
+
+@needs_data
+def test_the_real_sets_share_ids_so_they_are_scored_combined(built):
+    evals, _ = built
+    raw = pd.concat(evals.values())["id"]
+    assert raw.duplicated().sum() > 300              # XQuAD and XQuAD-IN translate the same SQuAD questions
+    assert not evalsets.combined(evals)["id"].duplicated().any()
+
+
+def test_scoring_refuses_shared_ids_and_scores_each_example_on_its_own_context(tiny_dirs):
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    from src.synthetic import make_synthetic_qa
+    from src.train import TrainConfig, check_unique_ids, score_model
+
+    ids = [f"q{i}" for i in range(6)]
+    sets = {"hi": make_synthetic_qa(6, seed=1).assign(id=ids, eval_set="hi"),
+            "ta": make_synthetic_qa(6, seed=2).assign(id=ids, eval_set="ta")}
+    with pytest.raises(ValueError, match="6 duplicated ids"):
+        check_unique_ids(pd.concat(sets.values()))
+    valid = evalsets.combined(sets)
+    tok = AutoTokenizer.from_pretrained(tiny_dirs["tiny-bert"])
+    model = AutoModelForQuestionAnswering.from_pretrained(tiny_dirs["tiny-bert"])
+    _, oof, logits = score_model(model, tok, valid, TrainConfig(backbone="tiny-bert", max_length=64, doc_stride=16))
+    context = valid.set_index("id")["context"]
+    assert set(logits.example_id) == set(valid["id"])
+    assert all(p in context[i] for i, p in zip(oof["id"], oof["prediction"]))
