@@ -72,11 +72,10 @@ def best_spans(example_ids, logits: WindowLogits, n_best_size: int = 20,
 
     Most windows are decided without the top-k search. No candidate of a window scores above its best context
     start plus its best context end (its bound: float32 addition is monotone), so a window whose bound is below
-    its example's best score so far could not be picked and is skipped. A window whose best context start and
-    best context end (each the only one of its value in the context, and surely in the top k) form a valid span
-    answers with it: it reaches the bound, and every candidate the reference meets before it lies outside the
-    context. The rest are searched, in two rounds: each example's window of highest bound, then the windows that
-    could still beat (or tie) the best.
+    its example's best score so far could not be picked and is skipped. Each remaining window's best valid span
+    over all its context positions (`_context_best`) is its answer when that span is the only one at its score
+    and its start and end are surely in the reference's top k; the others are searched. Two rounds: each
+    example's window of highest bound, then the windows that could still beat (or tie) the best.
     """
     ids = example_ids.tolist() if hasattr(example_ids, "tolist") else list(example_ids)
     out = np.full((len(ids), 2), NO_SPAN[0], dtype=np.int64)
@@ -98,14 +97,17 @@ def best_spans(example_ids, logits: WindowLogits, n_best_size: int = 20,
     has = np.zeros(n, dtype=bool)
     done = code < 0
 
-    def decide(r: np.ndarray) -> None:
-        """Windows `r`: a sure best (see above) where there is one, the top-k search for the others."""
-        (ks, floor), (ke, _) = keys
-        (s, s_sure), (e, e_sure) = _sure_top(ks[r], floor, in_ctx[r], k), _sure_top(ke[r], floor, in_ctx[r], k)
-        sure = s_sure & e_sure & ((e - s).astype(np.uint64) < max_answer_length)   # 0 <= end - start < max
-        q = r[sure]
-        score[q], s_tok[q], e_tok[q], has[q] = bound[q], s[sure], e[sure], True
+    def decide(r: np.ndarray, best: np.ndarray | None = None, found: np.ndarray | None = None) -> None:
+        """Windows `r`: those that can still win (all of them without `best`) answer with their best context
+        span where it is surely the reference's pick; the others get the top-k search."""
+        tight, s, e, sure = _context_best(logits.start[r], logits.end[r], in_ctx[r], k, max_answer_length)
         done[r] = True
+        if best is not None:
+            # ">=": a window that can only tie the best must be decided too, it may come first
+            live = ~found[code[r]] | (tight >= best[code[r]])
+            r, tight, s, e, sure = r[live], tight[live], s[live], e[live], sure[live]
+        q = r[sure]
+        score[q], s_tok[q], e_tok[q], has[q] = tight[sure], s[sure], e[sure], True
         rest = r[~sure]
         for c in range(0, len(rest), chunk):  # bounds the (windows, k, k) candidate arrays
             q = rest[c: c + chunk]
@@ -123,11 +125,7 @@ def best_spans(example_ids, logits: WindowLogits, n_best_size: int = 20,
     decide(_first_per_group(np.flatnonzero(~done), code, bound))   # each example's most promising window
     best, found = example_best()
     open_ = np.flatnonzero(~done)
-    # ">=": a window that can only tie the best must be searched too, it may come first
-    open_ = open_[~found[code[open_]] | (bound[open_] >= best[code[open_]])]
-    # a tighter bound for those: the best valid span over every context position (no top-k restriction)
-    tight = _best_context_span(logits.start[open_], logits.end[open_], in_ctx[open_], max_answer_length)
-    decide(open_[~found[code[open_]] | (tight >= best[code[open_]])])
+    decide(open_[~found[code[open_]] | (bound[open_] >= best[code[open_]])], best, found)
 
     w = np.flatnonzero(has & (code >= 0))
     if len(w):
@@ -140,21 +138,37 @@ def best_spans(example_ids, logits: WindowLogits, n_best_size: int = 20,
     return out
 
 
-def _best_context_span(start: np.ndarray, end: np.ndarray, in_ctx: np.ndarray, max_answer_length: int) -> np.ndarray:
-    """Per window, the best start + end logit over every valid span of context positions (float32; -inf if
-    none): max over i of start[i] + max(end[i : i + max_answer_length]), the sliding maximum by doubling."""
+def _context_best(start: np.ndarray, end: np.ndarray, in_ctx: np.ndarray, k: int, max_answer_length: int):
+    """Per window: the best start + end logit over every valid span of context positions (float32, -inf if none;
+    no top-k restriction, so no candidate of the reference scores higher), that span's start and end, and
+    whether it is surely the reference's pick: the only span at that score, its start and end surely among the
+    reference's top k (at most k positions reach their values). The best end within reach of each start is a
+    sliding maximum, built by doubling."""
     n, width = start.shape
-    s = np.where(in_ctx, _as_float32(start), np.float32(-np.inf))
-    e = np.where(in_ctx, _as_float32(end), np.float32(-np.inf))
+    s32, e32 = _as_float32(start), _as_float32(end)
+    s = np.where(in_ctx, s32, np.float32(-np.inf))
+    e = np.where(in_ctx, e32, np.float32(-np.inf))
+    rows = np.arange(n)
     w = min(max_answer_length, width)
-    span, slide = 1, e
+    if w < 1:
+        return np.full(n, -np.inf, np.float32), np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, bool)
     pad = np.full((n, width), -np.inf, dtype=np.float32)
+    span, slide = 1, e
     while 2 * span <= w:                      # slide[:, i] = max(e[:, i : i + span])
         slide = np.maximum(slide, np.concatenate([slide[:, span:], pad[:, :span]], axis=1))
         span *= 2
     if span < w:                              # two overlapping windows of `span` cover i .. i + w - 1
         slide = np.maximum(slide, np.concatenate([slide[:, w - span:], pad[:, : w - span]], axis=1))
-    return (s + slide).max(axis=1) if width else np.full(n, -np.inf, dtype=np.float32)
+    total = s + slide
+    i = total.argmax(axis=1)
+    best = total[rows, i]
+    band = i[:, None] + np.arange(w)
+    sums = s[rows, i][:, None] + np.where(band < width, e[rows[:, None], np.minimum(band, width - 1)], -np.inf)
+    hit = sums == best[:, None]
+    j = i + hit.argmax(axis=1)
+    sure = ((best > -np.inf) & ((total == best[:, None]).sum(axis=1) == 1) & (hit.sum(axis=1) == 1)
+            & ((s32 >= s32[rows, i][:, None]).sum(axis=1) <= k) & ((e32 >= e32[rows, j][:, None]).sum(axis=1) <= k))
+    return best, i, j, sure
 
 
 def _example_rows(window_ids: np.ndarray, first_row: dict) -> np.ndarray:
@@ -165,15 +179,6 @@ def _example_rows(window_ids: np.ndarray, first_row: dict) -> np.ndarray:
     heads = np.flatnonzero(np.r_[True, window_ids[1:] != window_ids[:-1]]) if n else np.zeros(0, np.int64)
     rows = np.fromiter((first_row.get(e, -1) for e in window_ids[heads].tolist()), dtype=np.int64, count=len(heads))
     return np.repeat(rows, np.diff(np.r_[heads, n]))
-
-
-def _sure_top(key: np.ndarray, floor, in_ctx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: the best context position, and whether it is the only one of its value in the context and
-    surely among the reference's top k (fewer than k+1 positions reach its value)."""
-    masked = np.where(in_ctx, key, floor)
-    tok = masked.argmax(axis=1)
-    top = masked[np.arange(len(key)), tok][:, None]
-    return tok, ((masked == top).sum(axis=1) == 1) & ((key >= top).sum(axis=1) <= k)
 
 
 def _order_key(x: np.ndarray) -> tuple[np.ndarray, np.generic]:
