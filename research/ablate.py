@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import shutil
 import time
@@ -165,7 +166,7 @@ def rescore(run_id: str, log: Path, out_root: Path, data_dir: Path) -> dict:
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
     from research.evalsets import combined
-    from src.io import write_csv
+    from src.io import write_csv, write_json
     from src.train import TrainConfig, score_model
 
     row = next((r for r in explog.read_log(log) if r["run_id"] == run_id), None)
@@ -181,6 +182,10 @@ def rescore(run_id: str, log: Path, out_root: Path, data_dir: Path) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForQuestionAnswering.from_pretrained(model_dir)
     m, oof, logits = score_model(model, tokenizer, valid, cfg, bf16=cfg.bf16)
+    path = out_dir / "metrics.json"
+    if path.exists():   # the run's own record (the bench picks models by it) takes the new scores too
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        write_json(dict(saved, metrics=dict(saved.get("metrics", {}), **m)), path)
     write_csv(oof, out_dir / "oof.csv")
     logits.save(out_dir / "oof_logits.npz")
     save_held_out(out_dir, valid[valid["eval_set"] == "xquad_hi"])

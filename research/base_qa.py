@@ -142,6 +142,9 @@ def rescore(out_dir: str | Path = BASE_DIR, evals: dict[str, pd.DataFrame] | Non
     tcfg = TrainConfig(backbone=cfg.backbone, max_length=cfg.max_length, doc_stride=cfg.doc_stride, seed=cfg.seed)
     metrics, _, _ = score_model(model, tokenizer, evalsets.combined(evals), tcfg, bf16=cfg.bf16)
     summary["metrics"] = dict(summary["metrics"], **metrics)
+    if (out / "metrics.json").exists():
+        saved = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+        write_json(dict(saved, metrics=dict(saved.get("metrics", {}), **metrics)), out / "metrics.json")
     summary["data"]["eval"] = {k: len(v) for k, v in evals.items()}
     write_json(summary, out / RESULT)
     if log is not None:

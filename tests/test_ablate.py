@@ -163,6 +163,12 @@ def test_a_real_run_with_a_tiny_stand_in_trains_scores_logs_and_resumes(tiny_dir
     contexts = evalsets.combined(evals).set_index("id")["context"]
     assert len(oof) == 4 * len(SETS) and all(
         isinstance(p, float) or p in contexts[i] for i, p in zip(oof["id"], oof["prediction"]))
+    # re-scoring the saved model gives the same scores and rewrites the row and the run's metrics.json
+    rid = rows[0]["run_id"]
+    again = ablate.rescore(rid, log, tmp_path / "runs", tmp_path)
+    assert again["metrics"] == m and "rescored_at" in explog.read_log(log)[0]
+    saved = json.loads((tmp_path / "runs" / rid / "metrics.json").read_text())["metrics"]
+    assert saved["jaccard_xquad_hi"] == m["xquad_hi"]
     monkeypatch.setattr(ablate, "execute", lambda *a, **k: pytest.fail("a logged run was re-run"))
     ablate.run_grid(["plain"], log, tmp_path / "runs", tmp_path, seeds=(0,))
     assert ablate.report(log, None, None).splitlines()[2].startswith("| plain | 1 |")
