@@ -43,7 +43,8 @@ def blend_check(model_dirs: list[str] | None = None, out: str = str(REPO_ROOT / 
     from src.features import frame_to_batch, prepare_eval_features
     from src.io import write_csv
     from src.metric import jaccard_by_language
-    from src.postprocess import answers_from_spans, best_spans
+    from src.answer_rules import answers_from_spans
+    from src.postprocess import best_spans
     from src.predict import WindowLogits, load_model, predict_windows
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))

@@ -24,7 +24,8 @@ from .char_blend import (CharScores, blend_char_scores, concat_char_scores, deco
 from .blend_json import BLEND_JSON, BlendSettings, load_blend_json  # noqa: F401  (load_blend_json: public here)
 from .io import atomic_path, write_csv
 from .metric import jaccard, jaccard_by_language, mean_jaccard
-from .postprocess import NO_SPAN, AnswerRules, answers_from_spans
+from .answer_rules import AnswerRules, answers_from_spans
+from .postprocess import NO_SPAN
 from .predict import WindowLogits
 
 OOF_BLEND, BLEND_TABLE, BLEND_PLOT = "oof_blend.csv", "blend_table.csv", "blend.png"

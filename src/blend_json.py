@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .blend import SCHEMES, BlendConfig
 from .io import write_json
-from .postprocess import AnswerRules
+from .answer_rules import AnswerRules
 
 BLEND_JSON = "blend.json"
 FORMAT = 1

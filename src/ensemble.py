@@ -13,7 +13,7 @@ import pandas as pd
 
 from .blend import BlendConfig, ensemble_spans
 from .blend_json import BLEND_JSON, BlendSettings, load_blend_json
-from .postprocess import AnswerRules, answers_from_spans
+from .answer_rules import AnswerRules, answers_from_spans
 from .predict import MODEL_CONFIG, predict_examples, share_offsets
 
 

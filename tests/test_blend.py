@@ -7,7 +7,8 @@ from src.blend import (BlendConfig, average_logits, blend_char_scores, blend_spa
                        decode_char_spans, ensemble_spans, vote_span)
 from src.blend_fit import tune_weights
 from src.features import frame_to_batch, prepare_eval_features
-from src.postprocess import best_spans, postprocess_qa_predictions, spans_to_text
+from src.postprocess import best_spans, postprocess_qa_predictions
+from src.span_text import span_texts
 from src.predict import WindowLogits, offsets_array
 from src.synthetic import make_synthetic_qa
 
@@ -64,7 +65,7 @@ def tokenizers(tiny_dirs):
 
 
 def texts(df, spans):
-    return spans_to_text(df["context"], spans)
+    return span_texts(df["context"], spans)
 
 
 def test_model_blended_with_itself_under_two_tokenizers_gives_its_own_answer(tokenizers):

@@ -13,7 +13,7 @@ from src.blend import BlendConfig, ensemble_spans
 from src.blend_fit import cross_fitted_spans, fit_blend
 from src.blend_json import BlendFileError, check_settings, load_blend_json
 from src.io import write_json
-from src.postprocess import spans_to_text
+from src.span_text import span_texts
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def test_cross_fitted_weights_never_score_a_row_they_were_tuned_on(toks, monkeyp
     spans, weights = cross_fitted_spans(df, scores, groups, BlendConfig())
     assert tuned_on == [set(df["id"][~f0]), set(df["id"][f0])]          # fold 0 scored with fold-1 weights
     assert weights["0"][1] > weights["0"][0] and weights["1"][0] > weights["1"][1]
-    got = spans_to_text(df["context"], spans)
+    got = span_texts(df["context"], spans)
     assert got == [c[a:b] for c, (a, b) in zip(df["context"], wrong)]   # every row: the model that is wrong there
 
 

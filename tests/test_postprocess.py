@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src.postprocess import AnswerRules, apply_rules, postprocess_qa_predictions, predict_texts
+from src.answer_rules import AnswerRules, apply_rules
+from src.postprocess import postprocess_qa_predictions, predict_texts
 from src.predict import NO_OFFSET, WindowLogits
 
 CONTEXT = "राम का जन्म अयोध्या में हुआ"
