@@ -19,7 +19,15 @@ from .questions import HELD_OUT, xquad_frame
 
 
 def ablation_plain_runs() -> list[Path]:
-    """Issue-4 ablation runs of the `plain` recipe with held-out XQuAD-hi logits, one per seed (newest)."""
+    """The ablation's `plain` runs with saved held-out XQuAD-hi logits, one per seed: the grid from the QA base
+    (its runs in the committed log), else the older 6-layer grid's cache (newest per seed)."""
+    from src import explog
+
+    from .ablate import ablation_rows
+    base = [CACHE_DIR / "ablation-base" / r["run_id"] for r in ablation_rows(explog.REPO_LOG) if r["variant"] == "plain"]
+    base = [d for d in base if (d / "xquad_hi_logits.npz").exists() and (d / "xquad_hi_examples.csv").exists()]
+    if len(base) >= 3:
+        return base
     by_seed: dict[str, Path] = {}
     for d in sorted((CACHE_DIR / "ablation").glob("plain-s*"), key=lambda p: p.stat().st_mtime):
         if (d / "xquad_hi_logits.npz").exists() and (d / "xquad_hi_examples.csv").exists():
@@ -32,7 +40,7 @@ def blend_check(model_dirs: list[str] | None = None, out: str = str(REPO_ROOT / 
     """Held-out XQuAD-hi: Jaccard of each of 3 e5-small models, of their character-level blend with equal and
     with tuned weights (cross-fitted over two halves of the articles), and of the word vote (2 of 3).
 
-    The models, in order of preference: `model_dirs`; the issue-4 ablation's `plain` seeds (their saved
+    The models, in order of preference: `model_dirs`; the ablation's `plain` seeds (their saved
     held-out logits, `xquad_hi_logits.npz`); else the bench's own model under 3 window settings (384/128,
     256/64, 192/96) on XQuAD-hi articles 36-47 -- test-time windows, not seeds (the table says which)."""
     import torch
