@@ -248,8 +248,9 @@ def run_grid(variants: list[str], log: Path, out_root: Path, data_dir: Path,
         for seed in seeds or SEEDS.get(v, (0,)):
             run(v, seed)
     if follow_up and seeds is None:
-        for v in needs_more_seeds(ablation_rows(log)):
-            if v in variants:
+        more = set(needs_more_seeds(ablation_rows(log)))
+        for v in variants:          # in the caller's order: the Makefile puts the whole scheme first
+            if v in more:
                 for seed in FOLLOW_UP_SEEDS:
                     run(v, seed)
 

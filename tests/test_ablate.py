@@ -116,6 +116,14 @@ def test_a_variant_far_from_plain_gets_follow_up_seeds_and_a_verdict_beyond_the_
     assert "- negsamp (3 seeds): beyond the noise on xquad_hi +0.500" in text
 
 
+def test_follow_up_seeds_run_in_the_callers_order(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(ablate, "execute", fake_execute(calls, shift={"all": -0.5, "recipe": 0.5}))
+    ablate.run_grid(["plain", "all", "recipe"], tmp_path / "log.jsonl", tmp_path, tmp_path)
+    # the Makefile lists the whole scheme first, so its follow-ups run first (not in the module's VARIANTS order)
+    assert [(c["variant"], c["seed"]) for c in calls][-4:] == [("all", 1), ("all", 2), ("recipe", 1), ("recipe", 2)]
+
+
 def test_seeds_option_runs_every_variant_with_them_and_the_table_keeps_all_seeds(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(ablate, "execute", fake_execute(calls))
