@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import shutil
 import time
@@ -30,6 +29,7 @@ from src.paths import CACHE_DIR, SHARED_DIR
 from src.recipe import Augment, Recipe, Source, Stage, build_dataset
 
 CACHE = CACHE_DIR
+OUT_ROOT = CACHE / "ablation-base"   # a run's folder: OUT_ROOT / run_id
 EVAL_SETS = ("xquad_hi", "xquad_in_hi", "xquad_in_ta", "tydi_te", "tydi_bn")
 
 # Sizing (<= 15 min a run on 2 CPU cores, bf16 at ~3.0 training windows/s at 256 tokens): 600 of the 925 XQuAD-hi
@@ -166,8 +166,8 @@ def rescore(run_id: str, log: Path, out_root: Path, data_dir: Path) -> dict:
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
     from research.evalsets import combined
-    from src.io import write_csv, write_json
-    from src.train import TrainConfig, score_model
+    from src.io import write_csv
+    from src.train import TrainConfig, score_model, update_metrics_json
 
     row = next((r for r in explog.read_log(log) if r["run_id"] == run_id), None)
     if row is None:
@@ -182,10 +182,7 @@ def rescore(run_id: str, log: Path, out_root: Path, data_dir: Path) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForQuestionAnswering.from_pretrained(model_dir)
     m, oof, logits = score_model(model, tokenizer, valid, cfg, bf16=cfg.bf16)
-    path = out_dir / "metrics.json"
-    if path.exists():   # the run's own record (the bench picks models by it) takes the new scores too
-        saved = json.loads(path.read_text(encoding="utf-8"))
-        write_json(dict(saved, metrics=dict(saved.get("metrics", {}), **m)), path)
+    update_metrics_json(out_dir, m)   # the run's own record (the bench picks models by it) takes them too
     write_csv(oof, out_dir / "oof.csv")
     logits.save(out_dir / "oof_logits.npz")
     save_held_out(out_dir, valid[valid["eval_set"] == "xquad_hi"])
@@ -367,7 +364,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", default="", help="e.g. 0,1,2: run every selected variant with these seeds "
                                                 "(default: plain 0,1,2, the others 0, then follow-up seeds)")
     ap.add_argument("--log", type=Path, default=explog.REPO_LOG, help="the experiment log (default: the committed one)")
-    ap.add_argument("--out-root", type=Path, default=CACHE / "ablation-base")
+    ap.add_argument("--out-root", type=Path, default=OUT_ROOT)
     ap.add_argument("--data-dir", type=Path, default=SHARED_DIR / "data")
     ap.add_argument("--table", type=Path, default=None, help="also write the markdown table here")
     ap.add_argument("--plot", type=Path, default=None, help="also save the plot here")

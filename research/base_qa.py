@@ -130,7 +130,7 @@ def rescore(out_dir: str | Path = BASE_DIR, evals: dict[str, pd.DataFrame] | Non
 
     from research import evalsets
     from src.io import write_json
-    from src.train import TrainConfig, score_model
+    from src.train import TrainConfig, score_model, update_metrics_json
 
     out = Path(out_dir)
     summary = json.loads((out / RESULT).read_text(encoding="utf-8"))
@@ -142,9 +142,7 @@ def rescore(out_dir: str | Path = BASE_DIR, evals: dict[str, pd.DataFrame] | Non
     tcfg = TrainConfig(backbone=cfg.backbone, max_length=cfg.max_length, doc_stride=cfg.doc_stride, seed=cfg.seed)
     metrics, _, _ = score_model(model, tokenizer, evalsets.combined(evals), tcfg, bf16=cfg.bf16)
     summary["metrics"] = dict(summary["metrics"], **metrics)
-    if (out / "metrics.json").exists():
-        saved = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
-        write_json(dict(saved, metrics=dict(saved.get("metrics", {}), **metrics)), out / "metrics.json")
+    update_metrics_json(out, metrics)
     summary["data"]["eval"] = {k: len(v) for k, v in evals.items()}
     write_json(summary, out / RESULT)
     if log is not None:

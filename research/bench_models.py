@@ -82,7 +82,8 @@ def find_finetuned() -> Path | None:
     """The e5-small QA model the benchmarks measure: the best run of the ablation from the QA base (base +
     fine-tune on XQuAD-hi articles 0-35, the project's strongest CPU model), else our own one-epoch model
     (`finetune_e5`), else the best run of the old 6-layer ablation."""
-    return (_best_run(CACHE_DIR / "ablation-base", "jaccard_xquad_hi") or find_own_e5()
+    from .ablate import OUT_ROOT
+    return (_best_run(OUT_ROOT, "jaccard_xquad_hi") or find_own_e5()
             or _best_run(CACHE_DIR / "ablation", "jaccard_all"))
 
 

@@ -18,19 +18,23 @@ from .bench_models import find_own_e5
 from .questions import HELD_OUT, xquad_frame
 
 
+def _has_held_out(run_dir: Path) -> bool:
+    return (run_dir / "xquad_hi_logits.npz").exists() and (run_dir / "xquad_hi_examples.csv").exists()
+
+
 def ablation_plain_runs() -> list[Path]:
     """The ablation's `plain` runs with saved held-out XQuAD-hi logits, one per seed: the grid from the QA base
     (its runs in the committed log), else the older 6-layer grid's cache (newest per seed)."""
     from src import explog
 
-    from .ablate import ablation_rows
-    base = [CACHE_DIR / "ablation-base" / r["run_id"] for r in ablation_rows(explog.REPO_LOG) if r["variant"] == "plain"]
-    base = [d for d in base if (d / "xquad_hi_logits.npz").exists() and (d / "xquad_hi_examples.csv").exists()]
+    from . import ablate
+    base = [ablate.OUT_ROOT / r["run_id"] for r in ablate.ablation_rows(explog.REPO_LOG) if r["variant"] == "plain"]
+    base = [d for d in base if _has_held_out(d)]
     if len(base) >= 3:
         return base
     by_seed: dict[str, Path] = {}
     for d in sorted((CACHE_DIR / "ablation").glob("plain-s*"), key=lambda p: p.stat().st_mtime):
-        if (d / "xquad_hi_logits.npz").exists() and (d / "xquad_hi_examples.csv").exists():
+        if _has_held_out(d):
             by_seed[d.name.split("-")[1]] = d
     return list(by_seed.values())
 

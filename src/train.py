@@ -187,6 +187,17 @@ def check_unique_ids(valid_df: pd.DataFrame) -> None:
                          "give each its own id, e.g. prefix each evaluation set's ids with its name")
 
 
+METRICS_JSON = "metrics.json"
+
+
+def update_metrics_json(out_dir: str | Path, metrics: dict) -> None:
+    """Merge re-scored `metrics` into a run's metrics.json (as `train_fold` wrote it), where there is one."""
+    path = Path(out_dir) / METRICS_JSON
+    if path.exists():
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        write_json(dict(saved, metrics=dict(saved.get("metrics", {}), **metrics)), path)
+
+
 def score_model(model, tokenizer, valid_df: pd.DataFrame, cfg: TrainConfig, bf16: bool = False,
                 feats: dict | None = None) -> tuple[dict, pd.DataFrame, WindowLogits]:
     """Metrics (rounded, with intervals), the scored rows and the per-window logits of `model` on `valid_df`."""
@@ -259,7 +270,7 @@ def train_fold(train_df: pd.DataFrame, cfg: TrainConfig, valid_df: pd.DataFrame 
     save_model_dir(trainer, tokenizer, cfg, out / "model")
     write_csv(oof, out / "oof.csv")
     logits.save(out / "oof_logits.npz")
-    write_json({"config": dataclasses.asdict(cfg), "metrics": metrics}, out / "metrics.json")
+    write_json({"config": dataclasses.asdict(cfg), "metrics": metrics}, out / METRICS_JSON)
     log = explog.resolve_log(cfg.experiment_log)
     if log is not None:
         extra = dict(log_row or {})

@@ -22,6 +22,7 @@ def test_plain_runs_come_from_the_base_grid_log(tmp_path, monkeypatch):
     for s in range(3):                                     # the old grid's runs, newer on disk
         _run_dir(tmp_path / "ablation", f"plain-s{s}-old")
     monkeypatch.setattr(blend_check, "CACHE_DIR", tmp_path)
+    monkeypatch.setattr(ablate, "OUT_ROOT", tmp_path / "ablation-base")
     monkeypatch.setattr(ablate.explog, "REPO_LOG", log)
     assert blend_check.ablation_plain_runs() == want
 
