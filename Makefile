@@ -3,6 +3,7 @@
 #   make test   the test suite
 #   make base-qa  the QA-competent base: 12-layer e5-small fine-tuned on English QA (~75 min, cached, resumable)
 #   make ablate the recipe/augmentation ablation from the base on ../shared/data (resumes from docs/experiments.jsonl)
+#   make infer-settings  window/answer-length/rules for plain, chosen on a Hindi dev split, then scored once
 #   make batch  notebook 03 per backbone x fold with papermill (tiny stand-ins locally), runs/batch/, summary table
 #   make kernels  the winner's Kaggle kernels (13 training + 1 submit) + offline wheels dataset in kernels/
 #               (KAGGLE_USER=you or kaggle config; COUNTS=muril-large=3,rembert=5,xlm-roberta-large-squad2=5)
@@ -24,7 +25,7 @@ KAGGLE_USER ?= $(KAGGLE_USERNAME)
 COUNTS ?=
 E2E_DIR ?= runs/e2e
 
-.PHONY: demo test backbones clean clean-notebooks batch kernels push status e2e bench blend-check e5-small e5-qa bf16-check base-qa ablate
+.PHONY: demo test backbones clean clean-notebooks batch kernels push status e2e bench blend-check e5-small e5-qa bf16-check base-qa ablate infer-settings
 
 # torch first: a plain `pip install torch` (or one pulled in by another package) fetches a multi-GB CUDA build
 .venv/.installed: requirements.txt
@@ -106,3 +107,7 @@ SEEDS ?=
 ABLATE_ARGS ?=
 ablate: .venv/.installed
 	OMP_NUM_THREADS=2 $(PY) -m research.ablate run --variants $(VARIANTS) --seeds "$(SEEDS)" $(ABLATE_ARGS) --table docs/ablation_table.md --plot docs/ablation.png
+
+# Needs plain's saved models (make ablate); about 15 min on 2 cores; writes docs/infer_settings.md
+infer-settings: .venv/.installed
+	OMP_NUM_THREADS=2 $(PY) -m research.infer_settings
