@@ -108,6 +108,6 @@ ABLATE_ARGS ?=
 ablate: .venv/.installed
 	OMP_NUM_THREADS=2 $(PY) -m research.ablate run --variants $(VARIANTS) --seeds "$(SEEDS)" $(ABLATE_ARGS) --table docs/ablation_table.md --plot docs/ablation.png
 
-# Needs plain's saved models (make ablate); about 15 min on 2 cores; writes docs/infer_settings.md
+# Needs plain's saved models (make ablate); 10 min on 2 cores (measured); writes docs/infer_settings.md
 infer-settings: .venv/.installed
 	OMP_NUM_THREADS=2 $(PY) -m research.infer_settings

@@ -99,7 +99,8 @@ def grid_table(per_seed: list[pd.DataFrame]) -> pd.DataFrame:
         rows.append({"setting": label, **{f"seed {i}": round(float(d[label].mean()), 4) for i, d in enumerate(per_seed)},
                      "mean": round(float(mean_q[label].mean()), 4), "gain": round(float(diff.mean()), 4),
                      "gain 95%": f"[{lo:+.3f}, {hi:+.3f}]"})
-    return pd.DataFrame(rows).sort_values("mean", ascending=False).reset_index(drop=True)
+    # stable: on a tie the earlier setting stays ahead, and the training setting comes first
+    return pd.DataFrame(rows).sort_values("mean", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def evaluation_table(runs: list[dict], chosen: Setting, evals: dict[str, pd.DataFrame], out_root: Path) -> pd.DataFrame:
@@ -125,7 +126,8 @@ def frame_markdown(df: pd.DataFrame) -> str:
 def markdown(grid: pd.DataFrame, evaluation: pd.DataFrame, n_dev: int, commit: str) -> str:
     names = [n for n in ablate.EVAL_SETS if n in evaluation]
     summary = evaluation.groupby("setting", sort=False)[names].agg(["mean", "std"])
-    lines = [f"# Inference settings for plain (`make infer-settings`, commit `{commit}`)", "",
+    short = commit[:7] + ("+dirty" if commit.endswith("+dirty") else "")
+    lines = [f"# Inference settings for plain (`make infer-settings`, commit `{short}`)", "",
              f"Chosen on the dev split ({n_dev} XQuAD-hi training-article questions no run trained on), mean over "
              "plain's seeds; gain = paired mean per-question difference from the training setting, 95% bootstrap.",
              "", frame_markdown(grid), "", "## The chosen setting on the evaluation sets", "",
@@ -149,6 +151,7 @@ def main(argv=None) -> None:
         raise SystemExit(f"needs plain's saved models under {a.out_root} (missing: {missing or 'all'}): `make ablate`")
     dev = dev_split(a.data_dir)
     settings = [Setting(w, s, m, r) for (w, s), m, r in itertools.product(WINDOWS, ANSWER_LENGTHS, RULES)]
+    assert settings[0] == TRAINED   # first: a tie keeps what training used
     per_seed = []
     for r in runs:
         print(f"dev grid: {r['run_id']} ...", flush=True)

@@ -35,3 +35,11 @@ def test_grid_table_ranks_by_mean_and_gains_are_paired():
     assert t.loc[0, "gain"] == pytest.approx(0.1) and t.loc[1, "gain"] == 0
     lo, hi = (float(x) for x in t.loc[0, "gain 95%"].strip("[]").split(","))
     assert 0 <= lo < 0.1 < hi          # paired: no resample can make a gain that never loses negative
+
+
+def test_a_tie_keeps_the_training_setting():
+    trained = infer_settings.TRAINED.label()
+    ids = [f"q{i}" for i in range(10)]
+    same = np.linspace(0, 1, 10)
+    seeds = [pd.DataFrame({trained: same, **{f"tie {k}": same for k in range(5)}}, index=ids)]
+    assert infer_settings.grid_table(seeds).loc[0, "setting"] == trained
