@@ -1,6 +1,6 @@
 """`make blend-check`: held-out XQuAD-hi Jaccard of 3 e5-small models, their blends and their vote.
 
-    python -m research.blend_check [MODEL_DIR ...]
+    python -m research.blend_check [MODEL_DIR | RUN_DIR ...]
 """
 from __future__ import annotations
 
@@ -39,12 +39,22 @@ def ablation_plain_runs() -> list[Path]:
     return list(by_seed.values())
 
 
+def saved_runs(model_dirs: list[str] | None) -> list[Path]:
+    """Run folders to blend from their saved held-out logits (scored in the precision they were trained in):
+    `model_dirs` when every one is such a folder, none when they are model folders, else the ablation's plain."""
+    given = [Path(d) for d in model_dirs or []]
+    if given:
+        return given if all(_has_held_out(d) for d in given) else []
+    return ablation_plain_runs()
+
+
 def blend_check(model_dirs: list[str] | None = None, out: str = str(REPO_ROOT / "runs" / "bench" / "blend_check.csv"),
                 batch_size: int = 16) -> pd.DataFrame:
     """Held-out XQuAD-hi: Jaccard of each of 3 e5-small models, of their character-level blend with equal and
     with tuned weights (cross-fitted over two halves of the articles), and of the word vote (2 of 3).
 
-    The models, in order of preference: `model_dirs`; the ablation's `plain` seeds (their saved
+    The models, in order of preference: `model_dirs` (run folders with saved held-out logits, used as saved;
+    else model folders, run here in fp32); the ablation's `plain` seeds (their saved
     held-out logits, `xquad_hi_logits.npz`); else the bench's own model under 3 window settings (384/128,
     256/64, 192/96) on XQuAD-hi articles 36-47 -- test-time windows, not seeds (the table says which)."""
     import torch
@@ -60,7 +70,7 @@ def blend_check(model_dirs: list[str] | None = None, out: str = str(REPO_ROOT / 
     from src.predict import WindowLogits, load_model, predict_windows
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
-    runs = ablation_plain_runs() if not model_dirs else []
+    runs = saved_runs(model_dirs)
     if len(runs) >= 3:
         runs = runs[:3]
         held = pd.read_csv(runs[0] / "xquad_hi_examples.csv", dtype={"id": str}, keep_default_na=False)

@@ -34,3 +34,11 @@ def test_plain_runs_fall_back_to_the_old_grid(tmp_path, monkeypatch):
     monkeypatch.setattr(blend_check, "CACHE_DIR", tmp_path)
     monkeypatch.setattr(ablate.explog, "REPO_LOG", log)
     assert sorted(blend_check.ablation_plain_runs()) == old
+
+
+def test_given_run_folders_are_blended_from_their_saved_logits(tmp_path):
+    runs = [_run_dir(tmp_path, f"plain-s{s}-925") for s in range(3)]
+    assert blend_check.saved_runs([str(r) for r in runs]) == runs
+    model = tmp_path / "plain-s0-925" / "model"
+    model.mkdir()
+    assert blend_check.saved_runs([str(model)] + [str(r) for r in runs[1:]]) == []   # model folders: run afresh
