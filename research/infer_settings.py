@@ -16,7 +16,6 @@ import dataclasses
 import itertools
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from src import explog
@@ -62,40 +61,40 @@ def plain_runs(log: Path) -> list[dict]:
 
 def per_question(model_dir: Path, train_cfg: dict, frame: pd.DataFrame, settings: list[Setting]) -> pd.DataFrame:
     """Per-question Jaccard of one model under each setting (column = setting label); one model pass per window
-    setting, post-processing settings reuse its logits."""
+    setting (in the precision it trained in), post-processing settings reuse its logits."""
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
     from src.metric import score_rows
     from src.postprocess import predict_texts
-    from src.train import TrainConfig, score_model
+    from src.predict import predict_windows
+    from src.qa_trainer import eval_features
+    from src.train import TrainConfig, check_unique_ids
 
+    check_unique_ids(frame)   # windows find their example by id
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForQuestionAnswering.from_pretrained(model_dir)
     out = {}
-    for (length, stride), group in itertools.groupby(sorted(settings, key=lambda s: (s.max_length, s.doc_stride)),
-                                                     key=lambda s: (s.max_length, s.doc_stride)):
-        cfg = TrainConfig(**dict(train_cfg, max_length=length, doc_stride=stride), output_dir=str(model_dir),
-                          experiment_log="")
-        _, _, logits = score_model(model, tokenizer, frame, cfg, bf16=cfg.bf16)
+    window = lambda s: (s.max_length, s.doc_stride)  # noqa: E731
+    for (length, stride), group in itertools.groupby(sorted(settings, key=window), key=window):
+        cfg = TrainConfig(**dict(train_cfg, max_length=length, doc_stride=stride), experiment_log="")
+        logits = predict_windows(model, eval_features(frame, tokenizer, cfg), cfg.eval_batch_size,
+                                 pad_token_id=tokenizer.pad_token_id, precision="bf16" if cfg.bf16 else "auto")
         for s in group:
             answers = predict_texts(frame, logits, cfg.n_best_size, s.max_answer_length, RULES[s.rules])
             out[s.label()] = score_rows(frame.assign(prediction=frame["id"].map(answers)))["jaccard"].to_numpy()
     return pd.DataFrame(out, index=frame["id"])
 
 
-def paired_interval(diff: np.ndarray, n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
-    """95% bootstrap interval of a mean per-question difference (questions resampled together: paired)."""
-    from src.metric import bootstrap_ci
-    return bootstrap_ci(diff, n_boot=n_boot, seed=seed)
-
-
 def grid_table(per_seed: list[pd.DataFrame]) -> pd.DataFrame:
-    """Each setting's dev Jaccard per seed, their mean, and the paired gain over the training setting."""
+    """Each setting's dev Jaccard per seed, their mean, and the paired gain over the training setting (95%
+    bootstrap of the per-question differences: questions resampled together)."""
+    from src.metric import bootstrap_ci
+
     mean_q = sum(per_seed) / len(per_seed)           # per question, averaged over the seeds
     rows = []
     for label in per_seed[0].columns:
         diff = (mean_q[label] - mean_q[TRAINED.label()]).to_numpy()
-        lo, hi = paired_interval(diff)
+        lo, hi = bootstrap_ci(diff)
         rows.append({"setting": label, **{f"seed {i}": round(float(d[label].mean()), 4) for i, d in enumerate(per_seed)},
                      "mean": round(float(mean_q[label].mean()), 4), "gain": round(float(diff.mean()), 4),
                      "gain 95%": f"[{lo:+.3f}, {hi:+.3f}]"})
