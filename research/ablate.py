@@ -37,6 +37,7 @@ EVAL_SETS = ("xquad_hi", "xquad_in_hi", "xquad_in_ta", "tydi_te", "tydi_bn")
 # English replay in stage 1; the base never saw them) = ~2,030 windows, ~11.3 min; scoring 1,412 evaluation
 # questions (1,907 windows) in bf16 takes ~1.5 min more. resize grows the second stage to 384 tokens.
 SIZES = dict(tydi_en_dev=200, xquad_hi_train=600)
+BASE: dict = {}   # BaseQAConfig fields that differ from the default base (`--base KEY=VALUE`): new run ids
 LENGTH, STRIDE = 256, 96
 TRAIN = dict(backbone="e5-small-qa", learning_rate=5e-5, epochs=1, batch_size=16, grad_accum=1, max_length=LENGTH,
              doc_stride=STRIDE, warmup_ratio=0.1, freeze_word_embeddings=True, save_steps=40, logging_steps=10,
@@ -76,17 +77,20 @@ def variant_recipe(name: str) -> Recipe:
     return Recipe(name, stages, dataclasses.replace(OFF, **SWITCHES[name]), sequential=True)
 
 
-def base_config() -> dict:
+def base_config(overrides: dict | None = None) -> dict:
     from research.base_qa import BaseQAConfig
-    return dataclasses.asdict(BaseQAConfig())
+    return BaseQAConfig(**(BASE if overrides is None else overrides)).to_dict()
 
 
 def run_config(variant: str, seed: int) -> dict:
     """Everything a run depends on, JSON-able: what the log stores and `reproduce` reads back."""
     recipe = variant_recipe(variant)
-    return {"variant": variant, "seed": seed, "recipe": recipe.to_dict(),
-            "train": dict(TRAIN, seed=seed, soft_label_radius=recipe.augment.soft_label_radius),
-            "eval": list(EVAL_SETS), "base": explog.config_hash(base_config()), "data_dir": "../shared/data"}
+    config = {"variant": variant, "seed": seed, "recipe": recipe.to_dict(),
+              "train": dict(TRAIN, seed=seed, soft_label_radius=recipe.augment.soft_label_radius),
+              "eval": list(EVAL_SETS), "base": explog.config_hash(base_config()), "data_dir": "../shared/data"}
+    if BASE:  # only then, so the runs on the default base keep their logged ids
+        config["base_config"] = dict(BASE)
+    return config
 
 
 def run_id_of(config: dict) -> str:
@@ -100,10 +104,10 @@ def load_data(data_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, pd.Dat
     return trains, evalsets.eval_sets(data_dir)
 
 
-def base_model() -> Path:
+def base_model(overrides: dict | None = None) -> Path:
     """The base's model directory, built (about an hour) only when a run needs it."""
     from research import base_qa
-    return Path(base_qa.build()["model_dir"])
+    return Path(base_qa.build(base_qa.BaseQAConfig(**(overrides or {})))["model_dir"])
 
 
 def frames_for(recipe: Recipe, trains: dict[str, pd.DataFrame]) -> dict[tuple, pd.DataFrame]:
@@ -127,7 +131,7 @@ def execute(config: dict, out_dir: Path, data_dir: Path, commit: str | None = No
 
     recipe = Recipe.from_dict(config["recipe"])
     trains, evals = load_data(data_dir)
-    model_dir = base_model()
+    model_dir = base_model(config.get("base_config"))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     t0 = time.time()
     frames = frames_for(recipe, trains)
@@ -356,6 +360,28 @@ def report(log: Path, table: Path | None, png: Path | None) -> str:
     return text
 
 
+def parse_base_overrides(pairs: list[str]) -> dict:
+    """`KEY=VALUE` pairs as BaseQAConfig fields, each VALUE read as its field's type."""
+    from research.base_qa import BaseQAConfig
+    fields = {f.name: type(getattr(BaseQAConfig(), f.name)) for f in dataclasses.fields(BaseQAConfig)}
+    out = {}
+    for kv in pairs:
+        key, sep, value = kv.partition("=")
+        if key not in fields or not sep:
+            raise SystemExit(f"--base wants KEY=VALUE with KEY in {sorted(fields)}, got {kv!r}")
+        kind = fields[key]
+        if kind is bool:
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise SystemExit(f"--base {key} wants true or false, got {value!r}")
+            out[key] = value.lower() in ("true", "1")
+        else:
+            try:
+                out[key] = kind(value)
+            except ValueError:
+                raise SystemExit(f"--base {key} wants a {kind.__name__}, got {value!r}") from None
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("command", choices=["run", "report", "reproduce", "rescore"])
@@ -370,7 +396,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--plot", type=Path, default=None, help="also save the plot here")
     ap.add_argument("--size", action="append", default=[], metavar="KEY=N",
                     help=f"override a size (a bigger grid gets new run ids); keys: {sorted(SIZES)}")
+    ap.add_argument("--base", action="append", default=[], metavar="KEY=VALUE",
+                    help="fine-tune another base (research.base_qa.BaseQAConfig fields; new run ids), "
+                         "e.g. --base group_by_length=true --base max_windows=0")
     a = ap.parse_args(argv)
+    BASE.update(parse_base_overrides(a.base))
     for kv in a.size:
         key, _, n = kv.partition("=")
         if key not in SIZES or not n.isdigit():

@@ -36,7 +36,7 @@ class BaseQAConfig:
     """The base's training run; defaults are the sized build above."""
     model_dir: str = ""                 # "" = the pretrained e5-small (built once into CACHE_DIR/e5-small)
     backbone: str = "e5-small"
-    max_windows: int = 10_800           # a seeded sample of the training windows: 60 min at 3.0 windows/s
+    max_windows: int = 10_800           # a seeded sample of the training windows: 60 min at 3.0 windows/s; 0 = all
     max_length: int = 256
     doc_stride: int = 96
     learning_rate: float = 1e-4
@@ -47,6 +47,21 @@ class BaseQAConfig:
     save_steps: int = 100               # ~9 minutes of training between checkpoints: what an interruption loses
     eval_steps: int = 0                 # > 0: also score the evaluation sets during training
     seed: int = 42
+    group_by_length: bool = False       # batches of similar length (TrainConfig.group_by_length): ~1.7x windows/s
+
+    def to_dict(self) -> dict:
+        """The config as logged and hashed. Fields added after the grid was logged appear only when set, so the
+        logged base (and every ablation run on it) keeps its hash."""
+        d = dataclasses.asdict(self)
+        return {k: v for k, v in d.items() if k not in LATER_FIELDS or v != LATER_FIELDS[k]}
+
+
+LATER_FIELDS = {"group_by_length": False}   # field -> the value every earlier build had
+
+
+def base_dir(cfg: BaseQAConfig) -> Path:
+    """Where a base is cached: BASE_DIR for the default build, a folder per config hash for any other."""
+    return BASE_DIR if cfg == BaseQAConfig() else BASE_DIR.with_name(f"base-qa-{explog.config_hash(cfg.to_dict())}")
 
 
 def train_windows(frames: dict[str, pd.DataFrame], tokenizer, cfg: BaseQAConfig):
@@ -57,7 +72,7 @@ def train_windows(frames: dict[str, pd.DataFrame], tokenizer, cfg: BaseQAConfig)
 
     parts = [features_dataset(df, tokenizer, cfg.max_length, cfg.doc_stride) for df in frames.values()]
     ds = concatenate_datasets(parts)
-    if len(ds) > cfg.max_windows:
+    if 0 < cfg.max_windows < len(ds):
         keep = np.sort(np.random.default_rng(cfg.seed).choice(len(ds), cfg.max_windows, replace=False))
         ds = ds.select(keep)
     return ds
@@ -71,7 +86,7 @@ def score_table(metrics: dict, names) -> pd.DataFrame:
     return pd.DataFrame(rows).round(3)
 
 
-def build(cfg: BaseQAConfig = BaseQAConfig(), out_dir: str | Path = BASE_DIR,
+def build(cfg: BaseQAConfig = BaseQAConfig(), out_dir: str | Path | None = None,
           trains: dict[str, pd.DataFrame] | None = None, evals: dict[str, pd.DataFrame] | None = None,
           callbacks=None, experiment_log: str = "auto") -> dict:
     """Build the base into `out_dir` (or return the cached result of the same config); the result holds the
@@ -81,8 +96,8 @@ def build(cfg: BaseQAConfig = BaseQAConfig(), out_dir: str | Path = BASE_DIR,
     from src.backbones import ensure_e5_small
     from src.train import TrainConfig, last_complete_checkpoint, train_fold
 
-    out = Path(out_dir)
-    config = dataclasses.asdict(cfg)
+    out = Path(out_dir) if out_dir is not None else base_dir(cfg)
+    config = cfg.to_dict()
     h = explog.config_hash(config)
     done = out / RESULT
     if done.exists() and (out / "model" / "config.json").exists():
@@ -104,7 +119,8 @@ def build(cfg: BaseQAConfig = BaseQAConfig(), out_dir: str | Path = BASE_DIR,
                        learning_rate=cfg.learning_rate, epochs=1, batch_size=cfg.batch_size, grad_accum=1,
                        max_length=cfg.max_length, doc_stride=cfg.doc_stride, warmup_ratio=cfg.warmup_ratio,
                        freeze_word_embeddings=cfg.freeze_word_embeddings, bf16=cfg.bf16, save_steps=cfg.save_steps,
-                       eval_steps=cfg.eval_steps, experiment_log=experiment_log)
+                       eval_steps=cfg.eval_steps, group_by_length=cfg.group_by_length,
+                       experiment_log=experiment_log)
     ckpt = last_complete_checkpoint(out)
     print(f"base-qa: {len(dataset)} training windows of {cfg.max_length} from "
           f"{ {k: len(v) for k, v in trains.items()} }; " + (f"resuming from {ckpt.name}" if ckpt else "from the start"),
@@ -153,13 +169,15 @@ def rescore(out_dir: str | Path = BASE_DIR, evals: dict[str, pd.DataFrame] | Non
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=BASE_DIR)
-    ap.add_argument("--max-windows", type=int, default=BaseQAConfig.max_windows)
+    ap.add_argument("--out", type=Path, default=None, help="default: the cache folder of this config (base_dir)")
+    ap.add_argument("--max-windows", type=int, default=BaseQAConfig.max_windows, help="0: every training window")
+    ap.add_argument("--group-by-length", action="store_true", help="batches of windows of similar length")
     ap.add_argument("--fp32", action="store_true", help="train in fp32 (bf16 autocast is the default)")
     ap.add_argument("--rescore", action="store_true",
                     help="score the built base again (after a change to the evaluation) and update its log row")
     a = ap.parse_args(argv)
-    res = rescore(a.out) if a.rescore else build(BaseQAConfig(max_windows=a.max_windows, bf16=not a.fp32), a.out)
+    cfg = BaseQAConfig(max_windows=a.max_windows, bf16=not a.fp32, group_by_length=a.group_by_length)
+    res = rescore(a.out or base_dir(cfg)) if a.rescore else build(cfg, a.out)
     names = list(res["data"]["eval"])
     print(f"zero-shot scores of {res['model_dir']} (Jaccard with 95% bootstrap interval, EM and F1 in %):")
     print(score_table(res["metrics"], names).to_string(index=False))
