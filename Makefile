@@ -25,7 +25,7 @@ KAGGLE_USER ?= $(KAGGLE_USERNAME)
 COUNTS ?=
 E2E_DIR ?= runs/e2e
 
-.PHONY: demo test backbones clean clean-notebooks batch kernels push status e2e bench blend-check e5-small e5-qa bf16-check base-qa ablate infer-settings
+.PHONY: demo test backbones clean clean-notebooks batch kernels push status e2e bench blend-check e5-small e5-qa bf16-check bench-grouping base-qa ablate infer-settings
 
 # torch first: a plain `pip install torch` (or one pulled in by another package) fetches a multi-GB CUDA build
 .venv/.installed: requirements.txt
@@ -95,6 +95,10 @@ clean-notebooks: .venv/.installed
 # bf16 autocast vs fp32 training of e5-small on this CPU, 2 seeds each (~25 min; resumes from docs/bf16_check.json)
 bf16-check: e5-small
 	OMP_NUM_THREADS=2 $(PY) -m research.bf16_check
+
+# length-grouped vs shuffled training batches of e5-small on the base's windows, alternating repeats (~10 min)
+bench-grouping: e5-small
+	OMP_NUM_THREADS=2 $(PY) -m research.bench_grouping
 
 base-qa: e5-small
 	OMP_NUM_THREADS=2 $(PY) -m research.base_qa

@@ -180,3 +180,23 @@ def test_a_real_run_with_a_tiny_stand_in_trains_scores_logs_and_resumes(tiny_dir
     monkeypatch.setattr(ablate, "execute", lambda *a, **k: pytest.fail("a logged run was re-run"))
     ablate.run_grid(["plain"], log, tmp_path / "runs", tmp_path, seeds=(0,))
     assert ablate.report(log, None, None).splitlines()[2].startswith("| plain | 1 |")
+
+
+def test_another_base_gets_its_own_run_ids_and_the_default_keeps_the_logged_ones(monkeypatch):
+    logged = {r["run_id"] for r in explog.read_log(explog.REPO_LOG)}
+    default = ablate.run_config("plain", 0)
+    assert ablate.run_id_of(default) in logged and "base_config" not in default
+    over = ablate.parse_base_overrides(["group_by_length=true", "max_windows=0"])
+    assert over == {"group_by_length": True, "max_windows": 0}
+    monkeypatch.setattr(ablate, "BASE", over)
+    other = ablate.run_config("plain", 0)
+    assert other["base_config"] == over and other["base"] != default["base"]
+    assert ablate.run_id_of(other) not in logged
+
+
+@pytest.mark.parametrize("pair, message", [("nope=1", "KEY in"), ("max_windows", "KEY=VALUE"),
+                                           ("group_by_length=maybe", "true or false"),
+                                           ("max_windows=many", "wants a int")])
+def test_a_bad_base_override_names_the_field(pair, message):
+    with pytest.raises(SystemExit, match=message):
+        ablate.parse_base_overrides([pair])

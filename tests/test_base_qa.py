@@ -62,3 +62,22 @@ def test_registry_finds_the_base_in_the_cache_dir(tmp_path, monkeypatch):
     built.mkdir(parents=True)
     (built / "config.json").write_text("{}")
     assert resolve_model_path("e5-small-qa", tmp_path / "models") == str(built)
+
+
+def test_the_default_base_keeps_the_hash_the_committed_grid_ran_on():
+    # every logged ablation row names its base by this hash: a new BaseQAConfig field must not change it
+    assert explog.config_hash(base_qa.BaseQAConfig().to_dict()) == "8aacb1a3f9"
+    other = base_qa.BaseQAConfig(group_by_length=True, max_windows=0)
+    assert other.to_dict()["group_by_length"] is True
+    assert base_qa.base_dir(base_qa.BaseQAConfig()) == base_qa.BASE_DIR
+    assert base_qa.base_dir(other).name == f"base-qa-{explog.config_hash(other.to_dict())}"
+
+
+def test_max_windows_zero_keeps_every_window(tiny_dirs):
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(tiny_dirs["tiny-bert"])
+    frames = {"a": make_synthetic_qa(30, seed=0), "b": make_synthetic_qa(20, seed=1)}
+    cfg = dict(max_length=128, doc_stride=48)
+    every = base_qa.train_windows(frames, tok, base_qa.BaseQAConfig(max_windows=0, **cfg))
+    assert len(base_qa.train_windows(frames, tok, base_qa.BaseQAConfig(max_windows=10, **cfg))) == 10
+    assert len(every) >= 50

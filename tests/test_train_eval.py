@@ -124,3 +124,41 @@ def test_a_kernel_in_a_simulated_kaggle_tree_logs_inside_it(tmp_path, monkeypatc
     monkeypatch.delenv(explog.LOG_ENV, raising=False)
     monkeypatch.setenv("CHAII_KAGGLE_ROOT", str(sim))
     assert explog.default_log() == sim / "kaggle" / "working" / "experiments.jsonl"
+
+
+def test_group_by_length_batches_windows_of_similar_length_and_refuses_a_designed_order(data, tiny_dirs, tmp_path):
+    from transformers import AutoTokenizer, DataCollatorWithPadding
+
+    from src.augment import MODEL_KEYS
+    train = make_synthetic_qa(320, seed=4)
+    # contexts cut to very different lengths, so a shuffled batch mixes short and long windows
+    train["context"] = [c[: 40 + (i * 37) % len(c)] if len(c) > 40 else c for i, c in enumerate(train["context"])]
+    train = train[[s < len(c) for s, c in zip(train["answer_start"], train["context"])]]
+    train = train[[c[s:s + len(a)] == a for s, a, c in zip(train["answer_start"], train["answer_text"],
+                                                             train["context"])]]
+    pad = DataCollatorWithPadding(AutoTokenizer.from_pretrained(tiny_dirs["tiny-bert"]))
+    from transformers import TrainerCallback
+
+    class StopAfter24(TrainerCallback):   # the order is what is tested: 24 batches show it
+        def on_step_end(self, args, state, control, **kw):
+            control.should_training_stop = state.global_step >= 24
+    spreads = {}
+    for grouped in (False, True):
+        seen = []
+
+        def collate(features, seen=seen):
+            lengths = [len(f["input_ids"]) for f in features]
+            seen.append((min(lengths), max(lengths)))
+            keys = (*MODEL_KEYS, "start_positions", "end_positions")
+            return pad([{k: f[k] for k in keys if k in f} for f in features])
+        train_fold(train, cfg_for(tiny_dirs, tmp_path / str(grouped), epochs=1, group_by_length=grouped,
+                                  experiment_log=""), valid_df=data[1], data_collator=collate,
+                   callbacks=[StopAfter24()])
+        spreads[grouped] = sum(hi - lo for lo, hi in seen), max(hi for _, hi in seen) - min(lo for lo, _ in seen)
+    # grouped, the batches are consecutive slices of megabatches sorted by length (HF: min(50, n / 4) batches
+    # each, here ~12), so 24 batches' spreads add up to about twice the whole range; shuffled, to far more
+    total, whole = spreads[True]
+    assert total <= 3 * whole and spreads[False][0] > 3 * total, spreads
+    with pytest.raises(ValueError, match="designed order"):
+        train_fold(train, cfg_for(tiny_dirs, tmp_path / "seq", group_by_length=True, experiment_log=""),
+                   valid_df=data[1], sequential=True)

@@ -1,0 +1,103 @@
+"""`make bench-grouping`: training throughput of e5-small with length-grouped batches vs the Trainer's shuffled ones.
+
+    python -m research.bench_grouping [--steps 50] [--repeats 2]
+
+The reference is what a user gets from `Trainer` by default: shuffled batches, each padded (DataCollatorWithPadding)
+to its longest window. `train_sampling_strategy="group_by_length"` (HF's LengthGroupedSampler, our
+`TrainConfig.group_by_length`) sorts each megabatch of 50 batches by length. Both run the base's training step
+(e5-small, bf16 autocast, batch 16, frozen word embeddings) on the same 3,200 real windows of 256/96 from the base's
+sources (TyDi-en train + SQuAD dev articles 0-35), `--steps` steps each (50 = one whole megabatch, so the grouped
+order is not measured on its long or its short end only), after 3 warm-up steps. Prints windows/s, padded tokens
+per real token, and the ratio to the reference; the spread over `--repeats` alternating repeats is the noise.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import pandas as pd
+
+WINDOWS = 3_200   # 50 batches of 16 per megabatch x 4: HF's megabatch is then its full 50 batches
+
+
+def timed_steps(dataset, model_dir: str, grouped: bool, steps: int, seed: int) -> dict:
+    """Train `steps` (+3 warm-up) steps; windows/s over the timed ones and the padding they carried."""
+    from transformers import (AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, Trainer,
+                              TrainerCallback)
+
+    from src.train import TrainConfig, training_arguments
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForQuestionAnswering.from_pretrained(model_dir)
+    model.get_input_embeddings().weight.requires_grad_(False)
+    pad = DataCollatorWithPadding(tok)
+    shapes: list[tuple[int, int]] = []   # (padded tokens, real tokens) per batch
+
+    def collate(features):
+        lengths = [len(f["input_ids"]) for f in features]
+        shapes.append((max(lengths) * len(lengths), sum(lengths)))
+        return pad(features)
+
+    marks: dict[int, float] = {}
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            marks[state.global_step] = time.perf_counter()
+
+    cfg = TrainConfig(backbone="e5-small", output_dir="/tmp/bench-grouping", seed=seed, learning_rate=1e-4,
+                      batch_size=16, grad_accum=1, max_length=256, doc_stride=96, warmup_ratio=0.1,
+                      weight_decay=0.01, bf16=True, group_by_length=grouped)
+    args = training_arguments(cfg, max_steps=steps + 3, save_strategy="no", logging_steps=10_000)
+    Trainer(model=model, args=args, train_dataset=dataset, data_collator=collate, callbacks=[Clock()]).train()
+    seconds = marks[steps + 3] - marks[3]
+    timed = shapes[3:steps + 3]
+    return {"windows_per_s": 16 * steps / seconds,
+            "padding": sum(p for p, _ in timed) / sum(r for _, r in timed)}
+
+
+def bench_windows(model_dir: str, n: int = WINDOWS, seed: int = 0):
+    """A seeded sample of `n` of the base's training windows (model inputs and labels only)."""
+    from transformers import AutoTokenizer
+
+    from research import evalsets
+    from research.base_qa import BaseQAConfig, train_windows
+
+    trains = evalsets.train_sources()
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    ds = train_windows({k: trains[k] for k in ("tydi_en", "squad_dev")}, tok,
+                       BaseQAConfig(max_windows=n, seed=seed))
+    return ds.select_columns(["input_ids", "attention_mask", "start_positions", "end_positions"])
+
+
+def main(argv: list[str] | None = None) -> None:
+    from src.backbones import ensure_e5_small
+    from src.paths import CACHE_DIR
+    from src.precision import bf16_support
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--repeats", type=int, default=2)
+    a = ap.parse_args(argv)
+    ok, why = bf16_support()
+    if not ok:
+        print(f"note: {why}; both orders train in fp32")
+    model_dir = str(ensure_e5_small(CACHE_DIR / "e5-small"))
+    ds = bench_windows(model_dir)
+    rows = []
+    for r in range(a.repeats):
+        for grouped in (False, True):   # alternating, so a drift in machine speed hits both
+            res = timed_steps(ds, model_dir, grouped, a.steps, seed=r)
+            rows.append({"order": "group_by_length" if grouped else "shuffled (Trainer default)", "repeat": r, **res})
+            print(rows[-1], flush=True)
+    df = pd.DataFrame(rows)
+    t = df.groupby("order", sort=False).agg(windows_per_s=("windows_per_s", "mean"),
+                                            spread=("windows_per_s", lambda x: x.max() - x.min()),
+                                            padded_per_real_token=("padding", "mean"))
+    t["ratio"] = t["windows_per_s"] / t["windows_per_s"].iloc[0]
+    print(f"\ne5-small training step, bf16, batch 16, {WINDOWS} real base windows of <= 256 tokens, "
+          f"{a.steps} steps x {a.repeats} repeats (spread = max - min over repeats):")
+    print(t.round(3).to_string())
+
+
+if __name__ == "__main__":
+    main()
