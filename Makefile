@@ -11,6 +11,7 @@
 #               stand-ins -> runs/e2e/submission.csv + runs/e2e/oof_blend.csv
 #   make push   kaggle kernels push -p for each built kernel (needs a Kaggle token)
 #   make bench  inference / post-processing / blend-memory benchmarks, one table (research/bench.py)
+#   make bench-grouping  training windows/s, length-grouped vs shuffled batches (research/bench_grouping.py)
 #   make blend-check  char-level blend of 3 e5-small models vs the best single one on held-out XQuAD-hi
 #   make clean-notebooks  clear outputs of notebooks/*.ipynb before a commit (nbconvert ClearOutputPreprocessor)
 SHELL := /bin/bash
@@ -96,7 +97,7 @@ clean-notebooks: .venv/.installed
 bf16-check: e5-small
 	OMP_NUM_THREADS=2 $(PY) -m research.bf16_check
 
-# length-grouped vs shuffled training batches of e5-small on the base's windows, alternating repeats (~10 min)
+# length-grouped vs shuffled training batches of e5-small on the base's windows, alternating repeats (~8 min)
 bench-grouping: e5-small
 	OMP_NUM_THREADS=2 $(PY) -m research.bench_grouping
 
