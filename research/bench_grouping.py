@@ -45,7 +45,7 @@ def timed_steps(dataset, model_dir: str, grouped: bool, steps: int, seed: int) -
         def on_step_end(self, args, state, control, **kw):
             marks[state.global_step] = time.perf_counter()
 
-    cfg = TrainConfig(backbone="e5-small", output_dir="/tmp/bench-grouping", seed=seed, learning_rate=1e-4,
+    cfg = TrainConfig(backbone="e5-small", output_dir="/tmp/bench-grouping", seed=seed, learning_rate=1e-4, epochs=1,
                       batch_size=16, grad_accum=1, max_length=256, doc_stride=96, warmup_ratio=0.1,
                       weight_decay=0.01, bf16=True, group_by_length=grouped)
     args = training_arguments(cfg, max_steps=steps + 3, save_strategy="no", logging_steps=10_000)
