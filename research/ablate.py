@@ -77,9 +77,9 @@ def variant_recipe(name: str) -> Recipe:
     return Recipe(name, stages, dataclasses.replace(OFF, **SWITCHES[name]), sequential=True)
 
 
-def base_config(overrides: dict | None = None) -> dict:
+def base_config() -> dict:
     from research.base_qa import BaseQAConfig
-    return BaseQAConfig(**(BASE if overrides is None else overrides)).to_dict()
+    return BaseQAConfig(**BASE).to_dict()
 
 
 def run_config(variant: str, seed: int) -> dict:

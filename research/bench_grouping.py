@@ -4,12 +4,12 @@
 
 The reference is what a user gets from `Trainer` by default: shuffled batches, each padded (DataCollatorWithPadding)
 to its longest window. `train_sampling_strategy="group_by_length"` (HF's LengthGroupedSampler, our
-`TrainConfig.group_by_length`) sorts each megabatch of 50 batches by length. Both run the base's training step
-(e5-small, bf16 autocast, batch 16, frozen word embeddings) on the same 1,280 real windows of 256/96 from the base's
-sources (TyDi-en train + SQuAD dev articles 0-35), `--steps` steps each (20 = one whole megabatch, which HF sizes
-min(50, n / 4) batches, so the grouped order is not measured on its long or its short end only), after 3 warm-up
-steps. A megabatch of 20 groups less tightly than the 50 of a full-size run: the ratio here is a lower bound. Prints windows/s, padded tokens
-per real token, and the ratio to the reference; the spread over `--repeats` alternating repeats is the noise.
+`TrainConfig.group_by_length`) sorts each megabatch of min(50, n / 4) batches by length. Both run the base's
+training step (e5-small, bf16 autocast, batch 16, frozen word embeddings) on the same 1,280 real windows of 256/96
+from the base's sources (TyDi-en train + SQuAD dev articles 0-35), `--steps` steps each (20 = one whole megabatch,
+so the grouped order is not measured on its long or its short end only), after 3 warm-up steps. A megabatch of 20
+groups less tightly than the 50 of a full-size run. Prints windows/s, padded tokens per real token, and the ratio
+to the reference; the spread over `--repeats` alternating repeats is the noise.
 """
 from __future__ import annotations
 

@@ -127,7 +127,7 @@ def test_a_kernel_in_a_simulated_kaggle_tree_logs_inside_it(tmp_path, monkeypatc
 
 
 def test_group_by_length_batches_windows_of_similar_length_and_refuses_a_designed_order(data, tiny_dirs, tmp_path):
-    from transformers import AutoTokenizer, DataCollatorWithPadding
+    from transformers import AutoTokenizer, DataCollatorWithPadding, TrainerCallback
 
     from src.augment import MODEL_KEYS
     train = make_synthetic_qa(320, seed=4)
@@ -137,7 +137,6 @@ def test_group_by_length_batches_windows_of_similar_length_and_refuses_a_designe
     train = train[[c[s:s + len(a)] == a for s, a, c in zip(train["answer_start"], train["answer_text"],
                                                              train["context"])]]
     pad = DataCollatorWithPadding(AutoTokenizer.from_pretrained(tiny_dirs["tiny-bert"]))
-    from transformers import TrainerCallback
 
     class StopAfter24(TrainerCallback):   # the order is what is tested: 24 batches show it
         def on_step_end(self, args, state, control, **kw):
