@@ -11,6 +11,10 @@ on any machine: on a fresh clone with a complete log `make ablate` only prints t
     python -m research.ablate report                          # table + plot from the log only
     python -m research.ablate reproduce RUN_ID                # re-run one logged run from its row
     python -m research.ablate rescore RUN_ID                  # score a logged run's model again, update its row
+    python -m research.ablate run --variants plain --seeds 0,1,2 --train group_by_length=true   # another setting
+
+`--size`, `--train` and `--base` change what a run depends on, so their runs get their own ids and their own table
+(`report` with the same flags); the grid's logged runs keep theirs.
 """
 from __future__ import annotations
 
@@ -85,6 +89,9 @@ def base_config() -> dict:
 def run_config(variant: str, seed: int) -> dict:
     """Everything a run depends on, JSON-able: what the log stores and `reproduce` reads back."""
     recipe = variant_recipe(variant)
+    if TRAIN.get("group_by_length") and recipe.sequential:
+        raise ValueError(f"variant {variant!r} feeds its stages in order: group_by_length would reorder them; "
+                         "only plain (one shuffled pool) can group by length")
     config = {"variant": variant, "seed": seed, "recipe": recipe.to_dict(),
               "train": dict(TRAIN, seed=seed, soft_label_radius=recipe.augment.soft_label_radius),
               "eval": list(EVAL_SETS), "base": explog.config_hash(base_config()), "data_dir": "../shared/data"}
@@ -360,26 +367,41 @@ def report(log: Path, table: Path | None, png: Path | None) -> str:
     return text
 
 
-def parse_base_overrides(pairs: list[str]) -> dict:
-    """`KEY=VALUE` pairs as BaseQAConfig fields, each VALUE read as its field's type."""
-    from research.base_qa import BaseQAConfig
-    fields = {f.name: type(getattr(BaseQAConfig(), f.name)) for f in dataclasses.fields(BaseQAConfig)}
+def parse_overrides(pairs: list[str], defaults: dict, flag: str) -> dict:
+    """`KEY=VALUE` pairs as config fields, each VALUE read as the type of its field's default in `defaults`."""
     out = {}
     for kv in pairs:
         key, sep, value = kv.partition("=")
-        if key not in fields or not sep:
-            raise SystemExit(f"--base wants KEY=VALUE with KEY in {sorted(fields)}, got {kv!r}")
-        kind = fields[key]
+        if key not in defaults or not sep:
+            raise SystemExit(f"{flag} wants KEY=VALUE with KEY in {sorted(defaults)}, got {kv!r}")
+        kind = type(defaults[key])
         if kind is bool:
             if value.lower() not in ("true", "false", "1", "0"):
-                raise SystemExit(f"--base {key} wants true or false, got {value!r}")
+                raise SystemExit(f"{flag} {key} wants true or false, got {value!r}")
             out[key] = value.lower() in ("true", "1")
         else:
             try:
                 out[key] = kind(value)
             except ValueError:
-                raise SystemExit(f"--base {key} wants a {kind.__name__}, got {value!r}") from None
+                raise SystemExit(f"{flag} {key} wants a {kind.__name__}, got {value!r}") from None
     return out
+
+
+def parse_base_overrides(pairs: list[str]) -> dict:
+    """`--base KEY=VALUE` pairs as BaseQAConfig fields."""
+    from research.base_qa import BaseQAConfig
+    return parse_overrides(pairs, dataclasses.asdict(BaseQAConfig()), "--base")
+
+
+RUN_SETS = ("seed", "soft_label_radius", "model_path", "output_dir", "experiment_log")  # each run sets these itself
+
+
+def parse_train_overrides(pairs: list[str]) -> dict:
+    """`--train KEY=VALUE` pairs as TrainConfig fields (the fine-tune's settings, `TRAIN`)."""
+    from src.train import TrainConfig
+    defaults = {k: v for k, v in dict(dataclasses.asdict(TrainConfig()), **TRAIN).items()
+                if k not in RUN_SETS and isinstance(v, (bool, int, float, str))}
+    return parse_overrides(pairs, defaults, "--train")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -396,11 +418,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--plot", type=Path, default=None, help="also save the plot here")
     ap.add_argument("--size", action="append", default=[], metavar="KEY=N",
                     help=f"override a size (a bigger grid gets new run ids); keys: {sorted(SIZES)}")
+    ap.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
+                    help="another fine-tune setting (src.train.TrainConfig fields; new run ids), "
+                         "e.g. --train group_by_length=true")
     ap.add_argument("--base", action="append", default=[], metavar="KEY=VALUE",
                     help="fine-tune another base (research.base_qa.BaseQAConfig fields; new run ids), "
                          "e.g. --base group_by_length=true --base max_windows=0")
     a = ap.parse_args(argv)
     BASE.update(parse_base_overrides(a.base))
+    TRAIN.update(parse_train_overrides(a.train))
     for kv in a.size:
         key, _, n = kv.partition("=")
         if key not in SIZES or not n.isdigit():

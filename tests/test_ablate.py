@@ -194,6 +194,20 @@ def test_another_base_gets_its_own_run_ids_and_the_default_keeps_the_logged_ones
     assert ablate.run_id_of(other) != ablate.run_id_of(default)
 
 
+def test_a_train_override_gets_its_own_run_ids_and_cannot_reorder_a_designed_recipe(monkeypatch):
+    default = ablate.run_config("plain", 0)
+    over = ablate.parse_train_overrides(["group_by_length=true", "learning_rate=1e-4", "epochs=2"])
+    assert over == {"group_by_length": True, "learning_rate": 1e-4, "epochs": 2}
+    monkeypatch.setattr(ablate, "TRAIN", dict(ablate.TRAIN, **over))
+    other = ablate.run_config("plain", 0)
+    assert other["train"]["group_by_length"] is True and ablate.run_id_of(other) != ablate.run_id_of(default)
+    with pytest.raises(ValueError, match="'recipe' feeds its stages in order"):
+        ablate.run_config("recipe", 0)
+    for pair, message in [("seed=3", "KEY in"), ("epochs=1.5", "wants a int"), ("bf16=yes", "true or false")]:
+        with pytest.raises(SystemExit, match=message):
+            ablate.parse_train_overrides([pair])
+
+
 @pytest.mark.parametrize("pair, message", [("nope=1", "KEY in"), ("max_windows", "KEY=VALUE"),
                                            ("group_by_length=maybe", "true or false"),
                                            ("max_windows=many", "wants a int")])
