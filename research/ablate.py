@@ -5,7 +5,8 @@ questions with the same optimizer and schedule; only how the data is fed changes
 of `research.evalsets` (XQuAD-hi, XQuAD-IN hi and ta on the held-out articles, TyDi te and bn dev), Jaccard with
 a 95% bootstrap interval. plain runs with three seeds; a variant whose first seed differs from plain by more than
 plain's seed spread gets two more. Runs already in the committed log (docs/experiments.jsonl) are never re-run,
-on any machine: on a fresh clone with a complete log `make ablate` only prints the table.
+on any machine: on a fresh clone with a complete log `make ablate` only prints the table
+(`research.ablation_table`: the table, the verdicts and the plot).
 
     python -m research.ablate run --variants plain,cutout     # run what is missing, then write the table and plot
     python -m research.ablate report                          # table + plot from the log only
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import shutil
 import time
 from pathlib import Path
@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from research import ablation_table
 from src import explog
 from src.paths import CACHE_DIR, SHARED_DIR
 from src.recipe import Augment, Recipe, Source, Stage, build_dataset
@@ -221,7 +222,7 @@ def ablation_rows(log: Path) -> list[dict]:
 
 def needs_more_seeds(rows: list[dict]) -> list[str]:
     """Variants with fewer than 3 seeds whose mean differs from plain's by more than plain's seed sd on any set."""
-    s = summary(rows)
+    s = ablation_table.summary(rows, EVAL_SETS, VARIANTS)
     if "plain" not in set(s["variant"]):
         return []
     p = s[s["variant"] == "plain"].iloc[0]
@@ -263,87 +264,6 @@ def run_grid(variants: list[str], log: Path, out_root: Path, data_dir: Path,
                     run(v, seed)
 
 
-def summary(rows: list[dict]) -> pd.DataFrame:
-    """One row per variant (grid order): mean and seed sd of Jaccard per evaluation set, the mean of the runs'
-    95% bootstrap bounds, windows and train time."""
-    df = pd.json_normalize(rows)
-    out = []
-    order = [v for v in VARIANTS if v in set(df["variant"])] + sorted(set(df["variant"]) - set(VARIANTS))
-    for v in order:
-        g = df[df["variant"] == v]
-        rec = {"variant": v, "n_seeds": len(g), "train_min": g["train_seconds"].mean() / 60,
-               "windows": g["n_train_windows"].mean()}
-        for n in EVAL_SETS:
-            col = f"metrics.{n}"
-            vals = g[col] if col in g else pd.Series([np.nan] * len(g))
-            rec[n], rec[f"{n}_sd"] = vals.mean(), vals.std(ddof=1)
-            rec[f"{n}_lo"] = g[f"{col}_lo"].mean() if f"{col}_lo" in g else np.nan
-            rec[f"{n}_hi"] = g[f"{col}_hi"].mean() if f"{col}_hi" in g else np.nan
-        out.append(rec)
-    return pd.DataFrame(out)
-
-
-def markdown_table(s: pd.DataFrame) -> str:
-    """One row per variant; per set: mean Jaccard, ± seed sd (two or more seeds), [95% interval]."""
-    def cell(r, n):
-        sd = getattr(r, f"{n}_sd")
-        return (f"{getattr(r, n):.3f}" + (f" ± {sd:.3f}" if r.n_seeds > 1 else "")
-                + f" [{getattr(r, f'{n}_lo'):.2f}, {getattr(r, f'{n}_hi'):.2f}]")
-    lines = ["| variant | seeds | " + " | ".join(EVAL_SETS) + " | train windows | train time (min) |",
-             "|---|---|" + "---|" * len(EVAL_SETS) + "---|---|"]
-    for r in s.itertuples():
-        lines.append(f"| {r.variant} | {r.n_seeds} | " + " | ".join(cell(r, n) for n in EVAL_SETS)
-                     + f" | {r.windows:.0f} | {r.train_min:.1f} |")
-    return "\n".join(lines) + "\n"
-
-
-def verdicts(s: pd.DataFrame) -> list[str]:
-    """A sentence per variant: is its difference from plain beyond the noise (more than twice the combined seed
-    sd, sqrt(sd_v^2 + sd_plain^2)) on each set? A one-seed variant borrows plain's sd for its own."""
-    if "plain" not in set(s["variant"]):
-        return ["plain has not run: no comparison yet."]
-    p = s[s["variant"] == "plain"].iloc[0]
-    if p["n_seeds"] < 2:
-        return ["plain has one seed: its seed sd, and so the noise, is unknown yet."]
-    out = []
-    for r in s.itertuples():
-        if r.variant == "plain":
-            continue
-        beyond, within = [], []
-        for n in EVAL_SETS:
-            sd_v = getattr(r, f"{n}_sd") if r.n_seeds > 1 else p[f"{n}_sd"]
-            diff, noise = getattr(r, n) - p[n], 2 * math.sqrt(sd_v ** 2 + p[f"{n}_sd"] ** 2)
-            (beyond if abs(diff) > noise else within).append(f"{n} {diff:+.3f}")
-        seeds = f"{r.n_seeds} seed{'s' if r.n_seeds > 1 else ''}"
-        if beyond:
-            out.append(f"{r.variant} ({seeds}): beyond the noise on {', '.join(beyond)}"
-                       + (f"; within it on {', '.join(within)}." if within else "."))
-        else:
-            out.append(f"{r.variant} ({seeds}): within the noise everywhere ({', '.join(within)}).")
-    return out
-
-
-def plot(s: pd.DataFrame, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from src.io import atomic_path
-    x = np.arange(len(s))
-    w = 0.8 / len(EVAL_SETS)
-    fig, ax = plt.subplots(figsize=(11, 4))
-    for k, n in enumerate(EVAL_SETS):
-        ax.bar(x + (k - (len(EVAL_SETS) - 1) / 2) * w, s[n], w, yerr=s[f"{n}_sd"].fillna(0), capsize=2, label=n)
-    ax.set_ylabel("Jaccard")
-    ax.set_title("Ablation from the QA base (e5-small-qa): mean over seeds (seeds under the bars), ± seed sd")
-    ax.set_xticks(x, [f"{v}\n({n})" for v, n in zip(s["variant"], s["n_seeds"])])
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-
-
 def of_current_config(row: dict) -> bool:
     """Whether a logged run is its variant and seed under the current configuration (sizes, base, code settings)."""
     try:
@@ -357,13 +277,14 @@ def report(log: Path, table: Path | None, png: Path | None) -> str:
     rows = ablation_rows(log)
     if not rows:
         raise SystemExit(f"no ablation runs of the current configuration in {log} yet")
-    s = summary(rows)
-    text = markdown_table(s) + "\n" + "\n".join(f"- {v}" for v in verdicts(s)) + "\n"
+    s = ablation_table.summary(rows, EVAL_SETS, VARIANTS)
+    text = (ablation_table.markdown_table(s, EVAL_SETS) + "\n"
+            + "\n".join(f"- {v}" for v in ablation_table.verdicts(s, EVAL_SETS)) + "\n")
     if table:
         from src.io import write_text
         write_text(text, table)
     if png:
-        plot(s, png)
+        ablation_table.plot(s, EVAL_SETS, png)
     return text
 
 

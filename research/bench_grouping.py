@@ -1,12 +1,14 @@
 """`make bench-grouping`: training throughput of e5-small with length-grouped batches vs the Trainer's shuffled ones.
 
-    python -m research.bench_grouping [--steps 20] [--repeats 2]
+    python -m research.bench_grouping [--steps 20] [--repeats 2] [--windows base|finetune]
 
 The reference is what a user gets from `Trainer` by default: shuffled batches, each padded (DataCollatorWithPadding)
 to its longest window. `train_sampling_strategy="group_by_length"` (HF's LengthGroupedSampler, our
 `TrainConfig.group_by_length`) sorts each megabatch of min(50, n / 4) batches by length. Both run the base's
-training step (e5-small, bf16 autocast, batch 16, frozen word embeddings) on the same 1,280 real windows of 256/96
-from the base's sources (TyDi-en train + SQuAD dev articles 0-35), `--steps` steps each (20 = one whole megabatch,
+training step (e5-small, bf16 autocast where the CPU has it, batch 16, frozen word embeddings) on the same 1,280 real
+windows of 256/96: from the base's sources (TyDi-en train + SQuAD dev articles 0-35), or with `--windows finetune`
+from the ablation's fine-tune (all 925 XQuAD-hi training-article questions + the 200 TyDi-en dev replay questions;
+Hindi windows are longer, so grouping saves less), `--steps` steps each (20 = one whole megabatch,
 so the grouped order is not measured on its long or its short end only), after 3 warm-up steps. A megabatch of 20
 groups less tightly than the 50 of a full-size run. Prints windows/s, padded tokens per real token, and the ratio
 to the reference; the spread over `--repeats` alternating repeats is the noise.
@@ -56,8 +58,11 @@ def timed_steps(dataset, model_dir: str, grouped: bool, steps: int, seed: int) -
             "padding": sum(p for p, _ in timed) / sum(r for _, r in timed)}
 
 
-def bench_windows(model_dir: str, n: int = WINDOWS, seed: int = 0):
-    """A seeded sample of `n` of the base's training windows (model inputs and labels only)."""
+SOURCES = {"base": ("tydi_en", "squad_dev"), "finetune": ("xquad_hi_train", "tydi_en_dev")}
+
+
+def bench_windows(model_dir: str, n: int = WINDOWS, seed: int = 0, windows: str = "base"):
+    """A seeded sample of `n` training windows of the base or of the fine-tune (model inputs and labels only)."""
     from transformers import AutoTokenizer
 
     from research import evalsets
@@ -65,7 +70,7 @@ def bench_windows(model_dir: str, n: int = WINDOWS, seed: int = 0):
 
     trains = evalsets.train_sources()
     tok = AutoTokenizer.from_pretrained(model_dir)
-    ds = train_windows({k: trains[k] for k in ("tydi_en", "squad_dev")}, tok,
+    ds = train_windows({k: trains[k] for k in SOURCES[windows]}, tok,
                        BaseQAConfig(max_windows=n, seed=seed))
     return ds.select_columns(["input_ids", "attention_mask", "start_positions", "end_positions"])
 
@@ -78,12 +83,14 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--windows", choices=sorted(SOURCES), default="base",
+                    help="whose training windows: the base's (English) or the fine-tune's (Hindi + English replay)")
     a = ap.parse_args(argv)
     ok, why = bf16_support()
     if not ok:
         print(f"note: {why}; both orders train in fp32")
     model_dir = str(ensure_e5_small(CACHE_DIR / "e5-small"))
-    ds = bench_windows(model_dir)
+    ds = bench_windows(model_dir, windows=a.windows)
     rows = []
     for r in range(a.repeats):
         for grouped in (False, True):   # alternating, so a drift in machine speed hits both
@@ -95,7 +102,8 @@ def main(argv: list[str] | None = None) -> None:
                                             spread=("windows_per_s", lambda x: x.max() - x.min()),
                                             padded_per_real_token=("padding", "mean"))
     t["ratio"] = t["windows_per_s"] / t["windows_per_s"].iloc[0]
-    print(f"\ne5-small training step, bf16, batch 16, {WINDOWS} real base windows of <= 256 tokens, "
+    print(f"\ne5-small training step, {'bf16' if ok else 'fp32'}, batch 16, {WINDOWS} real {a.windows} windows "
+          f"of <= 256 tokens ({', '.join(SOURCES[a.windows])}), "
           f"{a.steps} steps x {a.repeats} repeats (spread = max - min over repeats):")
     print(t.round(3).to_string())
 
