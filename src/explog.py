@@ -119,16 +119,35 @@ def resolve_log(setting: str | os.PathLike | None) -> Path | None:
     return default_log() if s == "auto" else Path(s)
 
 
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """The CPU's model name from /proc/cpuinfo ("" where there is none); `platform.processor()` says only
+    "x86_64" on Linux, and the log mixes machines whose speeds differ 2x (AVX2 fp32 against AVX-512 bf16)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return ""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+            return value.strip()
+    return ""
+
+
 def machine() -> dict:
-    """What ran it: processor, cores, torch threads, GPU (times are only comparable on the same machine)."""
+    """What ran it: CPU model and whether it has native bf16, cores, torch threads, GPU (times are only
+    comparable on the same machine)."""
     import platform
 
     info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count()}
+            "cpu": cpu_model(), "cpus": os.cpu_count()}
     try:
         import torch
+
+        from .precision import bf16_support
         info.update(torch=torch.__version__, torch_threads=torch.get_num_threads(),
-                    gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
+                    gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else "",
+                    cpu_bf16=bf16_support("cpu")[0])
     except ImportError:
         pass
     return info

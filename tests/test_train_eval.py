@@ -41,6 +41,13 @@ def test_evaluation_every_n_steps_is_logged_with_the_loss_and_the_best_checkpoin
     assert len(rows) == 1 and rows[0]["metrics"]["jaccard_all"] == r.metrics["jaccard_all"]
     assert rows[0]["data"]["train"]["rows"] == 48 and rows[0]["data"]["valid"]["rows"] == 12
     assert rows[0]["config"]["eval_steps"] == 4 and rows[0]["machine"]["cpus"]
+    assert isinstance(rows[0]["machine"]["cpu_bf16"], bool)               # runs from different CPUs share the log
+
+
+def test_cpu_model_reads_the_model_name():
+    info = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B14\nflags\t\t: fpu avx2\n"
+    assert explog.cpu_model(info) == "AMD EPYC 9B14"
+    assert explog.cpu_model("processor\t: 0\nFeatures\t: neon\n") == ""   # e.g. some ARM kernels name none
 
 
 def test_metric_for_best_needs_evaluation(tiny_dirs, tmp_path):
