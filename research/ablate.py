@@ -10,7 +10,7 @@ on any machine: on a fresh clone with a complete log `make ablate` only prints t
 
     python -m research.ablate run --variants plain,cutout     # run what is missing, then write the table and plot
     python -m research.ablate report                          # table + plot from the log only
-    python -m research.ablate reproduce RUN_ID                # re-run one logged run from its row
+    python -m research.ablate reproduce RUN_ID                # re-run one logged run from its row, log the repeat
     python -m research.ablate rescore RUN_ID                  # score a logged run's model again, update its row
     python -m research.ablate run --variants plain --seeds 0,1,2 --train group_by_length=true   # another setting
 
@@ -160,7 +160,25 @@ def execute(config: dict, out_dir: Path, data_dir: Path, commit: str | None = No
     return explog.run_row(config, metrics, data, run_id=run_id_of(config), kind="ablate", variant=config["variant"],
                           git_commit=commit or explog.git_commit(), backbone=f"e5-small-qa (base {config['base']})",
                           train_seconds=m["train_seconds"], total_seconds=round(time.time() - t0, 1),
-                          n_train_windows=m["n_train_windows"], n_valid=m["n_valid"], out_dir=str(out_dir))
+                          n_train_windows=m["n_train_windows"], n_valid=m["n_valid"], out_dir=str(out_dir),
+                          # what ran, not what was asked: `bf16=True` falls back to fp32 on a CPU without it
+                          precision="bf16" if m["bf16"] else "fp32")
+
+
+def reproduce(run_id: str, log: Path, out_root: Path, data_dir: Path) -> tuple[dict, dict]:
+    """Train a logged run's configuration again (another machine, precision or library version) and log the
+    repeat as its own row, `RUN_ID-rN` of kind "reproduce": the table keeps the original, the report lists
+    both. Returns (the logged row, the repeat's row)."""
+    rows = explog.read_log(log)
+    row = next((r for r in rows if r["run_id"] == run_id and r.get("kind") == "ablate"), None)
+    if row is None:
+        raise SystemExit(f"run {run_id!r} is not an ablation run in {log}")
+    rid = f"{run_id}-r{1 + sum(r.get('reproduces') == run_id for r in rows)}"
+    print(f"reproduce {run_id} as {rid} ...", flush=True)
+    new = execute(row["config"], out_root / rid, data_dir)
+    new.update(run_id=rid, kind="reproduce", reproduces=run_id)
+    explog.append_run(log, new)
+    return row, new
 
 
 def row_metrics(m: dict, names) -> dict:
@@ -280,6 +298,10 @@ def report(log: Path, table: Path | None, png: Path | None) -> str:
     s = ablation_table.summary(rows, EVAL_SETS, VARIANTS)
     text = (ablation_table.markdown_table(s, EVAL_SETS) + "\n"
             + "\n".join(f"- {v}" for v in ablation_table.verdicts(s, EVAL_SETS)) + "\n")
+    ids = {r["run_id"] for r in rows}
+    repeats = [r for r in explog.read_log(log) if r.get("kind") == "reproduce" and r.get("reproduces") in ids]
+    if repeats:
+        text += "\n" + ablation_table.repeats_table(rows + repeats, EVAL_SETS)
     if table:
         from src.io import write_text
         write_text(text, table)
@@ -357,10 +379,7 @@ def main(argv: list[str] | None = None) -> None:
         row = rescore(a.run_id, a.log, a.out_root, a.data_dir)
         print(f"rescored {a.run_id}: { {n: row['metrics'][n] for n in EVAL_SETS if n in row['metrics']} }")
     if a.command == "reproduce":
-        row = next((r for r in explog.read_log(a.log) if r["run_id"] == a.run_id), None)
-        if row is None:
-            raise SystemExit(f"run {a.run_id!r} not in {a.log}")
-        new = execute(row["config"], a.out_root / f"{a.run_id}-repro", a.data_dir)
+        row, new = reproduce(a.run_id, a.log, a.out_root, a.data_dir)
         print(f"logged {row['metrics']}\nnow    {new['metrics']}")
         return
     if a.command == "run":

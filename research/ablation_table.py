@@ -73,6 +73,23 @@ def verdicts(s: pd.DataFrame, sets: Sequence[str]) -> list[str]:
     return out
 
 
+def repeats_table(rows: list[dict], sets: Sequence[str]) -> str:
+    """Each run that was reproduced (`research.ablate reproduce`) beside its repeats: the machine's CPU, the
+    precision that really ran, training minutes and Jaccard per set, so a difference of machine shows."""
+    repeats = [r for r in rows if r.get("reproduces")]
+    by_id = {r["run_id"]: r for r in rows}
+    lines = ["Repeats of logged runs (`reproduce`): the same configuration on another machine or precision", "",
+             "| run | cpu | precision | train min | " + " | ".join(sets) + " |",
+             "|---|---|---|---|" + "---|" * len(sets)]
+    for orig_id in dict.fromkeys(r["reproduces"] for r in repeats):
+        for r in [by_id[orig_id]] + [x for x in repeats if x["reproduces"] == orig_id]:
+            machine = r.get("machine", {})
+            lines.append(f"| {r['run_id']} | {machine.get('cpu') or '?'} | {r.get('precision', '?')} | "
+                         f"{r['train_seconds'] / 60:.1f} | "
+                         + " | ".join(f"{r['metrics'][n]:.3f}" if n in r["metrics"] else "" for n in sets) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def plot(s: pd.DataFrame, sets: Sequence[str], path: Path) -> None:
     """Bars per variant and set (mean over seeds, ± seed sd), written atomically to `path`."""
     import matplotlib

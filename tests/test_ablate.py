@@ -214,3 +214,24 @@ def test_a_train_override_gets_its_own_run_ids_and_cannot_reorder_a_designed_rec
 def test_a_bad_base_override_names_the_field(pair, message):
     with pytest.raises(SystemExit, match=message):
         ablate.parse_base_overrides([pair])
+
+
+def test_a_reproduced_run_is_logged_as_a_repeat_and_the_table_keeps_the_original(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(ablate, "execute", lambda config, out, data, commit=None: calls.append(out) or dict(
+        fake_row(config, seed_scores={0: 0.25}), precision="bf16", machine={"cpu": "Xeon"}, train_seconds=120.0))
+    log = tmp_path / "log.jsonl"
+    config = ablate.run_config("plain", 0)
+    original = dict(fake_row(config), config=config, precision="fp32", machine={"cpu": "EPYC"})
+    explog.append_run(log, original)
+    rid = original["run_id"]
+    logged, new = ablate.reproduce(rid, log, tmp_path, tmp_path)
+    assert logged["metrics"] == original["metrics"]
+    assert (new["run_id"], new["kind"], new["reproduces"]) == (f"{rid}-r1", "reproduce", rid)
+    assert calls == [tmp_path / f"{rid}-r1"]                       # its own folder: the original's model stays
+    assert ablate.reproduce(rid, log, tmp_path, tmp_path)[1]["run_id"] == f"{rid}-r2"
+    text = ablate.report(log, None, None)
+    assert text.splitlines()[2].startswith("| plain | 1 | 0.200 [0.15, 0.25] |")   # the repeats stay out of it
+    assert f"| {rid} | EPYC | fp32 | 1.0 | 0.200 |" in text and f"| {rid}-r1 | Xeon | bf16 | 2.0 | 0.250 |" in text
+    with pytest.raises(SystemExit, match="not an ablation run in .*log.jsonl"):
+        ablate.reproduce(f"{rid}-r1", log, tmp_path, tmp_path)
