@@ -67,14 +67,15 @@ def append_run(path: str | os.PathLike, row: dict) -> None:
 
 def update_run(path: str | os.PathLike, run_id: str, **fields) -> dict:
     """Replace fields of the row `run_id` (e.g. metrics re-scored after a fix of the evaluation), atomically;
-    the row before is kept in git history. An unknown run_id is an error naming the log."""
+    the row before is kept in git history. A configuration built again (the same base on another machine) has
+    several rows: only the newest is the model in this machine's cache, so only it changes. An unknown run_id is
+    an error naming the log."""
     path = Path(path)
     rows = read_log(path)
     hits = [r for r in rows if r.get("run_id") == run_id]
     if not hits:
         raise KeyError(f"{path}: no row with run_id {run_id!r}")
-    for r in hits:
-        r.update(fields)
+    hits[-1].update(fields)
     with atomic_path(path) as tmp:
         tmp.write_text("".join(json.dumps(r, ensure_ascii=False, sort_keys=True, default=str) + "\n" for r in rows),
                        encoding="utf-8")

@@ -35,6 +35,10 @@ def test_a_row_is_updated_in_place_and_an_unknown_run_is_an_error(tmp_path):
                                     {"run_id": "b", "metrics": {"x": 2}}]
     with pytest.raises(KeyError, match="no row with run_id 'c'"):
         explog.update_run(log, "c", metrics={})
+    # built again elsewhere: the newest row is the cached model's, the older one keeps the scores it had
+    explog.append_run(log, {"run_id": "a", "metrics": {"x": 4}})
+    explog.update_run(log, "a", metrics={"x": 5})
+    assert [r["metrics"]["x"] for r in explog.read_log(log)] == [3, 2, 5]
 
 
 def test_variants_change_only_their_own_switch():
