@@ -296,8 +296,10 @@ def report(log: Path, table: Path | None, png: Path | None) -> str:
     if not rows:
         raise SystemExit(f"no ablation runs of the current configuration in {log} yet")
     s = ablation_table.summary(rows, EVAL_SETS, VARIANTS)
-    text = (ablation_table.markdown_table(s, EVAL_SETS) + "\n"
-            + "\n".join(f"- {v}" for v in ablation_table.verdicts(s, EVAL_SETS)) + "\n")
+    text = ablation_table.markdown_table(s, EVAL_SETS)
+    verdicts = ablation_table.verdicts(s, EVAL_SETS)
+    if verdicts:    # none where plain is the only variant
+        text += "\n" + "\n".join(f"- {v}" for v in verdicts) + "\n"
     ids = {r["run_id"] for r in rows}
     repeats = [r for r in explog.read_log(log) if r.get("kind") == "reproduce" and r.get("reproduces") in ids]
     if repeats:

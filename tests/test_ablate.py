@@ -237,5 +237,6 @@ def test_a_reproduced_run_is_logged_as_a_repeat_and_the_table_keeps_the_original
     text = ablate.report(log, None, None)
     assert text.splitlines()[2].startswith("| plain | 1 | 0.200 [0.15, 0.25] |")   # the repeats stay out of it
     assert f"| {rid} | EPYC | fp32 | 1.0 | 0.200 |" in text and f"| {rid}-r1 | Xeon | bf16 | 2.0 | 0.250 |" in text
+    assert "| the 2 repeats, mean ± sd | | | 2.0 | 0.250 ± 0.000 |" in text
     with pytest.raises(SystemExit, match="not an ablation run in .*log.jsonl"):
         ablate.reproduce(f"{rid}-r1", log, tmp_path, tmp_path)
