@@ -120,7 +120,7 @@ PLOT ?= docs/ablation.png
 ablate: .venv/.installed
 	OMP_NUM_THREADS=2 $(PY) -m research.ablate run --variants $(VARIANTS) --seeds "$(SEEDS)" $(ABLATE_ARGS) $(if $(TABLE),--table $(TABLE)) $(if $(PLOT),--plot $(PLOT))
 
-# plain from the grouped base on all 925 Hindi questions, length-grouped, 3 seeds: XQuAD-hi 0.453 (docs/ablation.md)
+# plain from the grouped base on all 925 Hindi questions, length-grouped, 3 seeds: XQuAD-hi 0.453-0.457 (docs/ablation.md)
 TARGET_ARGS := --base group_by_length=true --base max_windows=0 --train group_by_length=true --size xquad_hi_train=925
 ablate-target: .venv/.installed
 	$(MAKE) ablate VARIANTS=plain SEEDS=0,1,2 ABLATE_ARGS="$(TARGET_ARGS)" TABLE=docs/ablation_target_table.md PLOT=

@@ -240,3 +240,22 @@ def test_a_reproduced_run_is_logged_as_a_repeat_and_the_table_keeps_the_original
     assert "| the 2 repeats, mean ± sd | | | 2.0 | 0.250 ± 0.000 |" in text
     with pytest.raises(SystemExit, match="not an ablation run in .*log.jsonl"):
         ablate.reproduce(f"{rid}-r1", log, tmp_path, tmp_path)
+
+
+def test_make_ablate_target_prints_the_committed_runs_without_training_and_keeps_the_grids_table(
+        tmp_path, monkeypatch):
+    import re
+    import shlex
+    from pathlib import Path
+    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+    target_args = shlex.split(re.search(r"^TARGET_ARGS := (.*)$", makefile, re.M).group(1))
+    recipe_line = re.search(r"^ablate-target:.*\n\t(.*)$", makefile, re.M).group(1)
+    assert "TABLE=docs/ablation_target_table.md" in recipe_line and "PLOT=" in recipe_line
+    for name in ("BASE", "TRAIN", "SIZES"):   # main() sets these module globals from the flags
+        monkeypatch.setattr(ablate, name, dict(getattr(ablate, name)))
+    monkeypatch.setattr(ablate, "execute", lambda *a, **k: pytest.fail("a logged target run was re-run"))
+    ablate.main(["run", "--variants", "plain", "--seeds", "0,1,2", *target_args, "--table", str(tmp_path / "t.md")])
+    text = (tmp_path / "t.md").read_text()
+    plain = text.splitlines()[2]
+    assert plain.startswith("| plain | 3 | 0.453 ± 0.011") and "| 2998 |" in plain
+    assert re.search(r"\| the \d+ repeats, mean ± sd \| \| \| [\d.]+ \| 0\.4[5-9]\d ± ", text)   # bf16, AMX Xeon
