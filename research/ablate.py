@@ -303,7 +303,7 @@ def report(log: Path, table: Path | None, png: Path | None) -> str:
     ids = {r["run_id"] for r in rows}
     repeats = [r for r in explog.read_log(log) if r.get("kind") == "reproduce" and r.get("reproduces") in ids]
     if repeats:
-        text += "\n" + ablation_table.repeats_table(rows + repeats, EVAL_SETS)
+        text += "\n" + ablation_table.repeats_table(rows, repeats, EVAL_SETS)
     if table:
         from src.io import write_text
         write_text(text, table)

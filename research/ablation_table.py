@@ -73,10 +73,9 @@ def verdicts(s: pd.DataFrame, sets: Sequence[str]) -> list[str]:
     return out
 
 
-def repeats_table(rows: list[dict], sets: Sequence[str]) -> str:
-    """Each run that was reproduced (`research.ablate reproduce`) beside its repeats: the machine's CPU, the
-    precision that really ran, training minutes and Jaccard per set, so a difference of machine shows."""
-    repeats = [r for r in rows if r.get("reproduces")]
+def repeats_table(rows: list[dict], repeats: list[dict], sets: Sequence[str]) -> str:
+    """Each run of `rows` that was reproduced (`research.ablate reproduce`) beside its `repeats`: the machine's
+    CPU, the precision that really ran, training minutes and Jaccard per set, so a difference of machine shows."""
     by_id = {r["run_id"]: r for r in rows}
     lines = ["Repeats of logged runs (`reproduce`): the same configuration on another machine or precision", "",
              "| run | cpu | precision | train min | " + " | ".join(sets) + " |",
