@@ -11,8 +11,8 @@
 #   make e2e    the whole scheme offline in a simulated /kaggle tree: built kernels, 3 backbones x 2 folds, tiny
 #               stand-ins -> runs/e2e/submission.csv + runs/e2e/oof_blend.csv
 #   make push   kaggle kernels push -p for each built kernel (needs a Kaggle token)
-#   make bench  inference / post-processing / blend-memory benchmarks, one table (research/bench.py)
-#   make bench-grouping  training windows/s, length-grouped vs shuffled batches (research/bench_grouping.py)
+#   make bench  inference / post-processing / blend-memory benchmarks, one table (research/bench/run.py)
+#   make bench-grouping  training windows/s, length-grouped vs shuffled batches (research/bench/grouping.py)
 #   make blend-check  char-level blend of 3 e5-small models vs the best single one on held-out XQuAD-hi
 #   make clean-notebooks  clear outputs of notebooks/*.ipynb before a commit (nbconvert ClearOutputPreprocessor)
 SHELL := /bin/bash
@@ -37,13 +37,13 @@ E2E_DIR ?= runs/e2e
 	touch $@
 
 $(MODELS_DIR)/tiny-bert/config.json $(MODELS_DIR)/tiny-xlmr/config.json: .venv/.installed
-	$(PY) -m src.backbones build-tiny --out $(MODELS_DIR)
+	$(PY) -m src.train.backbones build-tiny --out $(MODELS_DIR)
 
 backbones: $(MODELS_DIR)/tiny-bert/config.json $(MODELS_DIR)/tiny-xlmr/config.json
 
 demo: backbones
 	$(PY) -m src.notebooks demo --run-dir $(RUN_DIR) --models-dir $(MODELS_DIR)
-	$(PY) -m src.submission check $(RUN_DIR)/submission.csv --test input/test.csv
+	$(PY) -m src.blend.submission check $(RUN_DIR)/submission.csv --test input/test.csv
 
 test: backbones
 	$(PY) -m pytest -q tests
@@ -51,21 +51,21 @@ test: backbones
 # Pass 1 adds a run that fails for real (its weights are missing) and must exit 1 with the others complete;
 # pass 2 skips everything complete and exits 0 only if every backbone's run is.
 batch: backbones
-	@$(PY) -m src.batch $(BATCH_ARGS) --fail-run --runs-dir $(BATCH_DIR) --models-dir $(MODELS_DIR); rc=$$?; \
+	@$(PY) -m src.notebooks.batch $(BATCH_ARGS) --fail-run --runs-dir $(BATCH_DIR) --models-dir $(MODELS_DIR); rc=$$?; \
 	if [ $$rc -ne 1 ]; then echo "make batch: expected exit 1 from the deliberately failing run, got $$rc" >&2; exit 1; fi
-	$(PY) -m src.batch $(BATCH_ARGS) --runs-dir $(BATCH_DIR) --models-dir $(MODELS_DIR)
+	$(PY) -m src.notebooks.batch $(BATCH_ARGS) --runs-dir $(BATCH_DIR) --models-dir $(MODELS_DIR)
 
 kernels: .venv/.installed
-	$(PY) -m src.kaggle_kernels build --out $(KERNELS_DIR) $(if $(KAGGLE_USER),--user $(KAGGLE_USER)) $(if $(COUNTS),--counts $(COUNTS))
+	$(PY) -m src.kaggle build --out $(KERNELS_DIR) $(if $(KAGGLE_USER),--user $(KAGGLE_USER)) $(if $(COUNTS),--counts $(COUNTS))
 
 push:
-	$(PY) -m src.kaggle_kernels push --out $(KERNELS_DIR)
+	$(PY) -m src.kaggle push --out $(KERNELS_DIR)
 
 status:
-	$(PY) -m src.kaggle_kernels status --out $(KERNELS_DIR) --wait
+	$(PY) -m src.kaggle status --out $(KERNELS_DIR) --wait
 
 e2e: backbones
-	$(PY) -m research.e2e --out $(E2E_DIR)
+	$(PY) -m research.kaggle_sim.e2e --out $(E2E_DIR)
 # e5-small (real pretrained multilingual encoder) is built outside the repo; reused when already there
 SHARED ?= $(or $(CHAII_SHARED),../shared)
 E5_DIR ?= $(HOME)/.cache/chaii-recipes/e5-small
@@ -76,13 +76,13 @@ e5-small: $(E5_DIR)/model.safetensors
 
 # a QA fine-tune of e5-small: one epoch on XQuAD-hi articles 0-35 (about 6 min on 2 quiet cores), cached beside it
 e5-qa: e5-small
-	OMP_NUM_THREADS=2 $(PY) -m research.bench_models e5
+	OMP_NUM_THREADS=2 $(PY) -m research.bench.models e5
 
 bench: backbones e5-qa
-	OMP_NUM_THREADS=2 $(PY) -m research.bench
+	OMP_NUM_THREADS=2 $(PY) -m research.bench.run
 
 blend-check: e5-qa
-	OMP_NUM_THREADS=2 $(PY) -m research.blend_check $(MODELS)
+	OMP_NUM_THREADS=2 $(PY) -m research.experiments.blend_check $(MODELS)
 
 clean:
 	rm -rf runs .cache
@@ -96,16 +96,16 @@ clean-notebooks: .venv/.installed
 # The base every ablation run starts from: ~60 min of bf16 training + scoring on 2 cores; finds itself when cached.
 # bf16 autocast vs fp32 training of e5-small on this CPU, 2 seeds each (~25 min; resumes from docs/bf16_check.json)
 bf16-check: e5-small
-	OMP_NUM_THREADS=2 $(PY) -m research.bf16_check
+	OMP_NUM_THREADS=2 $(PY) -m research.bench.bf16_check
 
 # length-grouped vs shuffled training batches of e5-small on the base's windows, alternating repeats (~8 min)
 bench-grouping: e5-small
-	OMP_NUM_THREADS=2 $(PY) -m research.bench_grouping
+	OMP_NUM_THREADS=2 $(PY) -m research.bench.grouping
 
 # BASE_QA_ARGS="--group-by-length --max-windows 0": the grouped base that plain reaches 0.45 from (docs/ablation.md)
 BASE_QA_ARGS ?=
 base-qa: e5-small
-	OMP_NUM_THREADS=2 $(PY) -m research.base_qa $(BASE_QA_ARGS)
+	OMP_NUM_THREADS=2 $(PY) -m research.experiments.base_qa $(BASE_QA_ARGS)
 
 # Fine-tunes the base per variant (building it first only if a run is missing; the whole scheme right after plain,
 # then one idea at a time); runs only what the committed log
@@ -118,7 +118,7 @@ ABLATE_ARGS ?=
 TABLE ?= docs/ablation_table.md
 PLOT ?= docs/ablation.png
 ablate: .venv/.installed
-	OMP_NUM_THREADS=2 $(PY) -m research.ablate run --variants $(VARIANTS) --seeds "$(SEEDS)" $(ABLATE_ARGS) $(if $(TABLE),--table $(TABLE)) $(if $(PLOT),--plot $(PLOT))
+	OMP_NUM_THREADS=2 $(PY) -m research.experiments.ablate run --variants $(VARIANTS) --seeds "$(SEEDS)" $(ABLATE_ARGS) $(if $(TABLE),--table $(TABLE)) $(if $(PLOT),--plot $(PLOT))
 
 # plain from the grouped base on all 925 Hindi questions, length-grouped, 3 seeds: XQuAD-hi 0.453-0.457 (docs/ablation.md)
 TARGET_ARGS := --base group_by_length=true --base max_windows=0 --train group_by_length=true --size xquad_hi_train=925
@@ -127,4 +127,4 @@ ablate-target: .venv/.installed
 
 # Needs plain's saved models (make ablate); 10 min on 2 cores (measured); writes docs/infer_settings.md
 infer-settings: .venv/.installed
-	OMP_NUM_THREADS=2 $(PY) -m research.infer_settings
+	OMP_NUM_THREADS=2 $(PY) -m research.experiments.infer_settings

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from src.backbones import ensure_tiny
-from src.paths import REPO_ROOT
+from src.train.backbones import ensure_tiny
+from src.common.paths import REPO_ROOT
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # session-wide too: fixtures of wider scope (and the subprocesses they start) run before the per-test one below
@@ -20,7 +20,7 @@ def pytest_configure(config):
 @pytest.fixture(autouse=True)
 def experiment_log(tmp_path, monkeypatch) -> Path:
     """Every test's training runs log to a temporary file, never to the committed docs/experiments.jsonl."""
-    from src.explog import LOG_ENV
+    from src.train.explog import LOG_ENV
     log = tmp_path / "experiments.jsonl"
     monkeypatch.setenv(LOG_ENV, str(log))
     return log

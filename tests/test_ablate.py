@@ -5,8 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from research import ablate, evalsets
-from src import explog
+from research.experiments import ablate, evalsets
+from src.train import explog
 
 
 def test_experiment_log_appends_rows_and_reports_a_broken_line(tmp_path):
@@ -150,7 +150,7 @@ def test_make_ablate_reads_and_writes_the_committed_log(monkeypatch):
 
 
 def test_a_real_run_with_a_tiny_stand_in_trains_scores_logs_and_resumes(tiny_dirs, tmp_path, monkeypatch):
-    from src.synthetic import make_synthetic_qa
+    from src.data.synthetic import make_synthetic_qa
     trains = {"tydi_en_dev": make_synthetic_qa(10, seed=0), "xquad_hi_train": make_synthetic_qa(20, seed=1)}
     # the sets share their ids, as XQuAD and XQuAD-IN share SQuAD's: each must still be scored on its own contexts
     evals = {n: make_synthetic_qa(4, seed=10 + k).assign(eval_set=n, id=[f"q{i}" for i in range(4)])
@@ -168,7 +168,7 @@ def test_a_real_run_with_a_tiny_stand_in_trains_scores_logs_and_resumes(tiny_dir
     for n in SETS:
         assert m[f"{n}_lo"] <= m[n] <= m[f"{n}_hi"] and 0 <= m[f"{n}_f1"] <= 1
     assert not (tmp_path / "runs" / rows[0]["run_id"] / "checkpoints").exists()
-    from src.predict import WindowLogits
+    from src.infer.predict import WindowLogits
     held = WindowLogits.load(tmp_path / "runs" / rows[0]["run_id"] / "xquad_hi_logits.npz")
     assert set(held.example_id) == {f"xquad_hi/q{i}" for i in range(4)}
     oof = pd.read_csv(tmp_path / "runs" / rows[0]["run_id"] / "oof.csv")

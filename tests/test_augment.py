@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from src.augment import (QACollator, crop_frame, hard_negative_weights, progressive_lengths, sample_negatives,
+from src.train.augment import (QACollator, crop_frame, hard_negative_weights, progressive_lengths, sample_negatives,
                          soft_label_loss, soft_targets)
-from src.recipe import Augment, Recipe, Source, Stage, build_dataset
+from src.train.recipe import Augment, Recipe, Source, Stage, build_dataset
 from tests.test_features import long_frame
 
 OFF = Augment(random_crop=False, progressive=False, cutout=0.0, negative_fraction=1.0)

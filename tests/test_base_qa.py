@@ -3,10 +3,10 @@ import json
 
 import pytest
 
-from research import base_qa
-from src import explog
-from src.backbones import get_backbone, resolve_model_path
-from src.synthetic import make_synthetic_qa
+from research.experiments import base_qa
+from src.train import explog
+from src.train.backbones import get_backbone, resolve_model_path
+from src.data.synthetic import make_synthetic_qa
 
 
 class Interrupt(Exception):
@@ -52,7 +52,7 @@ def test_build_resumes_caches_and_logs_one_row(tiny_dirs, tmp_path, experiment_l
 def test_registry_finds_the_base_in_the_cache_dir(tmp_path, monkeypatch):
     import dataclasses
 
-    from src import backbones
+    from src.train import backbones
     b = get_backbone("e5-small-qa")
     assert b.local_dir == str(base_qa.BASE_DIR / "model") and b.max_length == 256
     built = tmp_path / "base-qa" / "model"

@@ -9,10 +9,10 @@ import time
 import psutil
 import pytest
 
-from src import batch
-from src.paths import REPO_ROOT
-from src.synthetic import make_synthetic_qa
-from src.train import last_complete_checkpoint
+from src.notebooks import batch
+from src.common.paths import REPO_ROOT
+from src.data.synthetic import make_synthetic_qa
+from src.train.fold import last_complete_checkpoint
 
 
 def test_real_parameter_sets_train_their_tiny_stand_ins(tmp_path):
@@ -64,7 +64,7 @@ def test_killed_run_resumes_complete_run_is_skipped_failed_run_is_reported(tmp_p
     run_dir = runs_dir / "tiny-bert" / "fold0"
 
     # 1. kill the run as soon as it has saved a complete checkpoint
-    proc = subprocess.Popen([sys.executable, "-m", "src.batch", *args], cwd=REPO_ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "src.notebooks.batch", *args], cwd=REPO_ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 240
@@ -85,7 +85,7 @@ def test_killed_run_resumes_complete_run_is_skipped_failed_run_is_reported(tmp_p
     # 2. rerun with a deliberately failing run: the killed run resumes and completes, the failure is reported
     # relative paths, as typed on a command line (papermill runs notebooks from notebooks/, so batch resolves them)
     rel = [os.path.relpath(a, REPO_ROOT) if a.startswith(str(tmp_path)) else a for a in args]
-    out = subprocess.run([sys.executable, "-m", "src.batch", *rel, "--fail-run"], cwd=REPO_ROOT,
+    out = subprocess.run([sys.executable, "-m", "src.notebooks.batch", *rel, "--fail-run"], cwd=REPO_ROOT,
                          capture_output=True, text=True, timeout=400)
     assert out.returncode == 1, out.stdout + out.stderr
     assert f"tiny-bert/fold0: resuming from checkpoint-{step}" in out.stdout
@@ -135,8 +135,8 @@ def test_blend_and_submit_get_every_fold(tmp_path):
 
 def test_stand_in_runs_never_log_to_the_committed_experiment_log(tmp_path):
     """Tiny stand-in runs (make batch --tiny, make demo) prove the path; their rows stay beside them."""
-    from src.explog import REPO_LOG
-    from src.notebooks import demo_parameters
+    from src.train.explog import REPO_LOG
+    from src.notebooks.run import demo_parameters
 
     tiny = batch.plan_runs(["muril-large"], [0], tmp_path, "data", "models", tiny=True)[0].parameters
     real = batch.plan_runs(["muril-large"], [0], tmp_path, "data", "models", tiny=False)[0].parameters

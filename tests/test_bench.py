@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from research.blend_memory import simulated_logits
-from research.questions import HELD_OUT, XQUAD_HI, long_hindi_questions, xquad_frame
-from src.blend import BlendConfig, ensemble_spans
+from research.bench.blend_memory import simulated_logits
+from research.bench.questions import HELD_OUT, XQUAD_HI, long_hindi_questions, xquad_frame
+from src.blend.combine import BlendConfig, ensemble_spans
 
 needs_xquad = pytest.mark.skipif(not XQUAD_HI.exists(), reason="shared XQuAD-hi data not mounted")
 
@@ -35,7 +35,7 @@ def test_simulated_13_models_blend_and_vote():
 def _windows(spec):
     """WindowLogits over the context "aa bb cc dd" (tokens 1-4; 0 is CLS), one window per {token: logit} dict
     (start and end alike; every other token -5)."""
-    from src.predict import NO_OFFSET, WindowLogits
+    from src.infer.predict import NO_OFFSET, WindowLogits
 
     off = np.full((len(spec), 6, 2), NO_OFFSET, dtype=np.int32)
     off[:, 1:5] = [(0, 2), (3, 5), (6, 8), (9, 11)]
@@ -51,8 +51,8 @@ def test_pipeline_rule_normalizes_per_window_and_adds_up_repeated_answers():
     utils_qa's raw logit sums: the agreement row of `make bench` depends on telling the two apart."""
     import pandas as pd
 
-    from research.pipeline_ref import pipeline_rule_answers
-    from src.postprocess import predict_texts
+    from research.bench.pipeline_ref import pipeline_rule_answers
+    from src.infer.postprocess import predict_texts
 
     examples = pd.DataFrame({"id": ["q"], "context": ["aa bb cc dd"]})
     # "dd" has the largest logits but CLS takes most of its window's softmax; "bb" is alone in its window

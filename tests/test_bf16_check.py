@@ -1,5 +1,5 @@
 """The bf16 check's report: differences are judged against the seed spread, loss curves compared step by step."""
-from research.bf16_check import SETS, report
+from research.bench.bf16_check import SETS, report
 
 
 def _run(precision, seed, j, losses):

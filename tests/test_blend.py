@@ -3,14 +3,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src.blend import (BlendConfig, average_logits, blend_char_scores, blend_spans, char_blend_spans, char_scores,
+from src.blend.combine import (BlendConfig, average_logits, blend_char_scores, blend_spans, char_blend_spans, char_scores,
                        decode_char_spans, ensemble_spans, vote_span)
-from src.blend_fit import tune_weights
-from src.features import frame_to_batch, prepare_eval_features
-from src.postprocess import best_spans, postprocess_qa_predictions
-from src.span_text import span_texts
-from src.predict import WindowLogits, offsets_array
-from src.synthetic import make_synthetic_qa
+from src.blend.fit import tune_weights
+from src.data.features import frame_to_batch, prepare_eval_features
+from src.infer.postprocess import best_spans, postprocess_qa_predictions
+from src.infer.span_text import span_texts
+from src.infer.predict import WindowLogits, offsets_array
+from src.data.synthetic import make_synthetic_qa
 
 
 def long_examples(n=24, seed=5):
@@ -125,7 +125,7 @@ def test_char_level_decode_of_one_window_equals_token_level(tokenizers):
 
 
 def test_blending_real_tiny_bert_and_tiny_xlmr(tiny_dirs):
-    from src.ensemble import predict_answers
+    from src.blend.ensemble import predict_answers
 
     df = long_examples(8)
     answers = predict_answers(df, [str(tiny_dirs["tiny-bert"]), str(tiny_dirs["tiny-xlmr"])])
@@ -201,7 +201,7 @@ def test_char_scores_take_the_covering_token_and_average_windows():
 
 
 def test_share_offsets_keeps_one_array_per_tokenizer(tokenizers):
-    from src.predict import share_offsets
+    from src.infer.predict import share_offsets
 
     df = long_examples(4)
     m = char_model(df, seed=4)

@@ -1,7 +1,7 @@
 """`make blend-check` picks the plain seeds of the grid from the QA base, not the superseded 6-layer grid."""
 import json
 
-from research import ablate, blend_check
+from research.experiments import ablate, blend_check
 
 
 def _run_dir(root, name):

@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 from test_blend import char_model, long_examples, project
 
-from src import blend_fit
-from src.blend import BlendConfig, ensemble_spans
-from src.blend_fit import cross_fitted_spans, fit_blend
-from src.blend_json import BlendFileError, check_settings, load_blend_json
-from src.io import write_json
-from src.span_text import span_texts
+from src.blend import fit as blend_fit
+from src.blend.combine import BlendConfig, ensemble_spans
+from src.blend.fit import cross_fitted_spans, fit_blend
+from src.blend.settings import BlendFileError, check_settings, load_blend_json
+from src.common.io import write_json
+from src.infer.span_text import span_texts
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def split(df, n):
 def test_notebook_04_blends_two_folds(tmp_path, toks):
     """Issue 10.1: two folds of each backbone hold disjoint rows; the table used to be all NaN and tuning raised
     in scipy. Now every row is scored once per backbone and the tuned blend is cross-fitted over the folds."""
-    from src.notebooks import run_notebook
+    from src.notebooks.run import run_notebook
 
     df = long_examples(12)
     data = tmp_path / "data"
@@ -84,7 +84,7 @@ def test_cross_fitted_weights_never_score_a_row_they_were_tuned_on(toks, monkeyp
     wrong = next_word(df)
     a_ans = [(s, s + len(t)) if f else w for s, t, f, w in zip(df["answer_start"], df["answer_text"], f0, wrong)]
     b_ans = [w if f else (s, s + len(t)) for s, t, f, w in zip(df["answer_start"], df["answer_text"], f0, wrong)]
-    from src.blend import char_scores
+    from src.blend.combine import char_scores
     lengths = df["context"].str.len().to_numpy()
     scores = [char_scores(df["id"].to_numpy(), lengths, project(df, char_model(df, s, answers=ans), toks[t]))
               for s, ans, t in ((1, a_ans, "tiny-bert"), (2, b_ans, "tiny-xlmr"))]
@@ -136,7 +136,7 @@ def test_winner_three_backbones_vote_by_default(tmp_path, toks):
     assert s.backbones[-1] == "rembert" and set(s.backbones) == {b for b, _, _ in specs}
     assert fit.oof["jaccard"].mean() == 1.0 and fit.table.loc["rembert alone", "jaccard_all"] < 0.5
     assert s.cv["candidates"]["vote 2 of 3"] == 1.0 and "char blend, tuned weights (cross-fitted)" not in s.cv["candidates"]
-    from src.predict import WindowLogits
+    from src.infer.predict import WindowLogits
     logits = {b: WindowLogits.load(tmp_path / b / "fold0" / "oof_logits.npz") for b, _, _ in specs}
     spans = ensemble_spans(df, [logits[b] for b in s.backbones], s.backbones, cfg=s.blend_config(),
                            scheme=s.scheme, backbone_weights=s.weights)

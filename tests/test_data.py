@@ -4,8 +4,8 @@ import io
 import pandas as pd
 import pytest
 
-from src.data import DataError, load_chaii_csv
-from src.paths import REPO_ROOT
+from src.data.load import DataError, load_chaii_csv
+from src.common.paths import REPO_ROOT
 
 GOOD = [
     dict(id="a1", context="राम का जन्म अयोध्या में हुआ।", question="राम का जन्म कहाँ हुआ?", answer_text="अयोध्या",
@@ -122,7 +122,7 @@ def test_test_data_stays_strict(tmp_path):
 def test_training_notebook_and_chaii_source_load_train_csv_with_drop(tmp_path):
     import json
 
-    from src.external import load_chaii
+    from src.data.external import load_chaii
 
     nb = json.loads((REPO_ROOT / "notebooks" / "03_recipe_training.ipynb").read_text(encoding="utf-8"))
     code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")

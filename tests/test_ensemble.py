@@ -2,10 +2,10 @@
 import pandas as pd
 import pytest
 
-from src.blend_json import BlendSettings
-from src.ensemble import predict_answers, resolve_blend, use_blend
-from src.paths import REPO_ROOT
-from src.submission import make_submission
+from src.blend.settings import BlendSettings
+from src.blend.ensemble import predict_answers, resolve_blend, use_blend
+from src.common.paths import REPO_ROOT
+from src.blend.submission import make_submission
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def test_a_blend_needs_its_backbones(tiny_dirs):
 
 
 def test_notebook_05_reads_blend_json(tmp_path, tiny_dirs, questions):
-    from src.notebooks import run_notebook
+    from src.notebooks.run import run_notebook
 
     bert, xlmr = str(tiny_dirs["tiny-bert"]), str(tiny_dirs["tiny-xlmr"])
     data = tmp_path / "data"

@@ -2,8 +2,8 @@
 import pandas as pd
 import pytest
 
-from research import evalsets
-from src.paths import SHARED_DIR
+from research.experiments import evalsets
+from src.common.paths import SHARED_DIR
 
 needs_data = pytest.mark.skipif(not (SHARED_DIR / "data" / "xquad").is_dir(),
                                 reason="shared real data not present on this machine")
@@ -56,8 +56,8 @@ def test_the_real_sets_share_ids_so_they_are_scored_combined(built):
 def test_scoring_refuses_shared_ids_and_scores_each_example_on_its_own_context(tiny_dirs):
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-    from src.synthetic import make_synthetic_qa
-    from src.train import TrainConfig, check_unique_ids, score_model
+    from src.data.synthetic import make_synthetic_qa
+    from src.train.fold import TrainConfig, check_unique_ids, score_model
 
     ids = [f"q{i}" for i in range(6)]
     sets = {"hi": make_synthetic_qa(6, seed=1).assign(id=ids, eval_set="hi"),

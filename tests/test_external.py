@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from src.paths import SHARED_DIR
-from src.data import DataError
-from src.external import load_chaii, load_squad_json, load_tydi_json, load_xquad_json, split_by_title
+from src.common.paths import SHARED_DIR
+from src.data.load import DataError
+from src.data.external import load_chaii, load_squad_json, load_tydi_json, load_xquad_json, split_by_title
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = SHARED_DIR / "data"

@@ -1,7 +1,7 @@
 import pandas as pd
 
-from src.features import frame_to_batch, prepare_eval_features, prepare_train_features
-from src.synthetic import make_synthetic_qa
+from src.data.features import frame_to_batch, prepare_eval_features, prepare_train_features
+from src.data.synthetic import make_synthetic_qa
 
 
 def long_frame() -> pd.DataFrame:
@@ -71,7 +71,7 @@ def test_eval_offsets_only_on_context(tokenizer):
 
 def test_long_question_is_cut_to_leave_room_for_the_context(tokenizer):
     """A question longer than max_length - doc_stride made the fast tokenizer panic (TyDi has such questions)."""
-    from src.features import fit_questions
+    from src.data.features import fit_questions
 
     df = long_frame().head(3).copy()
     df.loc[0, "question"] = "भारत के किस राज्य में " * 40 + df.loc[0, "question"]

@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from research import ablate, evalsets, infer_settings
-from src.paths import SHARED_DIR
+from research.experiments import ablate, evalsets, infer_settings
+from src.common.paths import SHARED_DIR
 
 needs_data = pytest.mark.skipif(not (SHARED_DIR / "data" / "xquad").is_dir(),
                                 reason="shared real data not present on this machine")

@@ -11,14 +11,14 @@ import nbformat
 import pandas as pd
 import pytest
 
-from research.kaggle_sim import SOCKET_GUARD, place_wheels
-from src import kaggle_cli as cli
-from src import kaggle_kernels as kk
-from src import kernel_build as kb
-from src import kernel_metadata as km
-from src import kernel_plan as kp
-from src.paths import COMPETITION, REPO_ROOT
-from src.submission import check_submission
+from research.kaggle_sim.sim import SOCKET_GUARD, place_wheels
+from src.kaggle import cli
+from src.kaggle import cli as kk
+from src.kaggle import build as kb
+from src.kaggle import metadata as km
+from src.kaggle import plan as kp
+from src.common.paths import COMPETITION, REPO_ROOT
+from src.blend.submission import check_submission
 
 USER = "tester"
 TRAIN_SLUG = "chaii-recipes-03-muril-large-fold0"
@@ -180,14 +180,17 @@ def test_build_writes_self_contained_kernel_folders(built):
     # every module verbatim, and the recipe it trains with (load_recipe finds it by name beside src/)
     assert written == kb.kernel_files(kp.RECIPE)
     assert written["configs/recipe_kaggle.yaml"] == (REPO_ROOT / "configs" / "recipe_kaggle.yaml").read_text()
-    assert set(written) - {"configs/recipe_kaggle.yaml"} == {f"src/{p.name}" for p in (REPO_ROOT / "src").glob("*.py")}
+    assert set(written) - {"configs/recipe_kaggle.yaml"} == \
+        {f"src/{p.relative_to(REPO_ROOT / 'src').as_posix()}" for p in (REPO_ROOT / "src").rglob("*.py")
+         if "__pycache__" not in p.parts}
+    assert "src/train/fold.py" in written and "src/kaggle/__main__.py" in written  # every package, to the leaves
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and 'backbone = "muril-large"' in injected[0].source and "fold = 0" in injected[0].source
     assert 'recipe = "recipe_kaggle"' in injected[0].source and "n_folds = 2" in injected[0].source
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
     sub_nb = nbformat.read(built / SUBMIT_SLUG / f"{SUBMIT_SLUG}.ipynb", as_version=4)
     cells = "\n".join(c.source for c in sub_nb.cells)
-    assert "%%writefile src/submission.py" in cells and "%%writefile configs/" not in cells
+    assert "%%writefile src/blend/submission.py" in cells and "%%writefile configs/" not in cells
     assert f'model_dirs = "../input/{TRAIN_SLUG}/muril-large/fold0/model,' in cells and 'blend = "oof"' in cells
 
 
@@ -205,8 +208,8 @@ def sitecustomize(tmp_path, monkeypatch) -> Path:
 def test_built_submit_kernel_runs_offline_in_a_simulated_kaggle_tree(tmp_path, tiny_dirs, monkeypatch, sitecustomize):
     import papermill as pm
 
-    from src.data import load_chaii_csv
-    from src.train import TrainConfig, train_fold
+    from src.data.load import load_chaii_csv
+    from src.train.fold import TrainConfig, train_fold
 
     built = tmp_path / "kernels"
     kb.build(built, USER, {"muril-large": 2}, wheels=False)
@@ -242,7 +245,7 @@ def test_built_submit_kernel_runs_offline_in_a_simulated_kaggle_tree(tmp_path, t
     test = pd.read_csv(kin / COMPETITION / "test.csv", dtype=str, keep_default_na=False)
     sub = pd.read_csv(work / "submission.csv", dtype=str, keep_default_na=False)
     check_submission(sub, test["id"])
-    assert (work / "src" / "train.py").read_text() == (REPO_ROOT / "src" / "train.py").read_text()
+    assert (work / "src" / "train" / "fold.py").read_text() == (REPO_ROOT / "src" / "train" / "fold.py").read_text()
 
 
 def test_network_guard_blocks_outside_connections(sitecustomize):
@@ -356,7 +359,7 @@ def test_real_cli_pushes_to_the_loopback_api(built, fake_kaggle, monkeypatch, ca
     assert first["competitionDataSources"] == [COMPETITION] and not first.get("kernelDataSources")
     source = json.loads(first["text"])
     cells = "\n".join(c["source"] for c in source["cells"])
-    assert "%%writefile src/train.py" in cells and "def train_fold(" in cells
+    assert "%%writefile src/train/fold.py" in cells and "def train_fold(" in cells
     assert "%%writefile configs/recipe_kaggle.yaml" in cells and 'recipe = "recipe_kaggle"' in cells
 
     # status polls the same API through the CLI; a failed kernel makes the exit non-zero
@@ -369,6 +372,6 @@ def test_the_module_cli_runs_as_make_kernels_calls_it():
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "src.kaggle_kernels", "build", "--help"], cwd=REPO_ROOT,
+    out = subprocess.run([sys.executable, "-m", "src.kaggle", "build", "--help"], cwd=REPO_ROOT,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "--counts" in out.stdout, out.stderr[-2000:]

@@ -17,9 +17,9 @@ def _imported_modules(path: Path) -> set[str]:
 
 def test_src_never_imports_the_research_harness():
     offenders = {p.name: sorted(m for m in _imported_modules(p) if m.split(".")[0] == "research")
-                 for p in (ROOT / "src").glob("*.py")}
+                 for p in (ROOT / "src").rglob("*.py")}
     assert not {k: v for k, v in offenders.items() if v}
 
 
 def test_no_benchmark_code_in_src():
-    assert not [p.name for p in (ROOT / "src").glob("*.py") if p.stem in {"bench", "ablate"}]
+    assert not [p.name for p in (ROOT / "src").rglob("*.py") if p.stem in {"bench", "ablate"}]

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from src.metric import jaccard, jaccard_by_language, mean_jaccard
+from src.infer.metric import jaccard, jaccard_by_language, mean_jaccard
 
 
 @pytest.mark.parametrize("a, b, expected", [
@@ -31,7 +31,7 @@ def test_mean_and_by_language():
 # ---------------------------------------------------------------- SQuAD EM/F1, several golds, intervals
 import numpy as np
 
-from src.metric import bootstrap_ci, exact_match, f1_score, normalize_answer, qa_metrics, score_rows
+from src.infer.metric import bootstrap_ci, exact_match, f1_score, normalize_answer, qa_metrics, score_rows
 
 
 @pytest.mark.parametrize("pred, gold, em, f1", [

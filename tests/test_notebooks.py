@@ -3,9 +3,9 @@ import json
 
 import pandas as pd
 
-from src.notebooks import NOTEBOOK_DIR, NOTEBOOKS, run_demo
-from src.paths import REPO_ROOT
-from src.submission import check_submission
+from src.notebooks.run import NOTEBOOK_DIR, NOTEBOOKS, run_demo
+from src.common.paths import REPO_ROOT
+from src.blend.submission import check_submission
 
 
 def test_notebooks_are_thin_and_clean():
@@ -67,7 +67,7 @@ def test_kernel_starts_without_the_tcp_encryption_warning(tmp_path, capfd):
     src = tmp_path / "src"
     src.mkdir()
     nbformat.write(nb, src / "tiny.ipynb")
-    from src.notebooks import run_notebook
+    from src.notebooks.run import run_notebook
 
     out = run_notebook("tiny", tmp_path / "out", {"x": 7}, progress=False, notebook_dir=src)
     captured = capfd.readouterr()
@@ -115,7 +115,7 @@ def test_make_clean_notebooks_clears_outputs_and_keeps_the_parameters_tag(tmp_pa
 def test_clean_notebooks_names_a_broken_file(tmp_path):
     import pytest
 
-    from src.notebooks import clear_outputs
+    from src.notebooks.run import clear_outputs
 
     bad = tmp_path / "broken.ipynb"
     bad.write_text("{not json", encoding="utf-8")

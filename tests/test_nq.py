@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from src.data import DataError
-from src.nq import fit_similarity, holdout_auc, load_nq_jsonl, select_similar
+from src.data.load import DataError
+from src.data.nq import fit_similarity, holdout_auc, load_nq_jsonl, select_similar
 
 
 def record(example_id, question, tokens, long_span, short_spans=(), yes_no="NONE"):
@@ -67,9 +67,9 @@ def test_classifier_keeps_the_target_like_questions():
 
 def test_raw_nq_sample_through_the_cli_into_a_built_recipe_dataset(tmp_path, tiny_dirs, capsys):
     """Raw simplified NQ -> classifier -> nq-subset/ -> the shipped recipe's nq source -> training windows."""
-    from src.nq import DATASET_SLUG, SUBSET_FILE, main
-    from src.recipe import Augment, Recipe, Stage, build_dataset, load_recipe, source_frame
-    from src.synthetic import nq_sample_records, write_nq_sample, write_reference_questions
+    from src.data.nq import DATASET_SLUG, SUBSET_FILE, main
+    from src.train.recipe import Augment, Recipe, Stage, build_dataset, load_recipe, source_frame
+    from src.data.synthetic import nq_sample_records, write_nq_sample, write_reference_questions
 
     raw = write_nq_sample(tmp_path / "simplified-nq-train.jsonl", n=40, seed=0)
     records = [json.loads(line) for line in raw.read_text(encoding="utf-8").splitlines()]
@@ -101,9 +101,9 @@ def test_raw_nq_sample_through_the_cli_into_a_built_recipe_dataset(tmp_path, tin
 
 
 def test_the_recipe_refuses_raw_nq_with_what_to_run(tmp_path):
-    from src.recipe import Source, source_frame
+    from src.train.recipe import Source, source_frame
 
     agra = DOC.index("Agra")
     path = write_jsonl(tmp_path, [record(1, "where is the taj mahal", DOC, (4, 17), [(agra - 1, agra + 2)])])
-    with pytest.raises(DataError, match=r"raw Natural Questions JSONL.*python -m src.nq"):
+    with pytest.raises(DataError, match=r"raw Natural Questions JSONL.*python -m src.data.nq"):
         source_frame(Source("nq_subset", "nq", path.name), tmp_path)

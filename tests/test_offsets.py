@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src.features import frame_to_batch, prepare_eval_features, prepare_train_features
-from src.paths import CACHE_DIR, SHARED_DIR
-from src.postprocess import predict_texts
-from src.predict import WindowLogits, offsets_array
+from src.data.features import frame_to_batch, prepare_eval_features, prepare_train_features
+from src.common.paths import CACHE_DIR, SHARED_DIR
+from src.infer.postprocess import predict_texts
+from src.infer.predict import WindowLogits, offsets_array
 
 LONE = "▁"
 # (context, answer): answers after a lone "▁" (Tamil numerals, a currency sign) or after a space that e5 folds in
@@ -38,7 +38,7 @@ def xlmr_tokenizer(request, tiny_dirs):
     if not (path / "tokenizer.json").exists():
         if not SHARED_DIR.exists():
             pytest.skip(f"e5-small is not built in {path} and the shared folder {SHARED_DIR} that builds it is missing")
-        from src.backbones import ensure_e5_small
+        from src.train.backbones import ensure_e5_small
         path = ensure_e5_small(path)
     return AutoTokenizer.from_pretrained(path)
 
@@ -134,7 +134,7 @@ def test_training_labels_avoid_lone_underline_and_spaces(xlmr_tokenizer):
 def test_tokenizer_audit_counts_these_answers_as_aligned(xlmr_tokenizer):
     """Notebook 02's audit measures the spans answers are cut from: a space folded into a word's offsets is no
     misaligned edge."""
-    from src.tokenizer_report import tokenizer_report
+    from src.train.tokenizer_report import tokenizer_report
 
     r = tokenizer_report(_examples().assign(language="x"), xlmr_tokenizer, 64, 16)
     assert r["answers_start_aligned"] == 1.0 and r["answers_end_aligned"] == 1.0

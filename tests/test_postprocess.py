@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src.answer_rules import AnswerRules, apply_rules
-from src.postprocess import postprocess_qa_predictions, predict_texts
-from src.predict import NO_OFFSET, WindowLogits
+from src.infer.answer_rules import AnswerRules, apply_rules
+from src.infer.postprocess import postprocess_qa_predictions, predict_texts
+from src.infer.predict import NO_OFFSET, WindowLogits
 
 CONTEXT = "राम का जन्म अयोध्या में हुआ"
 # word spans as token offsets; position 0 = CLS and 1 = a question token (no offset)
@@ -100,9 +100,9 @@ def test_vectorized_equals_reference(seed, levels, n_best, max_len):
 def test_vectorized_on_real_tiny_model_logits(tiny_dirs):
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-    from src.features import frame_to_batch, prepare_eval_features
-    from src.predict import predict_windows
-    from src.synthetic import make_synthetic_qa
+    from src.data.features import frame_to_batch, prepare_eval_features
+    from src.infer.predict import predict_windows
+    from src.data.synthetic import make_synthetic_qa
 
     df = make_synthetic_qa(30, seed=3)
     df["context"] = [" ".join(df["context"].sample(3, random_state=i)) + " " + c for i, c in enumerate(df["context"])]

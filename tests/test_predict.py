@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from src import predict
-from src.postprocess import predict_texts
-from src.predict import (WindowSettings, WindowSettingsWarning, load_model, offsets_array, predict_examples,
+from src.infer import predict
+from src.infer.postprocess import predict_texts
+from src.infer.predict import (WindowSettings, WindowSettingsWarning, load_model, offsets_array, predict_examples,
                          resolve_precision, window_settings)
-from src.synthetic import make_synthetic_qa
+from src.data.synthetic import make_synthetic_qa
 
 CPU = torch.device("cpu")
 needs_ort = pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime not installed")
@@ -45,7 +45,7 @@ def test_every_cpu_precision_gives_answers(model_dir, precision):
 
 @needs_ort
 def test_onnx_export_is_cached_and_redone_when_the_weights_change(model_dir):
-    from src.onnx_qa import cache_dir
+    from src.infer.onnx_qa import cache_dir
 
     load_model(model_dir, "onnx-int8", "cpu")
     onnx = cache_dir(model_dir) / "model-int8.onnx"

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from src.paths import SHARED_DIR
-from src.recipe import Augment, Recipe, Source, Stage, build_dataset, load_recipe
-from src.synthetic import make_synthetic_qa
+from src.common.paths import SHARED_DIR
+from src.train.recipe import Augment, Recipe, Source, Stage, build_dataset, load_recipe
+from src.data.synthetic import make_synthetic_qa
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "recipe_order_worker.py"
@@ -110,8 +110,8 @@ def test_torchrun_two_ranks_see_the_recipe_order_step_by_step(tmp_path):
 
 
 def test_fold_dataset_never_trains_on_the_held_out_fold(tokenizer, tmp_path):
-    from src.recipe import fold_dataset
-    from src.train import TrainConfig
+    from src.train.recipe import fold_dataset
+    from src.train.fold import TrainConfig
 
     df = make_synthetic_qa(60, seed=5)
     chaii = Source("chaii", "chaii", repeats=2)
@@ -124,8 +124,8 @@ def test_fold_dataset_never_trains_on_the_held_out_fold(tokenizer, tmp_path):
 
 
 def test_an_nq_source_reads_the_subset_file_src_nq_writes(tmp_path):
-    from src.nq import load_nq_jsonl, write_subset
-    from src.recipe import source_frame
+    from src.data.nq import load_nq_jsonl, write_subset
+    from src.train.recipe import source_frame
     from tests.test_nq import DOC, record, write_jsonl
 
     agra = DOC.index("Agra")
@@ -138,8 +138,8 @@ def test_an_nq_source_reads_the_subset_file_src_nq_writes(tmp_path):
 
 def test_hard_negatives_path_is_read_from_the_data_dir_whatever_the_cwd(tokenizer, tmp_path, monkeypatch):
     """papermill runs notebook 03 from notebooks/: a relative oof.csv must not depend on the current directory."""
-    from src.recipe import fold_dataset
-    from src.train import TrainConfig
+    from src.train.recipe import fold_dataset
+    from src.train.fold import TrainConfig
 
     df = make_synthetic_qa(30, seed=5)
     data = tmp_path / "data"
@@ -183,8 +183,8 @@ def test_recipe_epochs_redraw_crops_and_negatives_and_keep_the_stage_order(token
 
 
 def test_train_recipe_fold_runs_its_epochs_as_one_schedule(tiny_dirs, tmp_path):
-    from src.recipe import train_recipe_fold
-    from src.train import TrainConfig
+    from src.train.recipe import train_recipe_fold
+    from src.train.fold import TrainConfig
 
     df = make_synthetic_qa(36, seed=4)
     chaii = Source("chaii", "chaii")

@@ -2,8 +2,8 @@
 import pandas as pd
 import pytest
 
-from src.eda import lengths, summary
-from src.tokenizer_report import answer_alignment, tokenizer_report
+from src.data.eda import lengths, summary
+from src.train.tokenizer_report import answer_alignment, tokenizer_report
 
 
 def test_answer_alignment_detects_misaligned_and_glued_edges():
@@ -58,8 +58,8 @@ def test_executed_notebooks_become_self_contained_reports_and_an_index(tmp_path)
 
     import papermill as pm
 
-    from src.html_report import INDEX, report_run_folder
-    from src.notebooks import run_notebook
+    from src.notebooks.report import INDEX, report_run_folder
+    from src.notebooks.run import run_notebook
 
     src = tmp_path / "src"
     _tiny_notebook(src / "plot.ipynb", "import matplotlib.pyplot as plt\nplt.plot(range(n))\nplt.show()\n"
@@ -86,7 +86,7 @@ def test_executed_notebooks_become_self_contained_reports_and_an_index(tmp_path)
 
 
 def test_render_html_names_a_missing_notebook(tmp_path):
-    from src.html_report import render_html
+    from src.notebooks.report import render_html
 
     with pytest.raises(FileNotFoundError, match="nothing.ipynb: no executed notebook"):
         render_html(tmp_path / "nothing.ipynb")
@@ -119,7 +119,7 @@ def test_audit_plots_show_the_table(tiny_dirs):
     matplotlib.use("agg")
     from transformers import AutoTokenizer
 
-    from src.tokenizer_report import AUDIT_BARS, compare_tokenizers, context_token_counts, plot_audit
+    from src.train.tokenizer_report import AUDIT_BARS, compare_tokenizers, context_token_counts, plot_audit
 
     toks = {n: AutoTokenizer.from_pretrained(tiny_dirs[n]) for n in ("tiny-bert", "tiny-xlmr")}
     df = _audit_frame()

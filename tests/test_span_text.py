@@ -3,7 +3,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from src.span_text import span_texts
+from src.infer.span_text import span_texts
 
 # 1-, 2-, 3- and 4-byte UTF-8 characters, Devanagari and Tamil combining marks among them
 ALPHABET = list("ab 1.") + list("éñß") + list("राम का जन्म") + list("கி.பி தமிழ்") + ["😀", "𝔸"]

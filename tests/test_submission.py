@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src.submission import SubmissionError, check_submission, main, make_submission, write_submission
+from src.blend.submission import SubmissionError, check_submission, main, make_submission, write_submission
 
 TEST = pd.DataFrame({"id": ["a", "b", "c"], "context": ["x"] * 3, "question": ["q"] * 3, "language": ["hindi"] * 3})
 

@@ -3,10 +3,10 @@ import json
 
 import pytest
 
-from src import explog
-from src.synthetic import make_synthetic_qa
-from src.precision import bf16_support
-from src.train import TrainConfig, train_fold
+from src.train import explog
+from src.data.synthetic import make_synthetic_qa
+from src.infer.precision import bf16_support
+from src.train.fold import TrainConfig, train_fold
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_cpu_model_reads_the_model_name():
 
 
 def test_metric_for_best_needs_evaluation(tiny_dirs, tmp_path):
-    from src.train import training_arguments
+    from src.train.fold import training_arguments
     with pytest.raises(ValueError, match="eval_steps"):
         training_arguments(cfg_for(tiny_dirs, tmp_path, metric_for_best="jaccard_all").resolved())
 
@@ -68,8 +68,8 @@ def test_bf16_trains_a_few_steps_on_cpu_or_says_why_not(data, tiny_dirs, tmp_pat
 
 
 def test_bf16_falls_back_to_fp32_with_its_reason(tiny_dirs, tmp_path, monkeypatch, capsys):
-    from src import precision
-    from src.train import training_arguments
+    from src.infer import precision
+    from src.train.fold import training_arguments
     monkeypatch.setattr(precision, "bf16_support", lambda: (False, "no native bf16 on this test CPU"))
     args = training_arguments(cfg_for(tiny_dirs, tmp_path, bf16=True).resolved())
     assert not args.bf16 and "no native bf16 on this test CPU; training in fp32" in capsys.readouterr().out
@@ -91,8 +91,8 @@ def test_report_to_maps_onto_the_trainer_and_notebook_03_exposes_the_options(tmp
 
     import nbformat
 
-    from src.batch import NOTEBOOK_DIR
-    from src.train import training_arguments
+    from src.notebooks.batch import NOTEBOOK_DIR
+    from src.train.fold import training_arguments
     cfg = TrainConfig(backbone="tiny-bert", output_dir=str(tmp_path)).resolved()
     assert training_arguments(cfg).report_to == []                                 # "none": no tracker
     assert training_arguments(dataclasses.replace(cfg, report_to="tensorboard, wandb")).report_to == [
@@ -136,7 +136,7 @@ def test_a_kernel_in_a_simulated_kaggle_tree_logs_inside_it(tmp_path, monkeypatc
 def test_group_by_length_batches_windows_of_similar_length_and_refuses_a_designed_order(data, tiny_dirs, tmp_path):
     from transformers import AutoTokenizer, DataCollatorWithPadding, TrainerCallback
 
-    from src.augment import MODEL_KEYS
+    from src.train.augment import MODEL_KEYS
     train = make_synthetic_qa(320, seed=4)
     # contexts cut to very different lengths, so a shuffled batch mixes short and long windows
     train["context"] = [c[: 40 + (i * 37) % len(c)] if len(c) > 40 else c for i, c in enumerate(train["context"])]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from src import kernel_install, wheels
-from src.paths import CACHE_DIR, REPO_ROOT
+from src.kaggle import install as kernel_install, wheels
+from src.common.paths import CACHE_DIR, REPO_ROOT
 from test_kaggle_kernels import SOCKET_GUARD
 
 ENV = {"python_version": "3.11", "python_full_version": "3.11.7", "sys_platform": "linux", "os_name": "posix",
@@ -47,7 +47,7 @@ def test_image_check_names_package_found_needed_and_what_to_do(tmp_path, monkeyp
     assert "chaii-fake-absent: not installed, needed any version" in msg
     assert "chaii-fake-odd: found 2.1-custom build, needed >=2.0" in msg  # unparseable: reported, not a crash
     assert "chaii-fake-ok" not in msg  # only the problems
-    assert "Always use latest environment" in msg and "python -m src.wheels build" in msg
+    assert "Always use latest environment" in msg and "python -m src.kaggle.wheels build" in msg
 
 
 def run_cell(source: str, work: Path) -> None:
@@ -153,9 +153,9 @@ def test_platform_tags_cover_older_glibc_levels():
 KERNEL = '''
 import json, sys
 import datasets, tokenizers, torch, transformers
-from src.data import load_chaii_csv
-from src.postprocess import predict_texts
-from src.predict import predict_examples
+from src.data.load import load_chaii_csv
+from src.infer.postprocess import predict_texts
+from src.infer.predict import predict_examples
 
 examples = load_chaii_csv(sys.argv[1], split="test").head(3)
 ds = datasets.Dataset.from_pandas(examples[["id", "question", "context"]])  # pyarrow from the image

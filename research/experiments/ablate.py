@@ -1,0 +1,398 @@
+"""Ablation of the data recipe and each augmentation, fine-tuning the QA-competent base (`make ablate`).
+
+Every variant fine-tunes the same base (`research.experiments.base_qa`, e5-small already trained on English QA) on the same
+questions with the same optimizer and schedule; only how the data is fed changes. Evaluation: every leak-free set
+of `research.experiments.evalsets` (XQuAD-hi, XQuAD-IN hi and ta on the held-out articles, TyDi te and bn dev), Jaccard with
+a 95% bootstrap interval. plain runs with three seeds; a variant whose first seed differs from plain by more than
+plain's seed spread gets two more. Runs already in the committed log (docs/experiments.jsonl) are never re-run,
+on any machine: on a fresh clone with a complete log `make ablate` only prints the table
+(`research.experiments.ablation_table`: the table, the verdicts and the plot).
+
+    python -m research.experiments.ablate run --variants plain,cutout     # run what is missing, then write the table and plot
+    python -m research.experiments.ablate report                          # table + plot from the log only
+    python -m research.experiments.ablate reproduce RUN_ID                # re-run one logged run from its row, log the repeat
+    python -m research.experiments.ablate rescore RUN_ID                  # score a logged run's model again, update its row
+    python -m research.experiments.ablate run --variants plain --seeds 0,1,2 --train group_by_length=true   # another setting
+
+`--size`, `--train` and `--base` change what a run depends on, so their runs get their own ids and their own table
+(`report` with the same flags); the grid's logged runs keep theirs.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from research.experiments import ablation_table
+from src.train import explog
+from src.common.paths import CACHE_DIR, SHARED_DIR
+from src.train.recipe import Augment, Recipe, Source, Stage, build_dataset
+
+CACHE = CACHE_DIR
+OUT_ROOT = CACHE / "ablation-base"   # a run's folder: OUT_ROOT / run_id
+EVAL_SETS = ("xquad_hi", "xquad_in_hi", "xquad_in_ta", "tydi_te", "tydi_bn")
+
+# Sizing (<= 15 min a run on 2 CPU cores, bf16 at ~3.0 training windows/s at 256 tokens): 600 of the 925 XQuAD-hi
+# training-article questions (~900 windows of 256 a pass, fed twice) + 200 TyDi-en dev questions (~230 windows;
+# English replay in stage 1; the base never saw them) = ~2,030 windows, ~11.3 min; scoring 1,412 evaluation
+# questions (1,907 windows) in bf16 takes ~1.5 min more. resize grows the second stage to 384 tokens.
+SIZES = dict(tydi_en_dev=200, xquad_hi_train=600)
+BASE: dict = {}   # BaseQAConfig fields that differ from the default base (`--base KEY=VALUE`): new run ids
+LENGTH, STRIDE = 256, 96
+TRAIN = dict(backbone="e5-small-qa", learning_rate=5e-5, epochs=1, batch_size=16, grad_accum=1, max_length=LENGTH,
+             doc_stride=STRIDE, warmup_ratio=0.1, freeze_word_embeddings=True, save_steps=40, logging_steps=10,
+             eval_batch_size=64, bf16=True)
+
+
+def train_sources() -> dict[str, Source]:
+    """The training side, named as in `research.experiments.evalsets.train_sources` (no evaluated article in any of them)."""
+    return {"tydi_en_dev": Source("tydi_en_dev", "tydi", "tydiqa_goldp/english_tydiqa_dev.json",
+                                  limit=SIZES["tydi_en_dev"]),
+            "xquad_hi": Source("xquad_hi_train", "xquad", "xquad/xquad.hi.json", language="hindi",
+                               limit=SIZES["xquad_hi_train"])}
+
+
+OFF = Augment(random_crop=False, progressive=False, lengths=(LENGTH, 384), cutout=0.0, negative_fraction=1.0,
+              soft_label_radius=0)
+SWITCHES = {"recipe": {}, "crop": dict(random_crop=True), "resize": dict(progressive=True),
+            "cutout": dict(cutout=0.1), "negsamp": dict(negative_fraction=0.3), "soft": dict(soft_label_radius=3)}
+SWITCHES["all"] = {k: v for d in SWITCHES.values() for k, v in d.items()}
+SWITCHES["all-but-soft"] = {k: v for k, v in SWITCHES["all"].items() if k != "soft_label_radius"}
+VARIANTS = ["plain", *SWITCHES]
+SEEDS = {"plain": (0, 1, 2)}
+FOLLOW_UP_SEEDS = (1, 2)
+
+
+def variant_recipe(name: str) -> Recipe:
+    """plain: one shuffled pool. Every other variant: the two-stage recipe (English replay + Hindi, then Hindi
+    again), fed in order, with its augmentations on."""
+    s = train_sources()
+    if name == "plain":
+        pool = [s["tydi_en_dev"], dataclasses.replace(s["xquad_hi"], repeats=2)]
+        return Recipe("plain", [Stage("all", pool, LENGTH, STRIDE)], OFF, sequential=False)
+    if name not in SWITCHES:
+        raise ValueError(f"unknown variant {name!r}; known: {VARIANTS}")
+    stages = [Stage("external", [s["tydi_en_dev"], s["xquad_hi"]], LENGTH, STRIDE),
+              Stage("target", [s["xquad_hi"]], LENGTH, STRIDE)]
+    return Recipe(name, stages, dataclasses.replace(OFF, **SWITCHES[name]), sequential=True)
+
+
+def base_config() -> dict:
+    from research.experiments.base_qa import BaseQAConfig
+    return BaseQAConfig(**BASE).to_dict()
+
+
+def run_config(variant: str, seed: int) -> dict:
+    """Everything a run depends on, JSON-able: what the log stores and `reproduce` reads back."""
+    recipe = variant_recipe(variant)
+    if TRAIN.get("group_by_length") and recipe.sequential:
+        raise ValueError(f"variant {variant!r} feeds its stages in order: group_by_length would reorder them; "
+                         "only plain (one shuffled pool) can group by length")
+    config = {"variant": variant, "seed": seed, "recipe": recipe.to_dict(),
+              "train": dict(TRAIN, seed=seed, soft_label_radius=recipe.augment.soft_label_radius),
+              "eval": list(EVAL_SETS), "base": explog.config_hash(base_config()), "data_dir": "../shared/data"}
+    if BASE:  # only then, so the runs on the default base keep their logged ids
+        config["base_config"] = dict(BASE)
+    return config
+
+
+def run_id_of(config: dict) -> str:
+    return f"{config['variant']}-s{config['seed']}-{explog.config_hash(config)[:6]}"
+
+
+def load_data(data_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """(training frames by source name, evaluation frames by set name) from `research.experiments.evalsets`."""
+    from research.experiments import evalsets
+    trains = evalsets.train_sources(data_dir)
+    return trains, evalsets.eval_sets(data_dir)
+
+
+def base_model(overrides: dict | None = None) -> Path:
+    """The base's model directory, built (about an hour) only when a run needs it."""
+    from research.experiments import base_qa
+    return Path(base_qa.build(base_qa.BaseQAConfig(**(overrides or {})))["model_dir"])
+
+
+def frames_for(recipe: Recipe, trains: dict[str, pd.DataFrame]) -> dict[tuple, pd.DataFrame]:
+    """Each recipe source's frame: its named training frame, a seeded sample of `limit` questions."""
+    out = {}
+    for stage in recipe.stages:
+        for src in stage.sources:
+            df = trains[src.name]
+            if src.limit is not None and src.limit < len(df):
+                df = df.sample(src.limit, random_state=0).sort_index()
+            out[src.data_key()] = df.reset_index(drop=True)
+    return out
+
+
+def execute(config: dict, out_dir: Path, data_dir: Path, commit: str | None = None) -> dict:
+    """Train and evaluate one configuration; returns its log row (without writing it)."""
+    from transformers import AutoTokenizer
+
+    from src.train.augment import QACollator
+    from src.train.fold import TrainConfig, train_fold
+
+    recipe = Recipe.from_dict(config["recipe"])
+    trains, evals = load_data(data_dir)
+    model_dir = base_model(config.get("base_config"))
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    t0 = time.time()
+    frames = frames_for(recipe, trains)
+    dataset = build_dataset(recipe, frames, tokenizer, seed=config["seed"])
+    from research.experiments.evalsets import combined
+    valid = combined({n: evals[n] for n in config["eval"]})
+    cfg = TrainConfig(**config["train"], model_path=str(model_dir), output_dir=str(out_dir), experiment_log="")
+    collator = QACollator(tokenizer, cutout=recipe.augment.cutout, seed=config["seed"],
+                          keep_context_bounds=cfg.soft_label_radius > 0)
+    result = train_fold(valid, cfg, valid_df=valid, train_dataset=dataset, sequential=recipe.sequential,
+                        data_collator=collator, resume=True)
+    shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)  # only needed to resume an interrupted run
+    save_held_out(out_dir, valid[valid["eval_set"] == "xquad_hi"])
+    m = result.metrics
+    metrics = row_metrics(m, config["eval"])
+    data = {"train": {src.name: len(frames[src.data_key()]) for st in recipe.stages for src in st.sources},
+            "train_windows": m["n_train_windows"], "eval": {n: len(evals[n]) for n in config["eval"]}}
+    return explog.run_row(config, metrics, data, run_id=run_id_of(config), kind="ablate", variant=config["variant"],
+                          git_commit=commit or explog.git_commit(), backbone=f"e5-small-qa (base {config['base']})",
+                          train_seconds=m["train_seconds"], total_seconds=round(time.time() - t0, 1),
+                          n_train_windows=m["n_train_windows"], n_valid=m["n_valid"], out_dir=str(out_dir),
+                          # what ran, not what was asked: `bf16=True` falls back to fp32 on a CPU without it
+                          precision="bf16" if m["bf16"] else "fp32")
+
+
+def reproduce(run_id: str, log: Path, out_root: Path, data_dir: Path) -> tuple[dict, dict]:
+    """Train a logged run's configuration again (another machine, precision or library version) and log the
+    repeat as its own row, `RUN_ID-rN` of kind "reproduce": the table keeps the original, the report lists
+    both. Returns (the logged row, the repeat's row)."""
+    rows = explog.read_log(log)
+    row = next((r for r in rows if r["run_id"] == run_id and r.get("kind") == "ablate"), None)
+    if row is None:
+        raise SystemExit(f"run {run_id!r} is not an ablation run in {log}")
+    rid = f"{run_id}-r{1 + sum(r.get('reproduces') == run_id for r in rows)}"
+    print(f"reproduce {run_id} as {rid} ...", flush=True)
+    new = execute(row["config"], out_root / rid, data_dir)
+    new.update(run_id=rid, kind="reproduce", reproduces=run_id)
+    explog.append_run(log, new)
+    return row, new
+
+
+def row_metrics(m: dict, names) -> dict:
+    """The log row's metrics per evaluation set: Jaccard, its interval, EM and F1."""
+    out = {}
+    for n in names:
+        out.update({n: m[f"jaccard_{n}"], f"{n}_lo": m[f"jaccard_{n}_lo"], f"{n}_hi": m[f"jaccard_{n}_hi"],
+                    f"{n}_em": m[f"em_{n}"], f"{n}_f1": m[f"f1_{n}"]})
+    return out
+
+
+def rescore(run_id: str, log: Path, out_root: Path, data_dir: Path) -> dict:
+    """Score a logged run's saved model again (after a fix to the evaluation, not to training) and rewrite its
+    row's metrics; the run's oof files are rewritten too."""
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    from research.experiments.evalsets import combined
+    from src.common.io import write_csv
+    from src.train.fold import TrainConfig, score_model, update_metrics_json
+
+    row = next((r for r in explog.read_log(log) if r["run_id"] == run_id), None)
+    if row is None:
+        raise SystemExit(f"run {run_id!r} not in {log}")
+    out_dir = out_root / run_id
+    model_dir = out_dir / "model"
+    if not (model_dir / "config.json").exists():
+        raise SystemExit(f"{model_dir} has no model: re-run it (`reproduce {run_id}`) instead")
+    _, evals = load_data(data_dir)
+    valid = combined({n: evals[n] for n in row["config"]["eval"]})
+    cfg = TrainConfig(**row["config"]["train"], output_dir=str(out_dir), experiment_log="")
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForQuestionAnswering.from_pretrained(model_dir)
+    m, oof, logits = score_model(model, tokenizer, valid, cfg, bf16=cfg.bf16)
+    update_metrics_json(out_dir, m)   # the run's own record (the bench picks models by it) takes them too
+    write_csv(oof, out_dir / "oof.csv")
+    logits.save(out_dir / "oof_logits.npz")
+    save_held_out(out_dir, valid[valid["eval_set"] == "xquad_hi"])
+    metrics = row_metrics(m, row["config"]["eval"])
+    return explog.update_run(log, run_id, metrics=metrics, rescored_at=explog.git_commit())
+
+
+def save_held_out(out_dir: Path, held: pd.DataFrame) -> None:
+    """The held-out XQuAD-hi windows' logits and examples alone, for blending seeds (research/bench/run.py)."""
+    from src.common.io import write_csv
+    from src.infer.predict import WindowLogits
+
+    logits = WindowLogits.load(out_dir / "oof_logits.npz")
+    keep = np.isin(logits.example_id, held["id"].to_numpy())
+    WindowLogits(logits.example_id[keep], logits.start[keep], logits.end[keep], logits.offsets[keep]).save(
+        out_dir / "xquad_hi_logits.npz")
+    cols = [c for c in ("id", "context", "question", "answer_text", "answer_start", "language", "title") if c in held]
+    write_csv(held[cols], out_dir / "xquad_hi_examples.csv")
+
+
+def ablation_rows(log: Path) -> list[dict]:
+    """The logged runs of the current configuration (rows of other grids and other kinds stay out)."""
+    return [r for r in explog.read_log(log) if r.get("kind") == "ablate" and of_current_config(r)]
+
+
+def needs_more_seeds(rows: list[dict]) -> list[str]:
+    """Variants with fewer than 3 seeds whose mean differs from plain's by more than plain's seed sd on any set."""
+    s = ablation_table.summary(rows, EVAL_SETS, VARIANTS)
+    if "plain" not in set(s["variant"]):
+        return []
+    p = s[s["variant"] == "plain"].iloc[0]
+    out = []
+    for r in s.itertuples():
+        if r.variant == "plain" or r.n_seeds >= 3:
+            continue
+        if any(abs(getattr(r, n) - p[n]) > (p[f"{n}_sd"] if p[f"{n}_sd"] == p[f"{n}_sd"] else 0) for n in EVAL_SETS):
+            out.append(r.variant)
+    return out
+
+
+def run_grid(variants: list[str], log: Path, out_root: Path, data_dir: Path,
+             seeds: tuple[int, ...] | None = None, follow_up: bool = True) -> None:
+    """Run what the log lacks: each variant with its seeds (`SEEDS`, or `seeds` for every variant); then, with
+    `follow_up`, two more seeds for each variant that `needs_more_seeds`."""
+    commit = explog.git_commit()
+
+    def run(v: str, seed: int) -> None:
+        config = run_config(v, seed)
+        rid = run_id_of(config)
+        if rid in explog.done_run_ids(log):
+            print(f"skip {rid}: already in {log}", flush=True)
+            return
+        print(f"run {rid} ...", flush=True)
+        row = execute(config, out_root / rid, data_dir, commit)
+        explog.append_run(log, row)
+        print(f"done {rid}: { {n: row['metrics'][n] for n in EVAL_SETS if n in row['metrics']} } "
+              f"in {row['train_seconds']:.0f} s", flush=True)
+
+    for v in variants:
+        for seed in seeds or SEEDS.get(v, (0,)):
+            run(v, seed)
+    if follow_up and seeds is None:
+        more = set(needs_more_seeds(ablation_rows(log)))
+        for v in variants:          # in the caller's order: the Makefile puts the whole scheme first
+            if v in more:
+                for seed in FOLLOW_UP_SEEDS:
+                    run(v, seed)
+
+
+def of_current_config(row: dict) -> bool:
+    """Whether a logged run is its variant and seed under the current configuration (sizes, base, code settings)."""
+    try:
+        return row["run_id"] == run_id_of(run_config(row["variant"], row["seed"]))
+    except (KeyError, ValueError):   # a variant this code no longer knows, or a row of another kind
+        return False
+
+
+def report(log: Path, table: Path | None, png: Path | None) -> str:
+    """Table, verdicts (and plot) of the logged runs of the current configuration."""
+    rows = ablation_rows(log)
+    if not rows:
+        raise SystemExit(f"no ablation runs of the current configuration in {log} yet")
+    s = ablation_table.summary(rows, EVAL_SETS, VARIANTS)
+    text = ablation_table.markdown_table(s, EVAL_SETS)
+    verdicts = ablation_table.verdicts(s, EVAL_SETS)
+    if verdicts:    # none where plain is the only variant
+        text += "\n" + "\n".join(f"- {v}" for v in verdicts) + "\n"
+    ids = {r["run_id"] for r in rows}
+    repeats = [r for r in explog.read_log(log) if r.get("kind") == "reproduce" and r.get("reproduces") in ids]
+    if repeats:
+        text += "\n" + ablation_table.repeats_table(rows, repeats, EVAL_SETS)
+    if table:
+        from src.common.io import write_text
+        write_text(text, table)
+    if png:
+        ablation_table.plot(s, EVAL_SETS, png)
+    return text
+
+
+def parse_overrides(pairs: list[str], defaults: dict, flag: str) -> dict:
+    """`KEY=VALUE` pairs as config fields, each VALUE read as the type of its field's default in `defaults`."""
+    out = {}
+    for kv in pairs:
+        key, sep, value = kv.partition("=")
+        if key not in defaults or not sep:
+            raise SystemExit(f"{flag} wants KEY=VALUE with KEY in {sorted(defaults)}, got {kv!r}")
+        kind = type(defaults[key])
+        if kind is bool:
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise SystemExit(f"{flag} {key} wants true or false, got {value!r}")
+            out[key] = value.lower() in ("true", "1")
+        else:
+            try:
+                out[key] = kind(value)
+            except ValueError:
+                raise SystemExit(f"{flag} {key} wants a {kind.__name__}, got {value!r}") from None
+    return out
+
+
+def parse_base_overrides(pairs: list[str]) -> dict:
+    """`--base KEY=VALUE` pairs as BaseQAConfig fields."""
+    from research.experiments.base_qa import BaseQAConfig
+    return parse_overrides(pairs, dataclasses.asdict(BaseQAConfig()), "--base")
+
+
+RUN_SETS = ("seed", "soft_label_radius", "model_path", "output_dir", "experiment_log")  # each run sets these itself
+
+
+def parse_train_overrides(pairs: list[str]) -> dict:
+    """`--train KEY=VALUE` pairs as TrainConfig fields (the fine-tune's settings, `TRAIN`)."""
+    from src.train.fold import TrainConfig
+    defaults = {k: v for k, v in dict(dataclasses.asdict(TrainConfig()), **TRAIN).items()
+                if k not in RUN_SETS and isinstance(v, (bool, int, float, str))}
+    return parse_overrides(pairs, defaults, "--train")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("command", choices=["run", "report", "reproduce", "rescore"])
+    ap.add_argument("run_id", nargs="?")
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--seeds", default="", help="e.g. 0,1,2: run every selected variant with these seeds "
+                                                "(default: plain 0,1,2, the others 0, then follow-up seeds)")
+    ap.add_argument("--log", type=Path, default=explog.REPO_LOG, help="the experiment log (default: the committed one)")
+    ap.add_argument("--out-root", type=Path, default=OUT_ROOT)
+    ap.add_argument("--data-dir", type=Path, default=SHARED_DIR / "data")
+    ap.add_argument("--table", type=Path, default=None, help="also write the markdown table here")
+    ap.add_argument("--plot", type=Path, default=None, help="also save the plot here")
+    ap.add_argument("--size", action="append", default=[], metavar="KEY=N",
+                    help=f"override a size (a bigger grid gets new run ids); keys: {sorted(SIZES)}")
+    ap.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
+                    help="another fine-tune setting (src.train.fold.TrainConfig fields; new run ids), "
+                         "e.g. --train group_by_length=true")
+    ap.add_argument("--base", action="append", default=[], metavar="KEY=VALUE",
+                    help="fine-tune another base (research.experiments.base_qa.BaseQAConfig fields; new run ids), "
+                         "e.g. --base group_by_length=true --base max_windows=0")
+    a = ap.parse_args(argv)
+    BASE.update(parse_base_overrides(a.base))
+    TRAIN.update(parse_train_overrides(a.train))
+    for kv in a.size:
+        key, _, n = kv.partition("=")
+        if key not in SIZES or not n.isdigit():
+            raise SystemExit(f"--size wants KEY=N with KEY in {sorted(SIZES)}, got {kv!r}")
+        SIZES[key] = int(n)
+    if a.command == "rescore":
+        row = rescore(a.run_id, a.log, a.out_root, a.data_dir)
+        print(f"rescored {a.run_id}: { {n: row['metrics'][n] for n in EVAL_SETS if n in row['metrics']} }")
+    if a.command == "reproduce":
+        row, new = reproduce(a.run_id, a.log, a.out_root, a.data_dir)
+        print(f"logged {row['metrics']}\nnow    {new['metrics']}")
+        return
+    if a.command == "run":
+        variants = [v.strip() for v in a.variants.split(",") if v.strip()]
+        unknown = set(variants) - set(VARIANTS)
+        if unknown:
+            raise SystemExit(f"unknown variant(s) {sorted(unknown)}; known: {VARIANTS}")
+        seeds = tuple(int(x) for x in a.seeds.split(",") if x.strip()) or None
+        run_grid(variants, a.log, a.out_root, a.data_dir, seeds)
+    print(report(a.log, a.table, a.plot))
+
+
+if __name__ == "__main__":
+    main()

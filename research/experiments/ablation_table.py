@@ -1,0 +1,117 @@
+"""The ablation's table, verdicts and plot: pure functions over the logged runs' rows (`research.experiments.ablate report`).
+
+A difference from plain is beyond the noise when it exceeds twice the combined seed sd; every cell also carries
+the mean of the runs' 95% bootstrap intervals over questions.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def summary(rows: list[dict], sets: Sequence[str], order: Sequence[str] = ()) -> pd.DataFrame:
+    """One row per variant (those in `order` first, then the others by name): mean and seed sd of Jaccard per
+    evaluation set, the mean of the runs' 95% bootstrap bounds, windows and train time."""
+    df = pd.json_normalize(rows)
+    out = []
+    known = [v for v in order if v in set(df["variant"])]
+    for v in known + sorted(set(df["variant"]) - set(known)):
+        g = df[df["variant"] == v]
+        rec = {"variant": v, "n_seeds": len(g), "train_min": g["train_seconds"].mean() / 60,
+               "windows": g["n_train_windows"].mean()}
+        for n in sets:
+            col = f"metrics.{n}"
+            vals = g[col] if col in g else pd.Series([np.nan] * len(g))
+            rec[n], rec[f"{n}_sd"] = vals.mean(), vals.std(ddof=1)
+            rec[f"{n}_lo"] = g[f"{col}_lo"].mean() if f"{col}_lo" in g else np.nan
+            rec[f"{n}_hi"] = g[f"{col}_hi"].mean() if f"{col}_hi" in g else np.nan
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
+def markdown_table(s: pd.DataFrame, sets: Sequence[str]) -> str:
+    """One row per variant; per set: mean Jaccard, ± seed sd (two or more seeds), [95% interval]."""
+    def cell(r, n):
+        sd = getattr(r, f"{n}_sd")
+        return (f"{getattr(r, n):.3f}" + (f" ± {sd:.3f}" if r.n_seeds > 1 else "")
+                + f" [{getattr(r, f'{n}_lo'):.2f}, {getattr(r, f'{n}_hi'):.2f}]")
+    lines = ["| variant | seeds | " + " | ".join(sets) + " | train windows | train time (min) |",
+             "|---|---|" + "---|" * len(sets) + "---|---|"]
+    for r in s.itertuples():
+        lines.append(f"| {r.variant} | {r.n_seeds} | " + " | ".join(cell(r, n) for n in sets)
+                     + f" | {r.windows:.0f} | {r.train_min:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def verdicts(s: pd.DataFrame, sets: Sequence[str]) -> list[str]:
+    """A sentence per variant: is its difference from plain beyond the noise (more than twice the combined seed
+    sd, sqrt(sd_v^2 + sd_plain^2)) on each set? A one-seed variant borrows plain's sd for its own."""
+    if "plain" not in set(s["variant"]):
+        return ["plain has not run: no comparison yet."]
+    p = s[s["variant"] == "plain"].iloc[0]
+    if p["n_seeds"] < 2:
+        return ["plain has one seed: its seed sd, and so the noise, is unknown yet."]
+    out = []
+    for r in s.itertuples():
+        if r.variant == "plain":
+            continue
+        beyond, within = [], []
+        for n in sets:
+            sd_v = getattr(r, f"{n}_sd") if r.n_seeds > 1 else p[f"{n}_sd"]
+            diff, noise = getattr(r, n) - p[n], 2 * math.sqrt(sd_v ** 2 + p[f"{n}_sd"] ** 2)
+            (beyond if abs(diff) > noise else within).append(f"{n} {diff:+.3f}")
+        seeds = f"{r.n_seeds} seed{'s' if r.n_seeds > 1 else ''}"
+        if beyond:
+            out.append(f"{r.variant} ({seeds}): beyond the noise on {', '.join(beyond)}"
+                       + (f"; within it on {', '.join(within)}." if within else "."))
+        else:
+            out.append(f"{r.variant} ({seeds}): within the noise everywhere ({', '.join(within)}).")
+    return out
+
+
+def repeats_table(rows: list[dict], repeats: list[dict], sets: Sequence[str]) -> str:
+    """Each run of `rows` that was reproduced (`research.experiments.ablate reproduce`) beside its `repeats`: the machine's
+    CPU, the precision that really ran, training minutes and Jaccard per set, so a difference of machine shows."""
+    by_id = {r["run_id"]: r for r in rows}
+    lines = ["Repeats of logged runs (`reproduce`): the same configuration on another machine or precision", "",
+             "| run | cpu | precision | train min | " + " | ".join(sets) + " |",
+             "|---|---|---|---|" + "---|" * len(sets)]
+    for orig_id in dict.fromkeys(r["reproduces"] for r in repeats):
+        for r in [by_id[orig_id]] + [x for x in repeats if x["reproduces"] == orig_id]:
+            machine = r.get("machine", {})
+            lines.append(f"| {r['run_id']} | {machine.get('cpu') or '?'} | {r.get('precision', '?')} | "
+                         f"{r['train_seconds'] / 60:.1f} | "
+                         + " | ".join(f"{r['metrics'][n]:.3f}" if n in r["metrics"] else "" for n in sets) + " |")
+    if len(repeats) > 1:   # the repeats as a group, to set beside the table's mean ± seed sd of the originals
+        vals = {n: [r["metrics"][n] for r in repeats if n in r["metrics"]] for n in sets}
+        lines.append(f"| the {len(repeats)} repeats, mean ± sd | | | "
+                     f"{np.mean([r['train_seconds'] for r in repeats]) / 60:.1f} | "
+                     + " | ".join(f"{np.mean(v):.3f} ± {np.std(v, ddof=1):.3f}" if len(v) > 1 else ""
+                                  for v in vals.values()) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(s: pd.DataFrame, sets: Sequence[str], path: Path) -> None:
+    """Bars per variant and set (mean over seeds, ± seed sd), written atomically to `path`."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from src.common.io import atomic_path
+    x = np.arange(len(s))
+    w = 0.8 / len(sets)
+    fig, ax = plt.subplots(figsize=(11, 4))
+    for k, n in enumerate(sets):
+        ax.bar(x + (k - (len(sets) - 1) / 2) * w, s[n], w, yerr=s[f"{n}_sd"].fillna(0), capsize=2, label=n)
+    ax.set_ylabel("Jaccard")
+    ax.set_title("Ablation from the QA base (e5-small-qa): mean over seeds (seeds under the bars), ± seed sd")
+    ax.set_xticks(x, [f"{v}\n({n})" for v, n in zip(s["variant"], s["n_seeds"])])
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)

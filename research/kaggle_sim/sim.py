@@ -1,0 +1,188 @@
+"""A simulated Kaggle for built kernels: each kernel sees only what its kernel-metadata.json attaches.
+
+Layout under `root`:
+    store/<name>/                   data sets by the folder Kaggle mounts them at (competition, weights, wheels,
+                                    the recipe's external data), written here in their real formats
+    <slug>/kaggle/input/<name>      per kernel: links to the store entries its metadata attaches, and to the
+                                    /kaggle/working of every kernel in its kernel_sources (as Kaggle mounts outputs)
+    <slug>/kaggle/working/          the kernel's working directory and output
+A kernel runs with papermill there, with `CHAII_KAGGLE_ROOT=<root>/<slug>` (src.common.paths treats it as `/`), the hub
+offline and outside connections refused by a `sitecustomize` socket guard.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from src.common.io import write_json, write_text
+from src.common.paths import COMPETITION, REPO_ROOT
+
+# Loaded by every Python process started with this folder on PYTHONPATH (kernels, the kaggle CLI in tests).
+SOCKET_GUARD = '''
+import os, socket
+if os.environ.get("CHAII_NO_NETWORK") == "1":
+    _connect = socket.socket.connect
+    def _guarded(self, address, *a):
+        host = address[0] if isinstance(address, tuple) else address
+        if self.family in (socket.AF_INET, socket.AF_INET6) and host not in ("127.0.0.1", "::1", "localhost"):
+            raise OSError(f"network blocked in this test: connect to {address!r}")
+        return _connect(self, address, *a)
+    socket.socket.connect = _guarded
+if os.environ.get("CHAII_FAKE_KAGGLE"):
+    import kagglesdk.kaggle_env as env
+    env._env_to_endpoint[env.KaggleEnv.LOCAL] = os.environ["CHAII_FAKE_KAGGLE"]
+'''
+
+
+def offline_env(site_dir: Path) -> dict[str, str]:
+    """Environment for processes that must not reach the network (the guard is written into `site_dir`)."""
+    site_dir.mkdir(parents=True, exist_ok=True)
+    write_text(SOCKET_GUARD, site_dir / "sitecustomize.py")
+    # one torch thread unless told otherwise: on 2 busy cores two threads made a tiny model's step 6x slower
+    return {"PYTHONPATH": str(site_dir), "CHAII_NO_NETWORK": "1", "HF_HUB_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+
+
+@dataclass
+class KaggleSim:
+    root: Path
+
+    @property
+    def store(self) -> Path:
+        return self.root / "store"
+
+    def kernel_root(self, slug: str) -> Path:
+        return self.root / slug
+
+    def working(self, slug: str) -> Path:
+        return self.kernel_root(slug) / "kaggle" / "working"
+
+    def mount(self, folder: Path) -> dict:
+        """A fresh /kaggle tree for the built kernel in `folder`: its attached sources linked under input/."""
+        meta = json.loads((folder / "kernel-metadata.json").read_text(encoding="utf-8"))
+        slug = meta["id"].split("/")[-1]
+        shutil.rmtree(self.kernel_root(slug), ignore_errors=True)
+        kin = self.kernel_root(slug) / "kaggle" / "input"
+        kin.mkdir(parents=True)
+        self.working(slug).mkdir(parents=True)
+        sources = [(n, self.store / n) for n in meta.get("competition_sources", [])]
+        sources += [(s.split("/")[-1], self.store / s.split("/")[-1]) for s in meta.get("dataset_sources", [])]
+        sources += [(s.split("/")[-1], self.working(s.split("/")[-1])) for s in meta.get("kernel_sources", [])]
+        for name, target in sources:
+            if not target.is_dir():
+                raise FileNotFoundError(f"{folder}/kernel-metadata.json attaches {name!r}, which the simulation "
+                                        f"does not have ({target})")
+            (kin / name).symlink_to(target.resolve(), target_is_directory=True)
+        return meta
+
+    def run(self, folder: Path, executed_dir: Path, env: dict[str, str], timeout_s: int = 600) -> Path:
+        """Execute the built kernel in `folder` as Kaggle would; returns its working directory (its output)."""
+        import papermill as pm
+
+        from src.notebooks.run import kernel_config
+
+        meta = self.mount(folder)
+        slug = meta["id"].split("/")[-1]
+        executed = executed_dir / f"{slug}.ipynb"
+        executed.parent.mkdir(parents=True, exist_ok=True)
+        saved = {k: os.environ.get(k) for k in [*env, "CHAII_KAGGLE_ROOT"]}
+        os.environ.update(env, CHAII_KAGGLE_ROOT=str(self.kernel_root(slug)))  # the kernel process inherits these
+        try:
+            pm.execute_notebook(str(folder / meta["code_file"]), str(executed), cwd=str(self.working(slug)),
+                                kernel_name="python3", progress_bar=False, execution_timeout=timeout_s,
+                                config=kernel_config())
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        return self.working(slug)
+
+
+# ---------------------------------------------------------------- data sets in their real formats
+def squad_layout(df: pd.DataFrame, impossible: pd.DataFrame | None = None) -> dict:
+    """A SQuAD-layout document (data[].paragraphs[].qas[]) of a frame; `impossible` rows become SQuAD 2.0
+    questions without an answer (is_impossible)."""
+    data = []
+    for i, (context, rows) in enumerate(df.groupby("context", sort=False)):
+        qas = [{"id": r.id, "question": r.question, "answers": [{"text": r.answer_text,
+                                                                  "answer_start": int(r.answer_start)}]}
+               for r in rows.itertuples()]
+        data.append({"title": f"article {i}", "paragraphs": [{"context": context, "qas": qas}]})
+    for j, r in enumerate((impossible if impossible is not None else df.iloc[:0]).itertuples()):
+        data[j % len(data)]["paragraphs"][0]["qas"].append(
+            {"id": f"{r.id}-x", "question": r.question, "answers": [], "is_impossible": True})
+    return {"version": "v2.0", "data": data}
+
+
+def write_recipe_data(store: Path, recipe, n: int = 12, seed: int = 0) -> dict[str, Path]:
+    """A small file in the real layout for every external source of `recipe` (TyDi, SQuAD, MLQA, XQuAD: SQuAD
+    JSON) from the synthetic generator; TyDi ids carry their language, read from the file name, as in TyDi GoldP.
+    Returns {source path: written file}; chaii and NQ sources are not written here."""
+    from src.data.external import TYDI_PREFIXES
+    from src.data.synthetic import make_synthetic_qa
+
+    written: dict[str, Path] = {}
+    for stage in recipe.stages:
+        for src in stage.sources:
+            if src.kind in ("chaii", "nq") or src.path in written:
+                continue
+            df = make_synthetic_qa(n, seed=seed + 101 * len(written), people=2)
+            if src.kind == "tydi":
+                lang = Path(src.path).name.split("_")[0]
+                df["id"] = [f"{lang if lang in TYDI_PREFIXES else 'english'}--{i}" for i in df["id"]]
+            extra = make_synthetic_qa(3, seed=seed + 7) if src.kind == "squad" else None
+            path = store / src.path
+            write_json(squad_layout(df, extra), path)
+            written[src.path] = path
+    return written
+
+
+def nq_subset(raw: Path, target: list[Path], other: list[Path], out: Path, env: dict[str, str]) -> Path:
+    """The recipe's NQ file, written by the real `python -m src.data.nq` similarity classifier over the raw sample
+    (`out` = the recipe's `nq` source path: `<dataset folder>/nq_subset.json`)."""
+    from src.data.nq import SUBSET_FILE
+
+    if out.name != SUBSET_FILE:
+        raise ValueError(f"the recipe's nq source must be <folder>/{SUBSET_FILE} (what src.data.nq writes), not {out}")
+    cmd = [sys.executable, "-m", "src.data.nq", "--target", *map(str, target), "--other", *map(str, other),
+           "--nq", str(raw), "--out-dir", str(out.parent), "--user", "e2e-user"]
+    done = subprocess.run(cmd, cwd=REPO_ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
+    print(done.stdout, end="", flush=True)
+    if done.returncode != 0 or not out.is_file():
+        raise RuntimeError(f"python -m src.data.nq failed ({done.returncode}) or wrote no {out}:\n{done.stderr[-3000:]}")
+    return out
+
+
+def place_weights(store: Path, backbones: list[str], models_dir: Path) -> None:
+    """Each backbone's tiny stand-in where its weights dataset mounts (`/kaggle/input/<dataset>/config.json`)."""
+    from src.train.backbones import STANDS_IN_FOR, get_backbone
+
+    for name in backbones:
+        dest = store / get_backbone(name).kaggle_dataset.split("/")[-1]
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(models_dir / STANDS_IN_FOR[name], dest)
+
+
+def place_wheels(store: Path, slug: str) -> None:
+    """The wheels dataset as the kernels' install cell reads it: requirements.txt (the HF stack's pins) and
+    image-pins.json; every pin is installed here, so the offline pip install has nothing to fetch (the wheel files
+    themselves are not needed) and the image check runs for real against this environment."""
+    from src.kaggle.wheels import hf_requirements, image_pins
+
+    write_text("\n".join(hf_requirements()) + "\n", store / slug / "requirements.txt")
+    write_json(image_pins(), store / slug / "image-pins.json")
+
+
+def place_competition(store: Path) -> None:
+    dest = store / COMPETITION
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(REPO_ROOT / "input", dest)

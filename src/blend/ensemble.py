@@ -1,0 +1,85 @@
+"""Answers for new questions from fine-tuned model folders: predict with each, combine as blend.json says.
+
+Notebook 05 and the submit kernel call `resolve_blend` (its `blend` parameter: "" / a blend.json / "oof") and
+`predict_answers`.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from pathlib import Path
+
+import pandas as pd
+
+from src.blend.combine import BlendConfig, ensemble_spans
+from src.blend.settings import BLEND_JSON, BlendSettings, load_blend_json
+from src.infer.answer_rules import AnswerRules, answers_from_spans
+from src.infer.predict import MODEL_CONFIG, predict_examples, share_offsets
+
+
+def model_backbone(model_dir: str | Path) -> str:
+    """The backbone a fine-tuned model directory was trained from (its chaii_config.json), else its folder name."""
+    cfg = Path(model_dir) / MODEL_CONFIG
+    if cfg.exists():
+        return json.loads(cfg.read_text())["backbone"]
+    return Path(model_dir).name
+
+
+def use_blend(model_dirs: list[str], blend: BlendSettings) -> list[str]:
+    """The model folders `blend` uses, ordered by its backbones (strongest first); each of them must be there."""
+    backbones = [model_backbone(d) for d in model_dirs]
+    missing = [b for b in blend.backbones if b not in backbones]
+    if missing:
+        raise ValueError(f"blend.json combines backbones {blend.backbones}, but no model in model_dirs is "
+                         f"{missing} (the models are {sorted(set(backbones))}); give their model folders or refit")
+    return [d for b in blend.backbones for d, db in zip(model_dirs, backbones) if db == b]
+
+
+def predict_answers(examples: pd.DataFrame, model_dirs: list[str], weights: list[float] | None = None,
+                    batch_size: int = 64, cfg: BlendConfig | None = None, rules: AnswerRules | None = None,
+                    blend: BlendSettings | None = None, precision: str = "auto",
+                    max_length: int | None = None, doc_stride: int | None = None) -> dict[str, str]:
+    """Answer per example id from fine-tuned model directories of any backbones.
+
+    `precision`: inference precision of every model (`predict.PRECISIONS`; "auto" = the measured default for the
+    device, `predict.AUTO_PRECISION`). `max_length`/`doc_stride`: windows for models saved without their training
+    settings (chaii_config.json, e.g. trained elsewhere); None = the saved ones.
+
+    Without `blend`: the winner's scheme (`blend.ensemble_spans`; `weights` per model, within its backbone).
+    With `blend` (a read blend.json): its scheme, backbone weights, decode limits and answer rules (a rule that
+    `rules` turns on stays on); models of backbones it does not use are skipped."""
+    cfg = cfg or BlendConfig()
+    scheme = backbone_weights = None
+    if blend is not None:
+        if weights is not None:
+            raise ValueError("give per-model weights or a blend.json, not both (blend.json holds backbone weights)")
+        model_dirs = use_blend(model_dirs, blend)
+        cfg, scheme, backbone_weights = blend.blend_config(cfg), blend.scheme, blend.weights
+        mine, theirs = rules or AnswerRules(), blend.answer_rules()
+        rules = AnswerRules(**{f.name: getattr(mine, f.name) or getattr(theirs, f.name) for f in fields(AnswerRules)})
+    logits = share_offsets([predict_examples(d, examples, batch_size, precision=precision, max_length=max_length,
+                                                doc_stride=doc_stride) for d in model_dirs])
+    spans = ensemble_spans(examples, logits, [model_backbone(d) for d in model_dirs], weights, cfg, scheme,
+                           backbone_weights)
+    return answers_from_spans(examples, spans, rules)
+
+
+def resolve_blend(blend: str, model_dirs: list[str], train_csv: str | Path, work_dir: str | Path,
+                  cfg: BlendConfig = BlendConfig(), rules: AnswerRules | None = None) -> BlendSettings | None:
+    """Notebook 05's `blend` parameter: "" -> None (the winner's default scheme); "oof" -> fit on the training
+    runs above `model_dirs` (`<run>/model`), write blend.json, oof_blend.csv and blend_table.csv into `work_dir`
+    and print the table; anything else -> the blend.json at that path."""
+    if not blend:
+        return None
+    if blend != "oof":
+        path = Path(blend)
+        return load_blend_json(path / BLEND_JSON if path.is_dir() else path)
+    from src.blend.fit import fit_blend
+    from src.data.load import load_chaii_csv
+
+    fit = fit_blend(load_chaii_csv(train_csv), [str(Path(d).parent) for d in model_dirs], cfg, rules)
+    fit.save(work_dir)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(fit.table.round(4).to_string())
+    print(f"chosen: {fit.chosen} -> {Path(work_dir) / BLEND_JSON}")
+    return fit.settings

@@ -1,0 +1,2 @@
+"""Where things are (Kaggle, Colab, local) and atomic file writes: what every stage below uses.
+"""

@@ -1,0 +1,96 @@
+"""Kernel building: each planned kernel as a folder Kaggle runs offline (notebook + kernel-metadata.json).
+
+An offline kernel cannot import this repo, so its notebook inlines `src/` and the recipe it trains with (one
+`%%writefile` cell per file, readable in Kaggle's viewer) after the wheels install, and carries its parameters in
+papermill's injected-parameters cell. Every kernel's metadata is checked before the first folder is written.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from src.common.io import write_json, write_text
+from src.kaggle.metadata import ROOT_METADATA, USER_PLACEHOLDER, USER_RE, MetadataError, check_metadata, read_template
+from src.kaggle.plan import DATASETS_CONFIG, RECIPE, WHEELS_SLUG, plan_kernels, recipe_file
+from src.notebooks.run import NOTEBOOK_DIR
+from src.common.paths import REPO_ROOT
+
+KERNELS_DIR = REPO_ROOT / "kernels"
+
+
+# ---------------------------------------------------------------- wheels: the only calls into src/kaggle/wheels.py
+def install_cell(wheels_slug: str) -> str:
+    from src.kaggle.install import install_cell_source
+
+    return install_cell_source(wheels_slug)
+
+
+def wheels_dataset(dest: Path, user: str) -> Path:
+    from src.kaggle.wheels import build_wheels
+
+    return build_wheels(dest, user)
+
+
+# ---------------------------------------------------------------- notebooks
+def kernel_files(recipe: str | None = None, src_dir: Path = REPO_ROOT / "src") -> dict[str, str]:
+    """What a kernel writes beside its notebook: every `src/**/*.py` and, with `recipe`, `configs/<recipe>.yaml`."""
+    files = {f"src/{p.relative_to(src_dir).as_posix()}": p.read_text(encoding="utf-8")
+             for p in sorted(Path(src_dir).rglob("*.py")) if "__pycache__" not in p.parts}
+    if recipe:
+        path = recipe_file(recipe)
+        files[f"configs/{path.stem}.yaml"] = path.read_text(encoding="utf-8")
+    return files
+
+
+def kernel_notebook(name: str, parameters: dict, files: dict[str, str], wheels_slug: str = WHEELS_SLUG):
+    """notebooks/<name>.ipynb with the wheels install and `files` written first, and `parameters` injected."""
+    import nbformat
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
+    nb = load_notebook_node(str(NOTEBOOK_DIR / f"{name}.ipynb"))
+    nb = parameterize_notebook(nb, parameters, kernel_name="python3", language="python")
+    folders = sorted({str(Path(p).parent) for p in files})
+    header = [
+        nbformat.v4.new_markdown_cell(
+            f"*Built by `make kernels` from `notebooks/{name}.ipynb` of chaii-recipes: edit the repo, not this "
+            "kernel.* The next cells install the wheels dataset offline and write the `src` package beside it."),
+        nbformat.v4.new_code_cell(install_cell(wheels_slug)),
+        nbformat.v4.new_code_cell("import os\n\n" + "\n".join(f'os.makedirs("{d}", exist_ok=True)' for d in folders)),
+    ]
+    header += [nbformat.v4.new_code_cell(f"%%writefile {path}\n{text}") for path, text in files.items()]
+    nb.cells = header + nb.cells
+    for cell in nb.cells:
+        cell.pop("id", None)  # fresh ids: the inserted cells have none and duplicates are invalid
+    nb.nbformat_minor = 4
+    nbformat.validate(nb)
+    return nb
+
+
+# ---------------------------------------------------------------- build (side effects: files)
+def build(out_dir: Path, user: str, counts: dict[str, int] | None = None, wheels: bool = True,
+          template_path: Path = ROOT_METADATA, recipe: str = RECIPE, datasets_config: Path = DATASETS_CONFIG,
+          train_parameters: dict | None = None) -> list[Path]:
+    """Write one folder per planned kernel (default: the winner's 13 training kernels + the submit kernel), checked,
+    `kernels.json` (the push order) and, with `wheels`, the wheels dataset folder."""
+    import nbformat
+
+    out_dir = Path(out_dir)
+    if not USER_RE.match(user or "") or user == USER_PLACEHOLDER:
+        raise MetadataError(f"kaggle user name {user!r} is invalid: pass --user NAME or configure the kaggle CLI")
+    plans = plan_kernels(user, counts, read_template(template_path), recipe, datasets_config, train_parameters)
+    for plan in plans:  # every kernel is checked before the first folder is written
+        check_metadata(plan.metadata, str(out_dir / plan.slug / "kernel-metadata.json"), plan.submit)
+    files = {False: kernel_files(recipe), True: kernel_files()}  # the submit kernel trains nothing
+    folders = []
+    for plan in plans:
+        folder = out_dir / plan.slug
+        nb = kernel_notebook(plan.notebook, plan.parameters, files[plan.submit])
+        write_text(nbformat.writes(nb), folder / plan.metadata["code_file"])
+        write_json(plan.metadata, folder / "kernel-metadata.json")
+        check_metadata(plan.metadata, str(folder / "kernel-metadata.json"), plan.submit, folder)
+        folders.append(folder)
+        print(f"built {plan.metadata['id']}: {folder}", flush=True)
+    if wheels:
+        wheels_dataset(out_dir / WHEELS_SLUG, user)
+    write_json({"order": [f.name for f in folders]}, out_dir / "kernels.json")
+    return folders

@@ -1,0 +1,155 @@
+"""Kernel planning: which Kaggle kernels the winner's scheme needs, with their parameters and attached sources.
+
+One training kernel (notebook 03) per backbone x fold: a backbone with count n trains folds 0..n-1 of an n-fold
+split, so every chaii training row gets one out-of-fold prediction per backbone. Each runs the recipe with its data
+sets attached: the weights, the wheels, and every data set the recipe reads (its source paths' first folders, mapped
+to Kaggle slugs by `configs/kaggle_datasets.yaml`). Then one submit kernel (notebook 05) over all training kernels'
+outputs, which fits the blend on their out-of-fold predictions itself (`blend="oof"`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from src.train.backbones import get_backbone
+from src.kaggle.metadata import kernel_metadata, read_template, template_slug
+from src.common.paths import COMPETITION
+from src.train.recipe import CONFIG_DIR, Recipe, load_recipe
+from src.kaggle.wheels import WHEELS_SLUG
+
+WINNER_COUNTS = {"muril-large": 3, "rembert": 5, "xlm-roberta-large-squad2": 5}
+RECIPE = "recipe_kaggle"
+DATASETS_CONFIG = CONFIG_DIR / "kaggle_datasets.yaml"
+
+
+class PlanError(ValueError):
+    """A plan Kaggle could not run (unmapped recipe folder, bad counts); the message names the file or option."""
+
+
+@dataclass
+class KernelPlan:
+    slug: str
+    notebook: str
+    parameters: dict
+    metadata: dict
+    submit: bool = False
+    needs: list[str] = field(default_factory=list)  # kernels whose output this one reads
+
+
+def parse_counts(text: str) -> dict[str, int]:
+    """'muril-large=3,rembert=5' -> {'muril-large': 3, 'rembert': 5}; names are checked against the registry."""
+    counts = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, n = part.partition("=")
+        if not sep or not n.strip().isdigit() or int(n) < 2:  # an n-fold split needs n >= 2
+            raise PlanError(f"--counts {part!r}: expected <backbone>=<number of folds, at least 2>")
+        get_backbone(name.strip())  # KeyError naming the registered backbones
+        counts[name.strip()] = int(n)
+    if not counts:
+        raise PlanError(f"--counts {text!r}: no backbone given")
+    return counts
+
+
+def recipe_folders(recipe: Recipe) -> dict[str, list[str]]:
+    """First folder of each source path (a data set under /kaggle/input) -> the names of the sources reading it."""
+    folders: dict[str, list[str]] = {}
+    for stage in recipe.stages:
+        for src in stage.sources:
+            path = PurePosixPath(src.path)
+            if path.is_absolute() or len(path.parts) < 2:
+                raise PlanError(f"recipe {recipe.name!r}, source {src.name!r}: path {src.path!r} must be "
+                                "<data set folder>/<file>, relative to /kaggle/input")
+            names = folders.setdefault(path.parts[0], [])
+            if src.name not in names:
+                names.append(src.name)
+    return folders
+
+
+def load_dataset_map(path: str | Path = DATASETS_CONFIG) -> dict[str, str]:
+    import yaml
+
+    try:
+        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as e:
+        raise PlanError(f"{path}: {e}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("datasets"), dict):
+        raise PlanError(f"{path}: expected a top-level 'datasets:' mapping of folder -> '<owner>/<name>'")
+    return {str(k): str(v) for k, v in doc["datasets"].items()}
+
+
+def recipe_dataset_sources(recipe: Recipe, user: str, mapping: dict[str, str],
+                           where: str | Path = DATASETS_CONFIG) -> list[str]:
+    """The Kaggle data sets a training kernel must attach for `recipe` (the competition is not one of them)."""
+    slugs = []
+    for folder, names in recipe_folders(recipe).items():
+        if folder == COMPETITION:
+            continue
+        if folder not in mapping:
+            raise PlanError(f"recipe {recipe.name!r}: source(s) {', '.join(names)} read {folder}/, which no Kaggle "
+                            f"data set in {where} provides: add `{folder}: \"<owner>/{folder}\"` under datasets")
+        slug = mapping[folder].format(user=user)
+        if slug.split("/")[-1] != folder:
+            raise PlanError(f"{where}: datasets.{folder}: {slug!r} would mount at /kaggle/input/"
+                            f"{slug.split('/')[-1]}/, not at {folder}/ where recipe {recipe.name!r} reads it")
+        slugs.append(slug)
+    return slugs
+
+
+def recipe_file(recipe: str | Path) -> Path:
+    """The YAML file of a recipe given by path or by name (configs/<name>.yaml): the kernel gets a copy of it."""
+    path = Path(recipe)
+    return path if path.is_file() else CONFIG_DIR / f"{recipe}.yaml"
+
+
+def training_slug(backbone: str, fold: int) -> str:
+    return f"chaii-recipes-03-{backbone}-fold{fold}"
+
+
+def plan_kernels(user: str, counts: dict[str, int] | None = None, template: dict | None = None,
+                 recipe: str = RECIPE, datasets_config: str | Path = DATASETS_CONFIG,
+                 train_parameters: dict | None = None) -> list[KernelPlan]:
+    """Training kernels (notebook 03 per backbone x fold, with `recipe`), then the submit kernel (05) over them all.
+
+    `train_parameters` are extra notebook-03 parameters for every training kernel (e.g. `epochs`). Inputs are read
+    relative to /kaggle/working (`../input/<slug>`), a kernel's working directory, so the same kernel runs in a
+    simulated tree; data and output locations are left to `src.common.paths` detection.
+    """
+    counts = dict(WINNER_COUNTS if counts is None else counts)
+    template = template if template is not None else read_template()
+    wheels = f"{user}/{WHEELS_SLUG}"
+    data_sets = recipe_dataset_sources(load_recipe(recipe), user, load_dataset_map(datasets_config), datasets_config)
+    check_train_parameters(train_parameters or {})
+    plans = []
+    for name, n in counts.items():
+        if n < 2:
+            raise PlanError(f"backbone {name!r}: count {n}: a backbone trains folds 0..n-1 of an n-fold split, n >= 2")
+        b = get_backbone(name)
+        if not b.kaggle_dataset:
+            raise PlanError(f"backbone {name!r} has no kaggle_dataset in the registry: it cannot run on Kaggle")
+        for k in range(n):
+            slug = training_slug(name, k)
+            meta = kernel_metadata(user, slug, f"{slug}.ipynb", [b.kaggle_dataset, wheels, *data_sets], [])
+            # by name: the kernel reads its inlined copy, configs/<name>.yaml (kernel_build.kernel_files)
+            params = dict(backbone=name, fold=k, n_folds=n, recipe=recipe_file(recipe).stem,
+                          **(train_parameters or {}))
+            plans.append(KernelPlan(slug, "03_recipe_training", params, meta))
+    slug = template_slug(template)
+    model_dirs = [f"../input/{p.slug}/{p.parameters['backbone']}/fold{p.parameters['fold']}/model" for p in plans]
+    meta = kernel_metadata(user, slug, f"{slug}.ipynb", [wheels], [f"{user}/{p.slug}" for p in plans], template)
+    plans.append(KernelPlan(slug, "05_submit", dict(model_dirs=",".join(model_dirs), blend="oof"), meta,
+                            submit=True, needs=[p.slug for p in plans]))
+    return plans
+
+
+def check_train_parameters(params: dict) -> None:
+    """Names must be notebook 03 parameters or TrainConfig fields (the notebook passes those to TrainConfig)."""
+    from src.notebooks.batch import notebook_parameters
+    from src.train.fold import TrainConfig
+
+    allowed = set(notebook_parameters("03_recipe_training")) | {f.name for f in dataclasses.fields(TrainConfig)}
+    fixed = {"backbone", "fold", "n_folds", "recipe"}  # set by the plan itself
+    bad = sorted(set(params) - allowed) + sorted(set(params) & fixed)
+    if bad:
+        raise PlanError(f"training kernel parameter(s) {', '.join(bad)}: not settable (known: "
+                        f"{', '.join(sorted(allowed - fixed))})")

@@ -1,0 +1,264 @@
+"""A data recipe: configuration (not code) for how data is fed in ONE training run.
+
+A recipe is an ordered list of stages; a stage is a shuffled mix of sources, each with its own number of repeats
+and, optionally, its own window length and stride. Stages are concatenated WITHOUT shuffling and fed by a
+sequential sampler (`QATrainer(sequential=True)`), so one optimizer and one learning-rate schedule run straight
+through the stage boundaries. `Augment` switches on the augmentations of `src/train/augment.py`.
+
+Recipes load from YAML/JSON or a dict (`Recipe.from_dict`, `load_recipe`); paths are relative to a data directory.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from src.train import augment
+from src.data.external import load_source, split_by_title
+from src.data.features import frame_to_batch, prepare_train_features
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+
+@dataclass
+class Source:
+    """One data set in a stage. Its frame is loaded once per (kind, path, language, articles, limit)."""
+    name: str
+    kind: str = "squad"               # a loader of src/data/external.py: squad, tydi, xquad, mlqa, chaii; nq: the subset
+                                      # file of `python -m src.data.nq` (src/data/nq.py)
+    path: str = ""                    # relative to the data directory (or absolute)
+    language: str | None = None       # None: the loader's default (TyDi: from the id prefix)
+    repeats: int = 1
+    limit: int | None = None          # a seeded sample of this many questions (seed 0: the same for every run)
+    articles: str = "all"             # "train" / "test": one side of split_by_title(test_fraction, split_seed)
+    test_fraction: float = 0.25
+    split_seed: int = 0
+    max_length: int | None = None     # None: the stage's
+    doc_stride: int | None = None
+
+    def data_key(self) -> tuple:
+        return (self.kind, self.path, self.language, self.limit, self.articles, self.test_fraction, self.split_seed)
+
+
+@dataclass
+class Stage:
+    name: str
+    sources: list[Source]
+    max_length: int = 384
+    doc_stride: int = 128
+
+
+@dataclass
+class Augment:
+    """Which augmentations are on. Defaults: the winner's recipe used crop, resizing and negative sampling."""
+    random_crop: bool = True
+    progressive: bool = True                       # stage k's length = lengths[k] (stride scaled with it)
+    lengths: tuple[int, ...] = (256, 384, 512)
+    cutout: float = 0.0                            # fraction of context tokens replaced by the mask token
+    negative_fraction: float = 1.0                 # fraction of no-answer windows kept, resampled per repeat
+    hard_negatives: str = ""                       # oof.csv of a previous model (under the data dir): weight
+                                                   # negatives by its errors
+    soft_label_radius: int = 0                     # 0: hard labels (the winner's choice)
+
+
+@dataclass
+class Recipe:
+    name: str
+    stages: list[Stage]
+    augment: Augment = field(default_factory=Augment)
+    sequential: bool = True                        # False: one shuffled pool, as in plain fine-tuning
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Recipe":
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown recipe field(s) {sorted(unknown)}")
+        stages = [Stage(**{**s, "sources": [Source(**src) for src in s["sources"]]}) for s in d["stages"]]
+        aug = dict(d.get("augment", {}))
+        if "lengths" in aug:
+            aug["lengths"] = tuple(aug["lengths"])
+        return cls(d["name"], stages, Augment(**aug), d.get("sequential", True))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+    def stage_lengths(self) -> list[tuple[int, int]]:
+        """(max_length, doc_stride) per stage, after progressive resizing."""
+        if not self.augment.progressive:
+            return [(s.max_length, s.doc_stride) for s in self.stages]
+        lengths = augment.progressive_lengths(len(self.stages), self.augment.lengths)
+        return [(L, max(8, round(s.doc_stride * L / s.max_length))) for s, L in zip(self.stages, lengths)]
+
+
+def load_recipe(path_or_name: str | os.PathLike) -> Recipe:
+    """A recipe from a .yaml/.json file, or by name from configs/ (`recipe_kaggle`, `recipe_local`)."""
+    path = Path(path_or_name)
+    if not path.exists():
+        path = CONFIG_DIR / f"{path_or_name}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"recipe not found: {path_or_name} (nor {path})")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        return Recipe.from_dict(json.loads(text))
+    import yaml
+    return Recipe.from_dict(yaml.safe_load(text))
+
+
+def load_frames(recipe: Recipe, data_dir: str | os.PathLike) -> dict[tuple, pd.DataFrame]:
+    """Every source's frame, loaded once, keyed by `Source.data_key()`."""
+    frames = {}
+    for stage in recipe.stages:
+        for src in stage.sources:
+            key = src.data_key()
+            if key not in frames:
+                frames[key] = source_frame(src, data_dir)
+    return frames
+
+
+def data_path(path: str | os.PathLike, data_dir: str | os.PathLike) -> Path:
+    """A recipe path: absolute as given, relative ones under the data directory (never the current directory:
+    papermill runs notebooks from notebooks/, a Kaggle kernel from /kaggle/working)."""
+    return Path(path) if Path(path).is_absolute() else Path(data_dir) / path
+
+
+def hard_negative_weights(recipe: Recipe, data_dir: str | os.PathLike) -> dict[str, float] | None:
+    """The recipe's hard-negative weights (`augment.hard_negatives`, an oof.csv under the data dir), or None."""
+    if not recipe.augment.hard_negatives:
+        return None
+    path = data_path(recipe.augment.hard_negatives, data_dir)
+    if not path.is_file():
+        raise FileNotFoundError(f"recipe {recipe.name!r}: augment.hard_negatives file not found: {path} (a relative "
+                                f"path is read from the data directory {data_dir}; give an absolute path or attach it)")
+    return augment.hard_negative_weights(pd.read_csv(path, keep_default_na=False))
+
+
+def source_frame(src: Source, data_dir: str | os.PathLike) -> pd.DataFrame:
+    path = data_path(src.path, data_dir)
+    kw = {"language": src.language} if src.language else {}
+    if src.kind == "nq":
+        from src.data.nq import load_nq_subset  # the subset `python -m src.data.nq --out-dir` wrote
+        df = load_nq_subset(path)
+    else:
+        df = load_source(src.kind, path, **kw)
+    if src.articles != "all":
+        train, test = split_by_title(df, src.test_fraction, src.split_seed)
+        df = {"train": train, "test": test}[src.articles]
+    if src.limit is not None and src.limit < len(df):
+        df = df.sample(src.limit, random_state=0).sort_index()
+    return df.reset_index(drop=True)
+
+
+def source_windows(df: pd.DataFrame, tokenizer, max_length: int, doc_stride: int, aug: Augment,
+                   rng: np.random.Generator, hard: dict[str, float] | None = None) -> dict[str, list]:
+    """One repeat of one source: windows (cropped and strided at random with `random_crop`), negatives sampled."""
+    cuts = np.zeros(len(df), dtype=np.int64)
+    if aug.random_crop:
+        doc_stride = augment.crop_stride(doc_stride, rng)
+        # at most about one window step of text (~4 characters a token): shifts the window grid, keeps the answer
+        df, cuts = augment.crop_frame(df, rng, max_chars=4 * (max_length - doc_stride))
+    cols = ["id", "question", "context", "answer_text", "answer_start"]
+    feats = prepare_train_features(frame_to_batch(df[cols]), tokenizer, max_length, doc_stride)
+    cut_of = dict(zip(df["id"], cuts))
+    for k in ("window_start_char", "window_end_char"):  # back to positions in the original context
+        feats[k] = [c + cut_of[i] for c, i in zip(feats[k], feats["example_id"])]
+    if aug.negative_fraction < 1.0:
+        weights = None if hard is None else np.array([hard.get(i, 1.0) for i in feats["example_id"]])
+        keep = augment.sample_negatives(np.array(feats["has_answer"]), aug.negative_fraction, rng, weights)
+        feats = {k: [v for v, kp in zip(vals, keep) if kp] for k, vals in feats.items()}
+    return feats
+
+
+def build_dataset(recipe: Recipe, frames: dict[tuple, pd.DataFrame], tokenizer, seed: int = 0,
+                  hard: dict[str, float] | None = None, epochs: int = 1):
+    """The training windows in feeding order, as a `datasets.Dataset` (+ `stage`, `source`, `repeat`, `epoch`).
+
+    Each stage's windows are shuffled (seeded) among themselves; stages follow each other in order. A source's
+    repeats are numbered across the whole recipe and all its epochs, so the same source in two stages, or in two
+    epochs, gets other crops and negatives. `epochs` > 1 runs the whole stage sequence again (1, 2, 1, 2, ...),
+    re-drawn: the Trainer then makes ONE pass over it, so one learning-rate schedule spans every epoch.
+    """
+    from datasets import Dataset
+
+    if epochs < 1 or int(epochs) != epochs:
+        raise ValueError(f"a recipe runs a whole number of epochs >= 1, got {epochs}")
+    columns: dict[str, list] = {}
+    repeat_no: dict[str, int] = {}
+    plan = [(e, k, stage, lengths) for e in range(int(epochs))
+            for k, (stage, lengths) in enumerate(zip(recipe.stages, recipe.stage_lengths()))]
+    for epoch, k, stage, (stage_len, stage_stride) in plan:
+        parts = []
+        for s_idx, src in enumerate(stage.sources):
+            max_length = src.max_length or stage_len
+            doc_stride = src.doc_stride or stage_stride
+            for _ in range(src.repeats):
+                r = repeat_no[src.name] = repeat_no.get(src.name, -1) + 1
+                # the seed of a repeat depends on the source's name, not its place: adding a source changes no other
+                rng = np.random.default_rng([seed, r, int(hashlib.md5(src.name.encode()).hexdigest()[:8], 16)])
+                feats = source_windows(frames[src.data_key()], tokenizer, max_length, doc_stride, recipe.augment,
+                                       rng, hard)
+                n = len(feats["input_ids"])
+                feats.update(stage=[k] * n, source=[src.name] * n, repeat=[r] * n, epoch=[epoch] * n)
+                parts.append(feats)
+        keys = parts[0].keys()
+        stage_cols = {key: [v for p in parts for v in p[key]] for key in keys}
+        # epoch 0 keeps the one-epoch seeds: a recipe run with epochs=1 is the same as before epochs existed
+        order_seed = [seed, 1_000_003, k] + ([epoch] if epoch else [])
+        order = np.random.default_rng(order_seed).permutation(len(stage_cols["input_ids"]))
+        for key, vals in stage_cols.items():
+            columns.setdefault(key, []).extend(vals[i] for i in order)
+    return Dataset.from_dict(columns)
+
+
+def fold_dataset(train_df: pd.DataFrame, cfg, recipe: Recipe, data_dir: str | os.PathLike, tokenizer,
+                 epochs: int = 1):
+    """(training windows, training rows, held-out rows) for fold `cfg.fold`: chaii sources use the training folds
+    of `train_df` only (the held-out fold never leaks into a stage), other sources are read from `data_dir`."""
+    from src.train.fold import make_folds
+
+    folds = make_folds(train_df, cfg.n_folds, cfg.seed)
+    valid, train = train_df[folds == cfg.fold], train_df[folds != cfg.fold]
+    frames = {}
+    for stage in recipe.stages:
+        for src in stage.sources:
+            if src.data_key() not in frames:
+                frames[src.data_key()] = train.reset_index(drop=True) if src.kind == "chaii" else source_frame(src, data_dir)
+    hard = hard_negative_weights(recipe, data_dir)
+    return build_dataset(recipe, frames, tokenizer, seed=cfg.seed, hard=hard, epochs=epochs), train, valid
+
+
+def train_recipe_fold(train_df: pd.DataFrame, cfg, recipe: Recipe | str, data_dir: str | os.PathLike,
+                      resume: bool | str = False):
+    """`train.train_fold` fed by a recipe (see `fold_dataset`); the collator and the loss follow `recipe.augment`.
+
+    `cfg.epochs` (a whole number) is how many times the whole recipe runs, each time with new crops, negatives
+    and cutout (`build_dataset(epochs=...)`); the Trainer makes one pass over all of it: one optimizer, one
+    learning-rate schedule from the first window of epoch 1 to the last of the final epoch.
+    """
+    from transformers import AutoTokenizer
+
+    from src.train.backbones import resolve_model_path
+    from src.train.fold import train_fold
+
+    recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    cfg = dataclasses.replace(cfg.resolved(), soft_label_radius=recipe.augment.soft_label_radius)
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(cfg.model_path or cfg.backbone, cfg.models_dir or None))
+    if cfg.epochs < 1 or int(cfg.epochs) != cfg.epochs:
+        raise ValueError(f"a recipe trains a whole number of epochs (each re-draws the whole recipe), got "
+                         f"epochs={cfg.epochs}; set epochs to 1, 2, ...")
+    dataset, train, valid = fold_dataset(train_df, cfg, recipe, data_dir, tokenizer, epochs=int(cfg.epochs))
+    # cutout is drawn per batch by the collator's own generator, so it differs between epochs too
+    collator = augment.QACollator(tokenizer, cutout=recipe.augment.cutout, seed=cfg.seed,
+                                  keep_context_bounds=cfg.soft_label_radius > 0)
+    return train_fold(train, cfg, valid_df=valid, train_dataset=dataset, sequential=recipe.sequential,
+                      data_collator=collator, resume=resume, num_train_epochs=1,
+                      extra_metrics={"recipe": recipe.name, "recipe_digest": recipe.digest(),
+                                     "recipe_epochs": int(cfg.epochs)})
