@@ -174,7 +174,7 @@ def test_a_real_run_with_a_tiny_stand_in_trains_scores_logs_and_resumes(tiny_dir
     oof = pd.read_csv(tmp_path / "runs" / rows[0]["run_id"] / "oof.csv")
     contexts = evalsets.combined(evals).set_index("id")["context"]
     assert len(oof) == 4 * len(SETS) and all(
-        isinstance(p, float) or p in contexts[i] for i, p in zip(oof["id"], oof["prediction"]))
+        isinstance(p, float) or p in contexts[i] for i, p in zip(oof["id"], oof["prediction"], strict=True))
     # re-scoring the saved model gives the same scores and rewrites the row and the run's metrics.json
     rid = rows[0]["run_id"]
     again = ablate.rescore(rid, log, tmp_path / "runs", tmp_path)

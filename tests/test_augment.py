@@ -3,8 +3,15 @@ import numpy as np
 import pytest
 import torch
 
-from src.train.augment import (QACollator, crop_frame, hard_negative_weights, progressive_lengths, sample_negatives,
-                         soft_label_loss, soft_targets)
+from src.train.augment import (
+    QACollator,
+    crop_frame,
+    hard_negative_weights,
+    progressive_lengths,
+    sample_negatives,
+    soft_label_loss,
+    soft_targets,
+)
 from src.train.recipe import Augment, Recipe, Source, Stage, build_dataset
 from tests.test_features import long_frame
 
@@ -20,15 +27,15 @@ def recipe(aug: Augment, repeats: int = 2, lengths=(96,)) -> tuple[Recipe, dict]
 def test_two_repeats_window_the_same_contexts_differently(tokenizer):
     r, frames = recipe(Augment(random_crop=True, progressive=False))
     ds = build_dataset(r, frames, tokenizer, seed=0).to_pandas()
-    bounds = {rep: set(zip(g["example_id"], g["window_start_char"])) for rep, g in ds.groupby("repeat")}
+    bounds = {rep: set(zip(g["example_id"], g["window_start_char"], strict=True)) for rep, g in ds.groupby("repeat")}
     assert len(bounds[0] ^ bounds[1]) > 0.5 * len(bounds[0])   # most window starts moved
     plain = build_dataset(recipe(OFF)[0], frames, tokenizer, seed=0).to_pandas()
-    same = {rep: set(zip(g["example_id"], g["window_start_char"])) for rep, g in plain.groupby("repeat")}
+    same = {rep: set(zip(g["example_id"], g["window_start_char"], strict=True)) for rep, g in plain.groupby("repeat")}
     assert same[0] == same[1]                                   # without crop the repeats are identical
     # cropping never loses an answer: every example still has a window with its whole answer, in original chars
     df = long_frame().set_index("id")
     pos = ds[ds["has_answer"]]
-    for eid, a, b in zip(pos["example_id"], pos["window_start_char"], pos["window_end_char"]):
+    for eid, a, b in zip(pos["example_id"], pos["window_start_char"], pos["window_end_char"], strict=True):
         s = df.loc[eid, "answer_start"]
         assert a <= s and s + len(df.loc[eid, "answer_text"]) <= b
     for rep, g in ds.groupby("repeat"):
@@ -39,7 +46,7 @@ def test_crop_cuts_at_word_starts_before_the_answer():
     df = long_frame()
     cropped, cuts = crop_frame(df, np.random.default_rng(0), max_chars=200)
     assert (cuts > 0).sum() > len(df) // 2 and (cuts <= 200).all()
-    for (_, old), (_, new), c in zip(df.iterrows(), cropped.iterrows(), cuts):
+    for (_, old), (_, new), c in zip(df.iterrows(), cropped.iterrows(), cuts, strict=True):
         assert new["context"] == old["context"][c:]
         assert c == 0 or old["context"][c - 1].isspace()
         s = new["answer_start"]
@@ -97,7 +104,7 @@ def test_negative_sampling_keeps_the_fraction_and_resamples_per_repeat(tokenizer
         got = ds[ds["repeat"] == rep]
         assert got["has_answer"].sum() == full[full["repeat"] == rep]["has_answer"].sum()
         assert (~got["has_answer"]).sum() == round(0.25 * n_neg)
-    neg = {rep: set(zip(g["example_id"], g["window_start_char"])) for rep, g in ds[~ds["has_answer"]].groupby("repeat")}
+    neg = {rep: set(zip(g["example_id"], g["window_start_char"], strict=True)) for rep, g in ds[~ds["has_answer"]].groupby("repeat")}
     assert neg[0] != neg[1]
 
 

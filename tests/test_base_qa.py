@@ -4,9 +4,9 @@ import json
 import pytest
 
 from research.experiments import base_qa
+from src.data.synthetic import make_synthetic_qa
 from src.train import explog
 from src.train.backbones import get_backbone, resolve_model_path
-from src.data.synthetic import make_synthetic_qa
 
 
 class Interrupt(Exception):

@@ -9,9 +9,9 @@ import time
 import psutil
 import pytest
 
-from src.notebooks import batch
 from src.common.paths import REPO_ROOT
 from src.data.synthetic import make_synthetic_qa
+from src.notebooks import batch
 from src.train.fold import last_complete_checkpoint
 
 
@@ -135,8 +135,8 @@ def test_blend_and_submit_get_every_fold(tmp_path):
 
 def test_stand_in_runs_never_log_to_the_committed_experiment_log(tmp_path):
     """Tiny stand-in runs (make batch --tiny, make demo) prove the path; their rows stay beside them."""
-    from src.train.explog import REPO_LOG
     from src.notebooks.run import demo_parameters
+    from src.train.explog import REPO_LOG
 
     tiny = batch.plan_runs(["muril-large"], [0], tmp_path, "data", "models", tiny=True)[0].parameters
     real = batch.plan_runs(["muril-large"], [0], tmp_path, "data", "models", tiny=False)[0].parameters

@@ -14,7 +14,7 @@ def test_long_hindi_questions_keep_their_answers():
     df = long_hindi_questions(100)
     assert len(df) == 100 and df["id"].is_unique and df["context"].nunique() == 48   # one per article first
     assert (df["context"].str.len() > 1500).all()                                     # whole articles
-    for c, s, a in zip(df["context"], df["answer_start"], df["answer_text"]):
+    for c, s, a in zip(df["context"], df["answer_start"], df["answer_text"], strict=True):
         assert c[s:s + len(a)] == a
     held = xquad_frame(articles=slice(36, None))
     assert set(held["id"]).isdisjoint(xquad_frame(articles=slice(0, 36))["id"])

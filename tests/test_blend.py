@@ -3,14 +3,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src.blend.combine import (BlendConfig, average_logits, blend_char_scores, blend_spans, char_blend_spans, char_scores,
-                       decode_char_spans, ensemble_spans, vote_span)
+from src.blend.combine import (
+    BlendConfig,
+    average_logits,
+    blend_char_scores,
+    blend_spans,
+    char_blend_spans,
+    char_scores,
+    decode_char_spans,
+    ensemble_spans,
+    vote_span,
+)
 from src.blend.fit import tune_weights
 from src.data.features import frame_to_batch, prepare_eval_features
-from src.infer.postprocess import best_spans, postprocess_qa_predictions
-from src.infer.span_text import span_texts
-from src.infer.predict import WindowLogits, offsets_array
 from src.data.synthetic import make_synthetic_qa
+from src.infer.postprocess import best_spans, postprocess_qa_predictions
+from src.infer.predict import WindowLogits, offsets_array
+from src.infer.span_text import span_texts
 
 
 def long_examples(n=24, seed=5):
@@ -18,7 +27,7 @@ def long_examples(n=24, seed=5):
     df = make_synthetic_qa(n, seed=seed).reset_index(drop=True)
     pad = make_synthetic_qa(3 * n, seed=seed + 1)["context"].tolist()
     ctx, starts = [], []
-    for i, (c, s) in enumerate(zip(df["context"], df["answer_start"])):
+    for i, (c, s) in enumerate(zip(df["context"], df["answer_start"], strict=True)):
         before, after = " ".join(pad[3 * i:3 * i + 2]) + " ", " " + pad[3 * i + 2]
         ctx.append(before + c + after)
         starts.append(s + len(before))
@@ -30,7 +39,7 @@ def char_model(df, seed, peak=8.0, answers=None):
     (`answers`: per row (start, end) characters), noise elsewhere."""
     rng = np.random.default_rng(seed)
     out = []
-    for i, (c, s, a) in enumerate(zip(df["context"], df["answer_start"], df["answer_text"])):
+    for i, (c, s, a) in enumerate(zip(df["context"], df["answer_start"], df["answer_text"], strict=True)):
         st, en = rng.normal(0, 1, len(c)), rng.normal(0, 1, len(c))
         a0, a1 = answers[i] if answers is not None else (s, s + len(a))
         st[a0] += peak
@@ -85,13 +94,13 @@ def test_weights_decide_between_tokenizers_that_disagree(tokenizers):
     df = long_examples()
     # model B points one word further than the gold answer (the word after it)
     other = []
-    for c, s, a in zip(df["context"], df["answer_start"], df["answer_text"]):
+    for c, s, a in zip(df["context"], df["answer_start"], df["answer_text"], strict=True):
         nxt = c.index(" ", s + len(a)) + 1
         other.append((nxt, c.find(" ", nxt) if c.find(" ", nxt) > 0 else len(c)))
     a = project(df, char_model(df, seed=1), tokenizers["tiny-bert"])
     b = project(df, char_model(df, seed=2, answers=other), tokenizers["tiny-xlmr"])
     gold = df["answer_text"].tolist()
-    wrong = [c[x:y] for c, (x, y) in zip(df["context"], other)]
+    wrong = [c[x:y] for c, (x, y) in zip(df["context"], other, strict=True)]
     assert texts(df, char_blend_spans(df, [a, b], [3, 1])) == gold
     assert texts(df, char_blend_spans(df, [a, b], [1, 3])) == wrong
     # tuned weights find the model that is right, and score at least as well as equal weights
@@ -130,7 +139,7 @@ def test_blending_real_tiny_bert_and_tiny_xlmr(tiny_dirs):
     df = long_examples(8)
     answers = predict_answers(df, [str(tiny_dirs["tiny-bert"]), str(tiny_dirs["tiny-xlmr"])])
     assert set(answers) == set(df["id"])
-    assert all(a and a in c for a, c in zip(df["id"].map(answers), df["context"]))
+    assert all(a and a in c for a, c in zip(df["id"].map(answers), df["context"], strict=True))
 
 
 def test_ensemble_votes_only_with_enough_backbones(tokenizers):

@@ -25,7 +25,7 @@ def toks(tiny_dirs):
 def next_word(df):
     """Per row, the (start, end) of the word after the gold answer: a model pointing there is wrong."""
     out = []
-    for c, s, a in zip(df["context"], df["answer_start"], df["answer_text"]):
+    for c, s, a in zip(df["context"], df["answer_start"], df["answer_text"], strict=True):
         nxt = c.index(" ", s + len(a)) + 1
         out.append((nxt, c.find(" ", nxt) if c.find(" ", nxt) > 0 else len(c)))
     return out
@@ -82,8 +82,8 @@ def test_cross_fitted_weights_never_score_a_row_they_were_tuned_on(toks, monkeyp
     df = long_examples(12)
     f0 = np.arange(len(df)) % 2 == 0
     wrong = next_word(df)
-    a_ans = [(s, s + len(t)) if f else w for s, t, f, w in zip(df["answer_start"], df["answer_text"], f0, wrong)]
-    b_ans = [w if f else (s, s + len(t)) for s, t, f, w in zip(df["answer_start"], df["answer_text"], f0, wrong)]
+    a_ans = [(s, s + len(t)) if f else w for s, t, f, w in zip(df["answer_start"], df["answer_text"], f0, wrong, strict=True)]
+    b_ans = [w if f else (s, s + len(t)) for s, t, f, w in zip(df["answer_start"], df["answer_text"], f0, wrong, strict=True)]
     from src.blend.combine import char_scores
     lengths = df["context"].str.len().to_numpy()
     scores = [char_scores(df["id"].to_numpy(), lengths, project(df, char_model(df, s, answers=ans), toks[t]))
@@ -96,7 +96,7 @@ def test_cross_fitted_weights_never_score_a_row_they_were_tuned_on(toks, monkeyp
     assert tuned_on == [set(df["id"][~f0]), set(df["id"][f0])]          # fold 0 scored with fold-1 weights
     assert weights["0"][1] > weights["0"][0] and weights["1"][0] > weights["1"][1]
     got = span_texts(df["context"], spans)
-    assert got == [c[a:b] for c, (a, b) in zip(df["context"], wrong)]   # every row: the model that is wrong there
+    assert got == [c[a:b] for c, (a, b) in zip(df["context"], wrong, strict=True)]   # every row: the model that is wrong there
 
 
 def test_same_fold_seeds_are_averaged_and_other_folds_concatenated(tmp_path, toks):

@@ -4,8 +4,8 @@ import io
 import pandas as pd
 import pytest
 
-from src.data.load import DataError, load_chaii_csv
 from src.common.paths import REPO_ROOT
+from src.data.load import DataError, load_chaii_csv
 
 GOOD = [
     dict(id="a1", context="राम का जन्म अयोध्या में हुआ।", question="राम का जन्म कहाँ हुआ?", answer_text="अयोध्या",

@@ -2,10 +2,10 @@
 import pandas as pd
 import pytest
 
-from src.blend.settings import BlendSettings
 from src.blend.ensemble import predict_answers, resolve_blend, use_blend
-from src.common.paths import REPO_ROOT
+from src.blend.settings import BlendSettings
 from src.blend.submission import make_submission
+from src.common.paths import REPO_ROOT
 
 
 @pytest.fixture(scope="module")

@@ -70,4 +70,4 @@ def test_scoring_refuses_shared_ids_and_scores_each_example_on_its_own_context(t
     _, oof, logits = score_model(model, tok, valid, TrainConfig(backbone="tiny-bert", max_length=64, doc_stride=16))
     context = valid.set_index("id")["context"]
     assert set(logits.example_id) == set(valid["id"])
-    assert all(p in context[i] for i, p in zip(oof["id"], oof["prediction"]))
+    assert all(p in context[i] for i, p in zip(oof["id"], oof["prediction"], strict=True))

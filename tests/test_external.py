@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from src.common.paths import SHARED_DIR
-from src.data.load import DataError
 from src.data.external import load_chaii, load_squad_json, load_tydi_json, load_xquad_json, split_by_title
+from src.data.load import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = SHARED_DIR / "data"
@@ -24,9 +24,9 @@ def test_real_files_load_with_valid_offsets():
     hi = load_xquad_json(DATA / "xquad/xquad.hi.json", language="hi")
     assert len(hi) == 1190 and set(hi["language"]) == {"hindi"} and hi["title"].nunique() == 48
     for df in (squad, te, bn, hi):
-        for c, a, s in zip(df["context"], df["answer_text"], df["answer_start"]):
+        for c, a, s in zip(df["context"], df["answer_text"], df["answer_start"], strict=True):
             assert c[s:s + len(a)] == a
-        assert all(g[0] == a for g, a in zip(df["answers"], df["answer_text"]))   # the label is the first gold
+        assert all(g[0] == a for g, a in zip(df["answers"], df["answer_text"], strict=True))   # the label is the first gold
     # every distinct gold text is kept for evaluation: 604 of TyDi-te's 669 questions have two gold answers,
     # 24 of them with two different texts (the other 580 repeat the same span)
     assert (te["answers"].map(len) == 2).sum() == 24 and te["answers"].map(len).max() == 2

@@ -30,7 +30,7 @@ def test_labels_point_at_the_answer(tokenizer):
     assert len(feats["input_ids"]) > 2 * len(df)          # several windows per context
     assert set(feats["example_id"]) == set(df["id"])
     positives = 0
-    for i, (s, e, eid) in enumerate(zip(feats["start_positions"], feats["end_positions"], feats["example_id"])):
+    for i, (s, e, eid) in enumerate(zip(feats["start_positions"], feats["end_positions"], feats["example_id"], strict=True)):
         cls = feats["input_ids"][i].index(tokenizer.cls_token_id)
         if not feats["has_answer"][i]:
             assert s == e == cls
@@ -44,7 +44,7 @@ def test_labels_point_at_the_answer(tokenizer):
         assert answer in decoded and len(decoded.strip()) - len(answer) <= 2, (eid, decoded, answer)
     # every example has its answer in at least one window (stride keeps answers whole somewhere)
     assert positives >= len(df)
-    ids_with_answer = {eid for eid, h in zip(feats["example_id"], feats["has_answer"]) if h}
+    ids_with_answer = {eid for eid, h in zip(feats["example_id"], feats["has_answer"], strict=True) if h}
     assert ids_with_answer == set(df["id"])
 
 
@@ -54,7 +54,7 @@ def test_answer_at_last_context_token_is_not_labelled_sep(tokenizer):
     df = pd.DataFrame([dict(id="x", context=ctx, question="अंत?", answer_text="दिल्ली", answer_start=ctx.rindex("दिल्ली"),
                             language="hindi")])
     feats = prepare_train_features(frame_to_batch(df), tokenizer, max_length=64, doc_stride=16)
-    ok = [(s, e) for s, e, h in zip(feats["start_positions"], feats["end_positions"], feats["has_answer"]) if h]
+    ok = [(s, e) for s, e, h in zip(feats["start_positions"], feats["end_positions"], feats["has_answer"], strict=True) if h]
     assert ok and all(s <= e for s, e in ok)
 
 
@@ -77,9 +77,9 @@ def test_long_question_is_cut_to_leave_room_for_the_context(tokenizer):
     df.loc[0, "question"] = "भारत के किस राज्य में " * 40 + df.loc[0, "question"]
     feats = prepare_train_features(frame_to_batch(df), tokenizer, max_length=64, doc_stride=24)
     assert set(feats["example_id"]) == set(df["id"])
-    for first, last in zip(feats["context_start"], feats["context_end"]):
+    for first, last in zip(feats["context_start"], feats["context_end"], strict=True):
         assert last - first + 1 > 24                      # each window keeps more context than the stride
-    assert any(h for h, eid in zip(feats["has_answer"], feats["example_id"]) if eid == df.loc[0, "id"])
+    assert any(h for h, eid in zip(feats["has_answer"], feats["example_id"], strict=True) if eid == df.loc[0, "id"])
     eval_feats = prepare_eval_features(frame_to_batch(df[["id", "question", "context"]]), tokenizer, 64, 24)
     assert set(eval_feats["example_id"]) == set(df["id"])
     cut = fit_questions(df["question"].tolist(), tokenizer, 64, 24)

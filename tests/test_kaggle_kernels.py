@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 
 from research.kaggle_sim.sim import SOCKET_GUARD, place_wheels
+from src.blend.submission import check_submission
+from src.common.paths import COMPETITION, REPO_ROOT
+from src.kaggle import build as kb
 from src.kaggle import cli
 from src.kaggle import cli as kk
-from src.kaggle import build as kb
 from src.kaggle import metadata as km
 from src.kaggle import plan as kp
-from src.common.paths import COMPETITION, REPO_ROOT
-from src.blend.submission import check_submission
 
 USER = "tester"
 TRAIN_SLUG = "chaii-recipes-03-muril-large-fold0"

@@ -1,8 +1,8 @@
 """Learning happens: the pipeline's own training code takes a tiny backbone from chance to solving a task."""
 import pytest
 
-from src.infer.metric import mean_jaccard
 from src.data.synthetic import make_synthetic_qa
+from src.infer.metric import mean_jaccard
 from src.train.fold import TrainConfig, predict_frame, train_fold
 
 

@@ -3,9 +3,9 @@ import json
 
 import pandas as pd
 
-from src.notebooks.run import NOTEBOOK_DIR, NOTEBOOKS, run_demo
-from src.common.paths import REPO_ROOT
 from src.blend.submission import check_submission
+from src.common.paths import REPO_ROOT
+from src.notebooks.run import NOTEBOOK_DIR, NOTEBOOKS, run_demo
 
 
 def test_notebooks_are_thin_and_clean():

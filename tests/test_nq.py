@@ -68,8 +68,8 @@ def test_classifier_keeps_the_target_like_questions():
 def test_raw_nq_sample_through_the_cli_into_a_built_recipe_dataset(tmp_path, tiny_dirs, capsys):
     """Raw simplified NQ -> classifier -> nq-subset/ -> the shipped recipe's nq source -> training windows."""
     from src.data.nq import DATASET_SLUG, SUBSET_FILE, main
-    from src.train.recipe import Augment, Recipe, Stage, build_dataset, load_recipe, source_frame
     from src.data.synthetic import nq_sample_records, write_nq_sample, write_reference_questions
+    from src.train.recipe import Augment, Recipe, Stage, build_dataset, load_recipe, source_frame
 
     raw = write_nq_sample(tmp_path / "simplified-nq-train.jsonl", n=40, seed=0)
     records = [json.loads(line) for line in raw.read_text(encoding="utf-8").splitlines()]
@@ -91,7 +91,7 @@ def test_raw_nq_sample_through_the_cli_into_a_built_recipe_dataset(tmp_path, tin
     # the classifier chose: the kept questions are the target-like ones (even example ids)
     by_id = {f"nq-{r['example_id']}": r for r in records}
     assert all(by_id[i]["example_id"] % 2 == 0 for i in rows["id"])
-    assert all(c[s:s + len(a)] == a for c, s, a in zip(rows["context"], rows["answer_start"], rows["answer_text"]))
+    assert all(c[s:s + len(a)] == a for c, s, a in zip(rows["context"], rows["answer_start"], rows["answer_text"], strict=True))
     assert rows["title"].str.fullmatch(r"[A-Za-z_0-9]+").all()             # the Wikipedia page, from the URL
     from transformers import AutoTokenizer
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from src.data.features import frame_to_batch, prepare_eval_features, prepare_train_features
 from src.common.paths import CACHE_DIR, SHARED_DIR
+from src.data.features import frame_to_batch, prepare_eval_features, prepare_train_features
 from src.infer.postprocess import predict_texts
 from src.infer.predict import WindowLogits, offsets_array
 
@@ -79,7 +79,7 @@ def test_best_span_on_the_answer_tokens_gives_the_exact_answer(xlmr_tokenizer):
     feats = prepare_eval_features(frame_to_batch(df[["id", "question", "context"]]), xlmr_tokenizer, 64, 16)
     raw = xlmr_tokenizer(df["question"].tolist(), df["context"].tolist(), return_offsets_mapping=True)
     peaks = []
-    for i, (ctx, a, s) in enumerate(zip(df["context"], df["answer_text"], df["answer_start"])):
+    for i, (ctx, a, s) in enumerate(zip(df["context"], df["answer_text"], df["answer_start"], strict=True)):
         offs = raw["offset_mapping"][i]
         ctx_tokens = [k for k, q in enumerate(raw.sequence_ids(i)) if q == 1]
         toks = xlmr_tokenizer.convert_ids_to_tokens(raw["input_ids"][i])
@@ -88,7 +88,7 @@ def test_best_span_on_the_answer_tokens_gives_the_exact_answer(xlmr_tokenizer):
         last = next(k for k in reversed(ctx_tokens) if offs[k][0] < s + len(a) <= offs[k][1] and toks[k] != LONE)
         peaks.append(([first], [last]))
     got = predict_texts(df, _logits(feats, peaks))
-    assert got == dict(zip(df["id"], df["answer_text"]))
+    assert got == dict(zip(df["id"], df["answer_text"], strict=True))
 
 
 def test_a_span_on_a_lone_underline_token_gains_no_edge_character(xlmr_tokenizer):
@@ -98,7 +98,7 @@ def test_a_span_on_a_lone_underline_token_gains_no_edge_character(xlmr_tokenizer
     feats = prepare_eval_features(frame_to_batch(df[["id", "question", "context"]]), xlmr_tokenizer, 64, 16)
     raw = xlmr_tokenizer(df["question"].tolist(), df["context"].tolist(), return_offsets_mapping=True)
     peaks, tested = [], []
-    for i, (ctx, a, s) in enumerate(zip(df["context"], df["answer_text"], df["answer_start"])):
+    for i, (ctx, a, s) in enumerate(zip(df["context"], df["answer_text"], df["answer_start"], strict=True)):
         toks = xlmr_tokenizer.convert_ids_to_tokens(raw["input_ids"][i])
         offs = raw["offset_mapping"][i]
         ctx_tokens = [k for k, q in enumerate(raw.sequence_ids(i)) if q == 1]
@@ -115,7 +115,7 @@ def test_a_span_on_a_lone_underline_token_gains_no_edge_character(xlmr_tokenizer
         peaks.append((starts, ends))
     assert tested, "no lone '▁' next to an answer: the cases no longer test the issue"
     got = predict_texts(df, _logits(feats, peaks))
-    assert got == dict(zip(df["id"], df["answer_text"]))
+    assert got == dict(zip(df["id"], df["answer_text"], strict=True))
 
 
 def test_training_labels_avoid_lone_underline_and_spaces(xlmr_tokenizer):
@@ -123,9 +123,9 @@ def test_training_labels_avoid_lone_underline_and_spaces(xlmr_tokenizer):
     df = _examples()
     feats = prepare_train_features(frame_to_batch(df), xlmr_tokenizer, 64, 16)
     ev = prepare_eval_features(frame_to_batch(df[["id", "question", "context"]]), xlmr_tokenizer, 64, 16)
-    contexts = dict(zip(df["id"], df["context"]))
-    answers = dict(zip(df["id"], df["answer_text"]))
-    for i, (s, e, eid) in enumerate(zip(feats["start_positions"], feats["end_positions"], feats["example_id"])):
+    contexts = dict(zip(df["id"], df["context"], strict=True))
+    answers = dict(zip(df["id"], df["answer_text"], strict=True))
+    for i, (s, e, eid) in enumerate(zip(feats["start_positions"], feats["end_positions"], feats["example_id"], strict=True)):
         assert feats["has_answer"][i]
         a, b = ev["offset_mapping"][i][s][0], ev["offset_mapping"][i][e][1]
         assert contexts[eid][a:b] == answers[eid]

@@ -1,8 +1,8 @@
 
 import pytest
 
-from src.train.backbones import resolve_model_path
 from src.common.paths import COMPETITION, default_paths, detect_env, require, resolve_paths
+from src.train.backbones import resolve_model_path
 
 
 def test_kaggle_layout_under_a_simulated_root(tmp_path):

@@ -101,8 +101,8 @@ def test_vectorized_on_real_tiny_model_logits(tiny_dirs):
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
     from src.data.features import frame_to_batch, prepare_eval_features
-    from src.infer.predict import predict_windows
     from src.data.synthetic import make_synthetic_qa
+    from src.infer.predict import predict_windows
 
     df = make_synthetic_qa(30, seed=3)
     df["context"] = [" ".join(df["context"].sample(3, random_state=i)) + " " + c for i, c in enumerate(df["context"])]

@@ -8,11 +8,18 @@ import numpy as np
 import pytest
 import torch
 
+from src.data.synthetic import make_synthetic_qa
 from src.infer import predict
 from src.infer.postprocess import predict_texts
-from src.infer.predict import (WindowSettings, WindowSettingsWarning, load_model, offsets_array, predict_examples,
-                         resolve_precision, window_settings)
-from src.data.synthetic import make_synthetic_qa
+from src.infer.predict import (
+    WindowSettings,
+    WindowSettingsWarning,
+    load_model,
+    offsets_array,
+    predict_examples,
+    resolve_precision,
+    window_settings,
+)
 
 CPU = torch.device("cpu")
 needs_ort = pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime not installed")

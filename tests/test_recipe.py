@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from src.common.paths import SHARED_DIR
-from src.train.recipe import Augment, Recipe, Source, Stage, build_dataset, load_recipe
 from src.data.synthetic import make_synthetic_qa
+from src.train.recipe import Augment, Recipe, Source, Stage, build_dataset, load_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "recipe_order_worker.py"
@@ -110,8 +110,8 @@ def test_torchrun_two_ranks_see_the_recipe_order_step_by_step(tmp_path):
 
 
 def test_fold_dataset_never_trains_on_the_held_out_fold(tokenizer, tmp_path):
-    from src.train.recipe import fold_dataset
     from src.train.fold import TrainConfig
+    from src.train.recipe import fold_dataset
 
     df = make_synthetic_qa(60, seed=5)
     chaii = Source("chaii", "chaii", repeats=2)
@@ -138,8 +138,8 @@ def test_an_nq_source_reads_the_subset_file_src_nq_writes(tmp_path):
 
 def test_hard_negatives_path_is_read_from_the_data_dir_whatever_the_cwd(tokenizer, tmp_path, monkeypatch):
     """papermill runs notebook 03 from notebooks/: a relative oof.csv must not depend on the current directory."""
-    from src.train.recipe import fold_dataset
     from src.train.fold import TrainConfig
+    from src.train.recipe import fold_dataset
 
     df = make_synthetic_qa(30, seed=5)
     data = tmp_path / "data"
@@ -168,11 +168,11 @@ def test_recipe_epochs_redraw_crops_and_negatives_and_keep_the_stage_order(token
     frames = {src.data_key(): long_frame()}
     one = build_dataset(r, frames, tokenizer, seed=0).to_pandas()
     ds = build_dataset(r, frames, tokenizer, seed=0, epochs=2).to_pandas()
-    key = list(zip(ds["epoch"], ds["stage"]))
+    key = list(zip(ds["epoch"], ds["stage"], strict=True))
     assert key == sorted(key) and sorted(set(key)) == [(0, 0), (0, 1), (1, 0), (1, 1)]   # 1, 2, 1, 2
     first = ds[ds["epoch"] == 0].drop(columns="epoch").reset_index(drop=True)
     assert first.equals(one.drop(columns="epoch"))                  # epoch 1 is the one-epoch recipe, unchanged
-    windows = {(e, k): set(zip(g["example_id"], g["window_start_char"], g["has_answer"]))
+    windows = {(e, k): set(zip(g["example_id"], g["window_start_char"], g["has_answer"], strict=True))
                for (e, k), g in ds.groupby(["epoch", "stage"])}
     for k in (0, 1):
         a, b = windows[0, k], windows[1, k]
@@ -183,8 +183,8 @@ def test_recipe_epochs_redraw_crops_and_negatives_and_keep_the_stage_order(token
 
 
 def test_train_recipe_fold_runs_its_epochs_as_one_schedule(tiny_dirs, tmp_path):
-    from src.train.recipe import train_recipe_fold
     from src.train.fold import TrainConfig
+    from src.train.recipe import train_recipe_fold
 
     df = make_synthetic_qa(36, seed=4)
     chaii = Source("chaii", "chaii")

@@ -131,7 +131,7 @@ def test_audit_plots_show_the_table(tiny_dirs):
     assert [t.get_text() for t in box.get_xticklabels()] == ["tiny-bert\nhindi", "tiny-bert\ntamil",
                                                               "tiny-xlmr\nhindi", "tiny-xlmr\ntamil"]
     assert [ax.get_title() for ax in bars] == [title for title, _, _ in AUDIT_BARS]
-    for ax, (_, col, f) in zip(bars, AUDIT_BARS):
+    for ax, (_, col, f) in zip(bars, AUDIT_BARS, strict=True):
         heights = sorted(round(p.get_height(), 6) for p in ax.patches)
         expected = sorted(round(float(f(table.loc[(t, lang), col])), 6)
                           for t in toks for lang in ("hindi", "tamil"))

@@ -10,7 +10,7 @@ ALPHABET = list("ab 1.") + list("éñß") + list("राम का जन्म"
 
 
 def python_slices(contexts, spans):
-    return ["" if a < 0 else c[a:b] for c, (a, b) in zip(contexts, spans)]
+    return ["" if a < 0 else c[a:b] for c, (a, b) in zip(contexts, spans, strict=True)]
 
 
 def random_case(rng, n=200):

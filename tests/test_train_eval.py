@@ -1,11 +1,10 @@
 """Evaluation during training, best-checkpoint choice, bf16 on CPU and the experiment-log row of `train_fold`."""
-import json
 
 import pytest
 
-from src.train import explog
 from src.data.synthetic import make_synthetic_qa
 from src.infer.precision import bf16_support
+from src.train import explog
 from src.train.fold import TrainConfig, train_fold
 
 
@@ -140,9 +139,9 @@ def test_group_by_length_batches_windows_of_similar_length_and_refuses_a_designe
     train = make_synthetic_qa(320, seed=4)
     # contexts cut to very different lengths, so a shuffled batch mixes short and long windows
     train["context"] = [c[: 40 + (i * 37) % len(c)] if len(c) > 40 else c for i, c in enumerate(train["context"])]
-    train = train[[s < len(c) for s, c in zip(train["answer_start"], train["context"])]]
+    train = train[[s < len(c) for s, c in zip(train["answer_start"], train["context"], strict=True)]]
     train = train[[c[s:s + len(a)] == a for s, a, c in zip(train["answer_start"], train["answer_text"],
-                                                             train["context"])]]
+                                                             train["context"], strict=True)]]
     pad = DataCollatorWithPadding(AutoTokenizer.from_pretrained(tiny_dirs["tiny-bert"]))
 
     class StopAfter24(TrainerCallback):   # the order is what is tested: 24 batches show it

@@ -10,10 +10,11 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-
-from src.kaggle import install as kernel_install, wheels
-from src.common.paths import CACHE_DIR, REPO_ROOT
 from test_kaggle_kernels import SOCKET_GUARD
+
+from src.common.paths import CACHE_DIR, REPO_ROOT
+from src.kaggle import install as kernel_install
+from src.kaggle import wheels
 
 ENV = {"python_version": "3.11", "python_full_version": "3.11.7", "sys_platform": "linux", "os_name": "posix",
        "platform_machine": "x86_64", "platform_system": "Linux", "implementation_name": "cpython",

@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from src.common.paths import SHARED_DIR
-
 from research.bench.workers import peak_rss_mb
+from src.common.paths import SHARED_DIR
 
 CHAII_TEST = SHARED_DIR / "data" / "chaii_format" / "test_public_sample.csv"
 # The winner's three backbones: (layers, hidden, ffn) and how many models of each went into the submission.
@@ -38,10 +37,10 @@ def simulated_logits(n_rows: int, seed: int = 0):
     contexts = [("xxx " * (int(n) // 4 + 1))[:int(n)] for n in lengths]
     logits, backbones = [], []
     # characters per token: XLM-R's tokenizer measures 3.4 on chaii contexts; MuRIL's Indic vocabulary is coarser
-    for (name, (_, n_models)), chars_per_token in zip(WINNER_MODELS.items(), (4, 3, 3)):
+    for (name, (_, n_models)), chars_per_token in zip(WINNER_MODELS.items(), (4, 3, 3), strict=True):
         win_ids, offsets = [], []
         q, width, step = 20, 384, 384 - 20 - 3 - 128
-        for eid, n in zip(ids, lengths):
+        for eid, n in zip(ids, lengths, strict=True):
             starts = np.arange(0, int(n) - chars_per_token + 1, chars_per_token)
             for w0 in range(0, max(len(starts) - (width - q - 3), 0) + step, step):
                 tok = starts[w0: w0 + width - q - 3]

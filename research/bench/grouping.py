@@ -25,8 +25,13 @@ WINDOWS = 1_280   # 80 batches of 16: HF's megabatch is then 20 batches (~8 min 
 
 def timed_steps(dataset, model_dir: str, grouped: bool, steps: int, seed: int) -> dict:
     """Train `steps` (+3 warm-up) steps; windows/s over the timed ones and the padding they carried."""
-    from transformers import (AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                              TrainerCallback)
+    from transformers import (
+        AutoModelForQuestionAnswering,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainerCallback,
+    )
 
     from src.train.fold import TrainConfig, training_arguments
 
@@ -76,9 +81,9 @@ def bench_windows(model_dir: str, n: int = WINDOWS, seed: int = 0, windows: str 
 
 
 def main(argv: list[str] | None = None) -> None:
-    from src.train.backbones import ensure_e5_small
     from src.common.paths import CACHE_DIR
     from src.infer.precision import bf16_support
+    from src.train.backbones import ensure_e5_small
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=20)

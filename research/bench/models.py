@@ -12,10 +12,9 @@ import json
 import sys
 from pathlib import Path
 
-from src.train.backbones import ensure_e5_small
-from src.common.paths import CACHE_DIR, REPO_ROOT
-
 from research.bench.questions import HELD_OUT, TRAIN_ARTICLES, xquad_frame
+from src.common.paths import CACHE_DIR, REPO_ROOT
+from src.train.backbones import ensure_e5_small
 
 E5_BASE = CACHE_DIR / "e5-small"
 E5_QA = CACHE_DIR / "e5-small-qa-1ep"
@@ -28,8 +27,8 @@ def tiny_qa_model(out: Path = TINY_QA) -> Path:
     `metrics.json`."""
     if (out / "model" / "config.json").exists():
         return out / "model"
-    from src.train.backbones import ensure_tiny
     from src.data.synthetic import make_synthetic_qa
+    from src.train.backbones import ensure_tiny
     from src.train.fold import TrainConfig, train_fold
 
     base = ensure_tiny(REPO_ROOT / ".cache" / "backbones", names=("tiny-bert",))["tiny-bert"]

@@ -82,7 +82,7 @@ def worker_pipeline(model_dir: str, inputs: str, batch_size: int, max_seq_len: i
     seconds = time.perf_counter() - t0
     res = res if isinstance(res, list) else [res]
     return dict(seconds=seconds, batch_size=batch_size, attention=model.config._attn_implementation,
-                answers={i: r["answer"] for i, r in zip(df["id"], res)}, peak_rss_mb=peak_rss_mb(),
+                answers={i: r["answer"] for i, r in zip(df["id"], res, strict=True)}, peak_rss_mb=peak_rss_mb(),
                 rss_after_load_mb=rss_loaded)
 
 
@@ -94,7 +94,7 @@ def pipeline_rule_answers(examples: pd.DataFrame, logits, max_answer_len: int) -
     logits across windows.) A plain loop: it only explains the agreement row, it is not timed."""
     from src.infer.predict import NO_OFFSET
 
-    contexts = dict(zip(examples["id"], examples["context"]))
+    contexts = dict(zip(examples["id"], examples["context"], strict=True))
     found: dict[str, list[list]] = collections.defaultdict(list)
     for w, eid in enumerate(logits.example_id):
         allowed = logits.offsets[w, :, 0] != NO_OFFSET

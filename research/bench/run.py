@@ -23,16 +23,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from src.common.paths import CACHE_DIR, REPO_ROOT
-
-from research.bench.models import find_finetuned, tiny_qa_model
 from research.bench.blend_memory import WINNER_MODELS
-from research.bench.gpu_estimate import GPU_NAME, GPU_TFLOPS, flops_per_window, gpu_rows, model_shape, submission_seconds
+from research.bench.gpu_estimate import (
+    GPU_NAME,
+    GPU_TFLOPS,
+    flops_per_window,
+    gpu_rows,
+    model_shape,
+    submission_seconds,
+)
 from research.bench.infer import cpu_precisions
+from research.bench.models import find_finetuned, tiny_qa_model
 from research.bench.pipeline_ref import BATCH_SIZES, agreement, pipeline_env, pipeline_rule_answers
 from research.bench.postprocess import postprocess_bench
 from research.bench.questions import HELD_OUT, long_hindi_questions, synthetic_long_questions
 from research.bench.workers import run_worker
+from src.common.paths import CACHE_DIR, REPO_ROOT
 
 
 @dataclass
@@ -162,7 +168,7 @@ def estimate_rows(model: str, record: dict, bl: dict, length: int) -> list[dict]
     """The 13-model Kaggle GPU time: measured on this GPU when there is one, else from the assumed TFLOPS."""
     import torch
 
-    per_backbone = dict(zip(WINNER_MODELS, [bl["windows"][0], bl["windows"][3], bl["windows"][8]]))
+    per_backbone = dict(zip(WINNER_MODELS, [bl["windows"][0], bl["windows"][3], bl["windows"][8]], strict=True))
     rows = []
     if torch.cuda.is_available():
         measured = gpu_rows(model, length)

@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from research.experiments import ablation_table
-from src.train import explog
 from src.common.paths import CACHE_DIR, SHARED_DIR
+from src.train import explog
 from src.train.recipe import Augment, Recipe, Source, Stage, build_dataset
 
 CACHE = CACHE_DIR

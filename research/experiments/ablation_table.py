@@ -109,7 +109,7 @@ def plot(s: pd.DataFrame, sets: Sequence[str], path: Path) -> None:
         ax.bar(x + (k - (len(sets) - 1) / 2) * w, s[n], w, yerr=s[f"{n}_sd"].fillna(0), capsize=2, label=n)
     ax.set_ylabel("Jaccard")
     ax.set_title("Ablation from the QA base (e5-small-qa): mean over seeds (seeds under the bars), ± seed sd")
-    ax.set_xticks(x, [f"{v}\n({n})" for v, n in zip(s["variant"], s["n_seeds"])])
+    ax.set_xticks(x, [f"{v}\n({n})" for v, n in zip(s["variant"], s["n_seeds"], strict=True)])
     ax.legend(fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:

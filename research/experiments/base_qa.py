@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from src.train import explog
 from src.common.paths import CACHE_DIR
+from src.train import explog
 
 BASE_DIR = CACHE_DIR / "base-qa"
 RESULT = "base_qa.json"

@@ -12,10 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from src.common.paths import CACHE_DIR, REPO_ROOT
-
 from research.bench.models import find_own_e5
 from research.bench.questions import HELD_OUT, xquad_frame
+from src.common.paths import CACHE_DIR, REPO_ROOT
 
 
 def _has_held_out(run_dir: Path) -> bool:
@@ -25,9 +24,8 @@ def _has_held_out(run_dir: Path) -> bool:
 def ablation_plain_runs() -> list[Path]:
     """The ablation's `plain` runs with saved held-out XQuAD-hi logits, one per seed: the grid from the QA base
     (its runs in the committed log), else the older 6-layer grid's cache (newest per seed)."""
-    from src.train import explog
-
     from research.experiments import ablate
+    from src.train import explog
     base = [ablate.OUT_ROOT / r["run_id"] for r in ablate.ablation_rows(explog.REPO_LOG) if r["variant"] == "plain"]
     base = [d for d in base if _has_held_out(d)]
     if len(base) >= 3:
@@ -59,13 +57,20 @@ def blend_check(model_dirs: list[str] | None = None, out: str = str(REPO_ROOT / 
     256/64, 192/96) on XQuAD-hi articles 36-47 -- test-time windows, not seeds (the table says which)."""
     import torch
 
-    from src.blend.combine import (average_logits, blend_char_scores, char_blend_spans, char_scores, decode_char_spans,
-                        same_windows, vote_spans)
+    from src.blend.combine import (
+        average_logits,
+        blend_char_scores,
+        char_blend_spans,
+        char_scores,
+        decode_char_spans,
+        same_windows,
+        vote_spans,
+    )
     from src.blend.fit import tune_weights
-    from src.data.features import frame_to_batch, prepare_eval_features
     from src.common.io import write_csv
-    from src.infer.metric import jaccard_by_language
+    from src.data.features import frame_to_batch, prepare_eval_features
     from src.infer.answer_rules import answers_from_spans
+    from src.infer.metric import jaccard_by_language
     from src.infer.postprocess import best_spans
     from src.infer.predict import WindowLogits, load_model, predict_windows
 
@@ -95,7 +100,7 @@ def blend_check(model_dirs: list[str] | None = None, out: str = str(REPO_ROOT / 
             logits.append(predict_windows(model, feats, batch_size, tok.pad_token_id, torch.device("cpu")))
             names.append(name)
     ids = held["id"].to_numpy()
-    spans = {n: best_spans(ids, x) for n, x in zip(names, logits)}
+    spans = {n: best_spans(ids, x) for n, x in zip(names, logits, strict=True)}
     spans["char-level blend, equal weights"] = char_blend_spans(held, logits)
     if all(same_windows(logits[0], x) for x in logits[1:]):
         spans["token-level blend, equal weights (same windows)"] = best_spans(ids, average_logits(logits))

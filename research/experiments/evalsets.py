@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from src.data.external import load_squad_json, load_tydi_json, load_xquad_json
 from src.common.paths import SHARED_DIR
+from src.data.external import load_squad_json, load_tydi_json, load_xquad_json
 
 DATA_DIR = SHARED_DIR / "data"
 N_TRAIN_ARTICLES = 36           # XQuAD articles 0-35 in file order train; 36-47 are held out

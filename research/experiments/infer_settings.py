@@ -18,12 +18,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from src.train import explog
-from src.infer.answer_rules import AnswerRules
+from research.experiments import ablate
 from src.common.io import write_text
 from src.common.paths import SHARED_DIR
-
-from research.experiments import ablate
+from src.infer.answer_rules import AnswerRules
+from src.train import explog
 
 WINDOWS = ((256, 96), (384, 128), (512, 128))          # (max_length, doc_stride); 256/96 is what training used
 ANSWER_LENGTHS = (30, 60)                               # tokens; 30 is HF utils_qa's default
@@ -67,8 +66,8 @@ def per_question(model_dir: Path, train_cfg: dict, frame: pd.DataFrame, settings
     from src.infer.metric import score_rows
     from src.infer.postprocess import predict_texts
     from src.infer.predict import predict_windows
-    from src.train.trainer import eval_features
     from src.train.fold import TrainConfig, check_unique_ids
+    from src.train.trainer import eval_features
 
     check_unique_ids(frame)   # windows find their example by id
     tokenizer = AutoTokenizer.from_pretrained(model_dir)

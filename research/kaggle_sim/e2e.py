@@ -19,19 +19,26 @@ from pathlib import Path
 
 import pandas as pd
 
-from research.kaggle_sim.sim import (KaggleSim, nq_subset, offline_env, place_competition, place_weights, place_wheels,
-                                 write_recipe_data)
-from src.train.backbones import ensure_tiny
-from src.data.load import load_chaii_csv
-from src.notebooks.report import report_run_folder
+from research.kaggle_sim.sim import (
+    KaggleSim,
+    nq_subset,
+    offline_env,
+    place_competition,
+    place_weights,
+    place_wheels,
+    write_recipe_data,
+)
+from src.blend.submission import main as check_submission_cli
 from src.common.io import write_csv
+from src.common.paths import COMPETITION, REPO_ROOT
+from src.data.load import load_chaii_csv
+from src.data.synthetic import write_nq_sample, write_reference_questions
 from src.kaggle.build import build
 from src.kaggle.plan import RECIPE, WHEELS_SLUG, WINNER_COUNTS, training_slug
-from src.common.paths import COMPETITION, REPO_ROOT
-from src.train.recipe import load_recipe
-from src.blend.submission import main as check_submission_cli
-from src.data.synthetic import write_nq_sample, write_reference_questions
+from src.notebooks.report import report_run_folder
+from src.train.backbones import ensure_tiny
 from src.train.fold import make_folds
+from src.train.recipe import load_recipe
 
 E2E_USER = "e2e-user"
 # CI-sized training on the tiny stand-ins: one pass over the recipe's windows at the stand-ins' own learning rate,
@@ -77,7 +84,7 @@ def check_oof_blend(oof: pd.DataFrame, train: pd.DataFrame, n_folds: int, seed: 
     if set(oof["id"]) != set(train["id"]):
         raise AssertionError(f"oof_blend.csv ids differ from train.csv: {len(set(train['id']) - set(oof['id']))} "
                              f"missing, {len(set(oof['id']) - set(train['id']))} unknown")
-    expected = dict(zip(train["id"], make_folds(train, n_folds, seed)))
+    expected = dict(zip(train["id"], make_folds(train, n_folds, seed), strict=True))
     wrong = oof[oof["fold"].astype(int) != oof["id"].map(expected)]
     if len(wrong):
         raise AssertionError(f"oof_blend.csv: {len(wrong)} rows with another fold than the split's, e.g. "

@@ -100,13 +100,13 @@ def blend_char_scores(scores: list[CharScores], weights: list[float] | None = No
     for i, x in enumerate(scores[1:], start=1):
         if not np.array_equal(x.bounds, first.bounds):
             raise ValueError(f"model {i} was mapped onto other examples than model 0")
-    scores, w = [x for x, wi in zip(scores, w) if wi > 0], w[w > 0]   # weight 0: no say, not even on boundaries
+    scores, w = [x for x, wi in zip(scores, w, strict=True) if wi > 0], w[w > 0]   # weight 0: no say, not even on boundaries
     out = []
     for field in ("start", "end"):
         total = np.zeros(len(first.start))
         norm = np.zeros(len(first.start))
         ok = np.ones(len(first.start), dtype=bool)
-        for wi, x in zip(w, scores):
+        for wi, x in zip(w, scores, strict=True):
             v = getattr(x, field)
             has = ~np.isnan(v)
             total[has] += wi * v[has]
@@ -156,8 +156,8 @@ def nested_char_spans(examples: pd.DataFrame, groups: list[Group], weights: list
     for c in range(0, len(ids), chunk):
         sl, stop = slice(c, c + chunk), min(c + chunk, len(ids))
         per_group = [blend_char_scores([char_scores(ids[sl], lengths[sl], x, order[ptr[c]:ptr[stop]])
-                                        for x, (order, ptr) in zip(members, idx)], w)
-                     for (members, w), idx in zip(groups, index)]
+                                        for x, (order, ptr) in zip(members, idx, strict=True)], w)
+                     for (members, w), idx in zip(groups, index, strict=True)]
         out[sl] = decode_char_spans(blend_char_scores(per_group, weights), n_best_size, max_answer_chars)
     return out
 

@@ -20,9 +20,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from src.blend.chars import (CharScores, Group, blend_char_scores, char_blend_spans, char_scores,  # noqa: F401
-                         concat_char_scores, decode_char_spans, group_char_scores, nested_char_spans,
-                         normalized_weights, select_char_scores)
+from src.blend.chars import (  # noqa: F401
+    CharScores,
+    Group,
+    blend_char_scores,
+    char_blend_spans,
+    char_scores,
+    concat_char_scores,
+    decode_char_spans,
+    group_char_scores,
+    nested_char_spans,
+    normalized_weights,
+    select_char_scores,
+)
 from src.infer.postprocess import best_spans
 from src.infer.predict import WindowLogits
 
@@ -70,8 +80,8 @@ def average_logits(logits: list[WindowLogits], weights: list[float] | None = Non
             raise ValueError(f"model {i} has other windows than model 0 (another tokenizer or window settings); "
                              "blend such models at character level")
     w = normalized_weights(weights, len(logits))
-    start = sum(wi * x.start.astype(np.float32) for wi, x in zip(w, logits))
-    end = sum(wi * x.end.astype(np.float32) for wi, x in zip(w, logits))
+    start = sum(wi * x.start.astype(np.float32) for wi, x in zip(w, logits, strict=True))
+    end = sum(wi * x.end.astype(np.float32) for wi, x in zip(w, logits, strict=True))
     return logits[0].with_logits(start, end)
 
 
@@ -164,12 +174,12 @@ def ensemble_spans(examples: pd.DataFrame, logits: list[WindowLogits], backbones
         raise ValueError(f"{len(w)} weights for {len(logits)} models")
     if scheme == "single":
         names = names[:1]
-    groups = [merge_windows([x for x, b in zip(logits, backbones) if b == name],
-                            [wi for wi, b in zip(w, backbones) if b == name]) for name in names]
+    groups = [merge_windows([x for x, b in zip(logits, backbones, strict=True) if b == name],
+                            [wi for wi, b in zip(w, backbones, strict=True) if b == name]) for name in names]
     if scheme == "vote":
         return vote_spans(examples, [group_spans(examples, g, cfg) for g in groups], min(cfg.vote_k, len(groups)))
     bw = [backbone_weights[n] for n in names] if backbone_weights else [1.0] * len(names)
-    groups, bw = [g for g, x in zip(groups, bw) if x > 0], [x for x in bw if x > 0]   # weight 0: not used at all
+    groups, bw = [g for g, x in zip(groups, bw, strict=True) if x > 0], [x for x in bw if x > 0]   # weight 0: not used at all
     if len(groups) == 1:
         return group_spans(examples, groups[0], cfg)
     return nested_char_spans(examples, groups, bw, cfg.n_best_size, cfg.max_answer_chars)

@@ -32,7 +32,7 @@ def use_blend(model_dirs: list[str], blend: BlendSettings) -> list[str]:
     if missing:
         raise ValueError(f"blend.json combines backbones {blend.backbones}, but no model in model_dirs is "
                          f"{missing} (the models are {sorted(set(backbones))}); give their model folders or refit")
-    return [d for b in blend.backbones for d, db in zip(model_dirs, backbones) if db == b]
+    return [d for b in blend.backbones for d, db in zip(model_dirs, backbones, strict=True) if db == b]
 
 
 def predict_answers(examples: pd.DataFrame, model_dirs: list[str], weights: list[float] | None = None,

@@ -18,13 +18,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from src.blend.chars import (
+    CharScores,
+    blend_char_scores,
+    concat_char_scores,
+    decode_char_spans,
+    group_char_scores,
+    select_char_scores,
+)
 from src.blend.combine import BlendConfig, default_scheme, group_spans, merge_windows, run_name, vote_spans
-from src.blend.chars import (CharScores, blend_char_scores, concat_char_scores, decode_char_spans, group_char_scores,
-                         select_char_scores)
 from src.blend.settings import BLEND_JSON, BlendSettings, load_blend_json  # noqa: F401  (load_blend_json: public here)
 from src.common.io import atomic_path, write_csv
-from src.infer.metric import jaccard, jaccard_by_language, mean_jaccard
 from src.infer.answer_rules import AnswerRules, answers_from_spans
+from src.infer.metric import jaccard, jaccard_by_language, mean_jaccard
 from src.infer.postprocess import NO_SPAN
 from src.infer.predict import WindowLogits
 
@@ -129,7 +135,7 @@ def tune_weights(examples: pd.DataFrame, scores: list[CharScores], gold: pd.Seri
         if np.sum(w) <= 0:
             return 0.0
         spans = decode_char_spans(blend_char_scores(scores, w), n_best_size, max_answer_chars)
-        preds = ["" if a < 0 else c[a:b] for c, (a, b) in zip(contexts, spans)]
+        preds = ["" if a < 0 else c[a:b] for c, (a, b) in zip(contexts, spans, strict=True)]
         return mean_jaccard(preds, gold.tolist())
 
     equal = np.ones(len(scores)) / len(scores)
@@ -220,7 +226,7 @@ def candidates(ex: pd.DataFrame, at: dict[str, tuple[np.ndarray, CharScores]], f
         spans[TUNED], cv["cross_fitted_weights"] = cross_fitted_spans(ex, scores, groups, cfg)
         w, in_sample = tune_weights(ex, scores, ex["answer_text"], cfg.n_best_size, cfg.max_answer_chars,
                                     maxiter=cfg.tune_maxiter)
-        tuned = {b: round(float(x), 4) for b, x in zip(order, w)}
+        tuned = {b: round(float(x), 4) for b, x in zip(order, w, strict=True)}
         settings[TUNED] = dict(scheme="char", backbones=order, weights=tuned)
         cv["tuned_weights_all_rows"] = tuned                  # what the submission uses
         cv["tuned_in_sample_jaccard"] = round(in_sample, 4)   # optimistic: tuned and scored on the same rows
@@ -271,7 +277,7 @@ def fit_blend(train: pd.DataFrame, run_dirs: list[str], cfg: BlendConfig = Blend
                           runs={b: merged[b].runs for b in order}, cv=cv)
     answers = answers_from_spans(ex, spans[chosen], rules)
     oof = ex[["id", "language", "answer_text"]].assign(fold=fold_at[finest], prediction=ex["id"].map(answers))
-    oof["jaccard"] = [jaccard(p, a) for p, a in zip(oof["prediction"], oof["answer_text"])]
+    oof["jaccard"] = [jaccard(p, a) for p, a in zip(oof["prediction"], oof["answer_text"], strict=True)]
     frame = pd.DataFrame(table).T
     frame["rows"] = frame["rows"].astype(int)
     return BlendFit(frame, oof[["id", "fold", "language", "answer_text", "prediction", "jaccard"]], blend, ex, spans,

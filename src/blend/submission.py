@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from src.data.load import read_utf8
 from src.common.io import write_csv
+from src.data.load import read_utf8
 
 COLUMNS = ["id", "PredictionString"]
 LEAKED_NAN = {"nan", "NaN", "None"}  # what str() of a missing value writes into a CSV
@@ -28,7 +28,7 @@ def check_submission(sub: pd.DataFrame, test_ids, name: str = "submission") -> N
     if list(sub.columns) != COLUMNS:
         raise SubmissionError(f"{name}: columns are {list(sub.columns)}, expected exactly {COLUMNS}")
     test_ids = list(test_ids)
-    for i, (rid, pred) in enumerate(zip(sub["id"], sub["PredictionString"])):
+    for i, (rid, pred) in enumerate(zip(sub["id"], sub["PredictionString"], strict=True)):
         where = f"{name}: row {i + 1} (id {rid!r})"
         if pd.isna(rid) or str(rid).strip() == "":
             raise SubmissionError(f"{name}: row {i + 1}: empty id")

@@ -37,7 +37,7 @@ def plot(df: pd.DataFrame, save_to: str | None = None):
     L = lengths(df)
     cols = [c for c in ("context_chars", "answer_words", "answer_position") if c in L]
     fig, axes = plt.subplots(1, len(cols), figsize=(5 * len(cols), 3.5), squeeze=False)
-    for ax, col in zip(axes[0], cols):
+    for ax, col in zip(axes[0], cols, strict=True):
         for lang, part in L.groupby("language"):
             ax.hist(part[col].dropna(), bins=20, alpha=0.6, label=lang)
         ax.set_title(col)

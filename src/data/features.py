@@ -31,7 +31,7 @@ def token_char_spans(text: str, offsets, input_ids, lone_id: int | None) -> list
     a character. Whitespace at an answer's edge scores nothing in word-level Jaccard, so trimming it loses nothing.
     """
     out = []
-    for (a, b), tid in zip(offsets, input_ids):
+    for (a, b), tid in zip(offsets, input_ids, strict=True):
         while a < b and text[a].isspace():
             a += 1
         while b > a and text[b - 1].isspace():
@@ -61,7 +61,7 @@ def _tokenize(examples: dict[str, list], tokenizer, max_length: int, doc_stride:
         ctx = [k for k, s in enumerate(enc.sequence_ids(i)) if s == context_index]
         offsets, ids = enc["offset_mapping"][i], enc["input_ids"][i]
         spans = token_char_spans(contexts[ex], [offsets[k] for k in ctx], [ids[k] for k in ctx], lone_id)
-        for k, span in zip(ctx, spans):
+        for k, span in zip(ctx, spans, strict=True):
             offsets[k] = span
     return enc, context_index
 
@@ -78,7 +78,7 @@ def fit_questions(questions: list[str], tokenizer, max_length: int, doc_stride: 
         raise ValueError(f"max_length {max_length} leaves no room for a question with doc_stride {doc_stride}")
     enc = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)
     return [q if len(ids) <= room else q[:offsets[room - 1][1]]
-            for q, ids, offsets in zip(questions, enc["input_ids"], enc["offset_mapping"])]
+            for q, ids, offsets in zip(questions, enc["input_ids"], enc["offset_mapping"], strict=True)]
 
 
 def prepare_train_features(examples: dict[str, list], tokenizer, max_length: int = 384, doc_stride: int = 128,

@@ -106,7 +106,7 @@ def frame_problems(df: pd.DataFrame, languages=ALL_LANGUAGES, answers: bool = Tr
     problems += [(int(i), "language", f"unknown language {df['language'].iloc[i]!r}; expected one of {list(languages)}")
                  for i in np.flatnonzero(unknown)]
     if answers:
-        for i, (ctx, ans, start) in enumerate(zip(df["context"], df["answer_text"], df["answer_start"])):
+        for i, (ctx, ans, start) in enumerate(zip(df["context"], df["answer_text"], df["answer_start"], strict=True)):
             if ans == "":
                 continue  # a no-answer row (SQuAD v2 style): nothing to point at
             if not 0 <= start <= len(ctx) - len(ans) or ctx[start:start + len(ans)] != ans:

@@ -25,12 +25,12 @@ def mean_jaccard(predictions: Sequence[str], answers: Sequence[str]) -> float:
         raise ValueError(f"{len(predictions)} predictions for {len(answers)} answers")
     if not len(answers):
         return float("nan")
-    return sum(jaccard(p, a) for p, a in zip(predictions, answers)) / len(answers)
+    return sum(jaccard(p, a) for p, a in zip(predictions, answers, strict=True)) / len(answers)
 
 
 def jaccard_by_language(df: pd.DataFrame, pred_col: str = "prediction", gold_col: str = "answer_text") -> dict[str, float]:
     """Mean Jaccard overall (`all`) and per value of `language`."""
-    scores = pd.Series([jaccard(p, a) for p, a in zip(df[pred_col], df[gold_col])], index=df.index, dtype=float)
+    scores = pd.Series([jaccard(p, a) for p, a in zip(df[pred_col], df[gold_col], strict=True)], index=df.index, dtype=float)
     out = {"all": float(scores.mean()) if len(scores) else float("nan")}
     for lang, s in scores.groupby(df["language"]):
         out[str(lang)] = float(s.mean())
@@ -78,7 +78,7 @@ def golds_of(df: pd.DataFrame, gold_col: str = "answer_text", golds_col: str = "
         return [[a] for a in df[gold_col]]
     # rows from a source without the column (concatenated frames) have NaN there: their one gold is answer_text
     return [list(g) if isinstance(g, (list, tuple, np.ndarray)) and len(g) else [a]
-            for g, a in zip(df[golds_col], df[gold_col])]
+            for g, a in zip(df[golds_col], df[gold_col], strict=True)]
 
 
 def score_rows(df: pd.DataFrame, pred_col: str = "prediction", gold_col: str = "answer_text",
@@ -86,7 +86,7 @@ def score_rows(df: pd.DataFrame, pred_col: str = "prediction", gold_col: str = "
     """Per row: Jaccard, EM and F1 (0-1), each the best over the row's gold answers."""
     golds = golds_of(df, gold_col, golds_col)
     preds = df[pred_col].fillna("").astype(str).tolist()
-    return pd.DataFrame({name: [best_over_golds(fn, p, g) for p, g in zip(preds, golds)]
+    return pd.DataFrame({name: [best_over_golds(fn, p, g) for p, g in zip(preds, golds, strict=True)]
                          for name, fn in (("jaccard", jaccard), ("em", exact_match), ("f1", f1_score))},
                         index=df.index, dtype=float)
 

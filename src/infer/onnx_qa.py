@@ -54,7 +54,7 @@ class _Logits(torch.nn.Module):
         self.model, self.input_names = model, input_names
 
     def forward(self, *inputs):
-        out = self.model(**dict(zip(self.input_names, inputs)))
+        out = self.model(**dict(zip(self.input_names, inputs, strict=True)))
         return out.start_logits, out.end_logits
 
 

@@ -12,8 +12,8 @@ import collections
 import numpy as np
 import pandas as pd
 
-from src.infer.predict import NO_OFFSET, WindowLogits
 from src.infer.answer_rules import AnswerRules, answers_from_spans
+from src.infer.predict import NO_OFFSET, WindowLogits
 
 NO_SPAN = (-1, -1)  # an example without any valid candidate span: its answer is ""
 
@@ -32,7 +32,7 @@ def postprocess_qa_predictions(examples: pd.DataFrame, logits: WindowLogits, n_b
     for i, eid in enumerate(logits.example_id):
         windows_of[eid].append(i)
     predictions = {}
-    for eid, context in zip(examples["id"], examples["context"]):
+    for eid, context in zip(examples["id"], examples["context"], strict=True):
         candidates = []
         for w in windows_of.get(eid, []):
             start_logits = logits.start[w].astype(np.float32)
@@ -245,7 +245,7 @@ def _best_in_windows(start, end, offsets, n_best_size: int, max_answer_length: i
     if len(redo):
         exact = _search(start[redo], end[redo], offsets[redo], _reference_top_k(start[redo], k),
                         _reference_top_k(end[redo], k), max_answer_length)
-        for full, part in zip((score, s_tok, e_tok, has), exact):
+        for full, part in zip((score, s_tok, e_tok, has), exact, strict=True):
             full[redo] = part
     return score, s_tok, e_tok, has
 

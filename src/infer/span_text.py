@@ -19,7 +19,7 @@ def span_texts(contexts, spans: np.ndarray) -> list[str]:
     arrow = _arrow_strings(contexts)
     if arrow is None:
         seq = contexts.tolist() if hasattr(contexts, "tolist") else list(contexts)
-        return ["" if a < 0 else c[a:b] for c, (a, b) in zip(seq, spans.tolist())]
+        return ["" if a < 0 else c[a:b] for c, (a, b) in zip(seq, spans.tolist(), strict=True)]
     if len(arrow) != len(spans):
         raise ValueError(f"{len(arrow)} contexts but {len(spans)} spans")
     _, offs, data = arrow.buffers()
@@ -37,7 +37,7 @@ def span_texts(contexts, spans: np.ndarray) -> list[str]:
     byte_a, byte_b = index.byte_of(first[:-1] + a) + lo, index.byte_of(first[:-1] + b) + lo
     raw = memoryview(data)
     return ["" if s < 0 else str(raw[x:y], "utf-8")
-            for s, x, y in zip(spans[:, 0].tolist(), byte_a.tolist(), byte_b.tolist())]
+            for s, x, y in zip(spans[:, 0].tolist(), byte_a.tolist(), byte_b.tolist(), strict=True)]
 
 
 class _CharIndex:

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from src.common.io import write_json, write_text
+from src.common.paths import REPO_ROOT
 from src.kaggle.metadata import ROOT_METADATA, USER_PLACEHOLDER, USER_RE, MetadataError, check_metadata, read_template
 from src.kaggle.plan import DATASETS_CONFIG, RECIPE, WHEELS_SLUG, plan_kernels, recipe_file
 from src.notebooks.run import NOTEBOOK_DIR
-from src.common.paths import REPO_ROOT
 
 KERNELS_DIR = REPO_ROOT / "kernels"
 

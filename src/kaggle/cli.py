@@ -13,10 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-from src.notebooks.batch import parse_overrides
 from src.kaggle.build import KERNELS_DIR, build
 from src.kaggle.metadata import MetadataError, check_metadata, read_template, template_slug
 from src.kaggle.plan import WINNER_COUNTS, PlanError, parse_counts
+from src.notebooks.batch import parse_overrides
 
 TERMINAL = ("complete", "error", "cancel")
 
@@ -107,7 +107,7 @@ def push(out_dir: Path, timeout_s: int = 300) -> int:
         return 1
     print(f"pushing {len(folders)} kernels with credentials from {source}", flush=True)
     failed: list[str] = []
-    for folder, meta in zip(folders, metas):
+    for folder, meta in zip(folders, metas, strict=True):
         kid = meta["id"]
         missing = [s for s in meta.get("kernel_sources", []) if s in failed]
         if missing:

@@ -9,6 +9,7 @@ import inspect
 
 from src.kaggle.wheels import WHEELS_SLUG
 
+
 class ImageMismatch(RuntimeError):
     """Kaggle's image lacks a package the kernel needs, or has it outside the range the wheels were built for."""
 

@@ -12,11 +12,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from src.train.backbones import get_backbone
-from src.kaggle.metadata import kernel_metadata, read_template, template_slug
 from src.common.paths import COMPETITION
-from src.train.recipe import CONFIG_DIR, Recipe, load_recipe
+from src.kaggle.metadata import kernel_metadata, read_template, template_slug
 from src.kaggle.wheels import WHEELS_SLUG
+from src.train.backbones import get_backbone
+from src.train.recipe import CONFIG_DIR, Recipe, load_recipe
 
 WINNER_COUNTS = {"muril-large": 3, "rembert": 5, "xlm-roberta-large-squad2": 5}
 RECIPE = "recipe_kaggle"

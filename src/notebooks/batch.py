@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from src.train.backbones import REGISTRY, STANDS_IN_FOR, get_backbone
-from src.notebooks.report import report_run_folder, try_render
 from src.common.io import write_json
-from src.notebooks.run import NOTEBOOK_DIR, run_notebook
 from src.common.paths import REPO_ROOT
+from src.notebooks.report import report_run_folder, try_render
+from src.notebooks.run import NOTEBOOK_DIR, run_notebook
+from src.train.backbones import REGISTRY, STANDS_IN_FOR, get_backbone
 from src.train.fold import TrainConfig, last_complete_checkpoint
 
 DONE = "DONE.json"

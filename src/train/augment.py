@@ -29,7 +29,7 @@ def crop_frame(df: pd.DataFrame, rng: np.random.Generator, max_chars: int) -> tu
     positions can be mapped back to the original context.
     """
     contexts, starts, cuts = [], [], []
-    for ctx, start in zip(df["context"], df["answer_start"]):
+    for ctx, start in zip(df["context"], df["answer_start"], strict=True):
         limit = min(max_chars, start if start >= 0 else len(ctx) // 2)
         # word starts in [0, limit]: a cut inside a word would invent a new token
         choices = [0] + [i + 1 for i in range(limit) if ctx[i].isspace() and not ctx[i + 1].isspace()]
@@ -89,7 +89,7 @@ def hard_negative_weights(oof: pd.DataFrame, floor: float = 0.05) -> dict[str, f
     missing = {"id", "jaccard"} - set(oof.columns)
     if missing:
         raise ValueError(f"out-of-fold frame needs columns id, jaccard; missing {sorted(missing)}")
-    return dict(zip(oof["id"].astype(str), 1.0 - oof["jaccard"].astype(float).clip(0, 1) + floor))
+    return dict(zip(oof["id"].astype(str), 1.0 - oof["jaccard"].astype(float).clip(0, 1) + floor, strict=True))
 
 
 # ---- cutout + padding ----------------------------------------------------------------------------------------------

@@ -15,13 +15,13 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
-from src.train import explog
-from src.train.backbones import get_backbone, resolve_model_path
-from src.data.features import frame_to_batch, prepare_train_features
 from src.common.io import write_csv, write_json
+from src.data.features import frame_to_batch, prepare_train_features
 from src.infer.metric import qa_metrics, score_rows
 from src.infer.precision import use_bf16
 from src.infer.predict import MODEL_CONFIG, WindowLogits
+from src.train import explog
+from src.train.backbones import get_backbone, resolve_model_path
 from src.train.trainer import eval_features, predict_features, trainer_class
 
 

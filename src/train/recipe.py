@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from src.train import augment
 from src.data.external import load_source, split_by_title
 from src.data.features import frame_to_batch, prepare_train_features
+from src.train import augment
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
@@ -96,7 +96,7 @@ class Recipe:
         if not self.augment.progressive:
             return [(s.max_length, s.doc_stride) for s in self.stages]
         lengths = augment.progressive_lengths(len(self.stages), self.augment.lengths)
-        return [(L, max(8, round(s.doc_stride * L / s.max_length))) for s, L in zip(self.stages, lengths)]
+        return [(L, max(8, round(s.doc_stride * L / s.max_length))) for s, L in zip(self.stages, lengths, strict=True)]
 
 
 def load_recipe(path_or_name: str | os.PathLike) -> Recipe:
@@ -167,13 +167,13 @@ def source_windows(df: pd.DataFrame, tokenizer, max_length: int, doc_stride: int
         df, cuts = augment.crop_frame(df, rng, max_chars=4 * (max_length - doc_stride))
     cols = ["id", "question", "context", "answer_text", "answer_start"]
     feats = prepare_train_features(frame_to_batch(df[cols]), tokenizer, max_length, doc_stride)
-    cut_of = dict(zip(df["id"], cuts))
+    cut_of = dict(zip(df["id"], cuts, strict=True))
     for k in ("window_start_char", "window_end_char"):  # back to positions in the original context
-        feats[k] = [c + cut_of[i] for c, i in zip(feats[k], feats["example_id"])]
+        feats[k] = [c + cut_of[i] for c, i in zip(feats[k], feats["example_id"], strict=True)]
     if aug.negative_fraction < 1.0:
         weights = None if hard is None else np.array([hard.get(i, 1.0) for i in feats["example_id"]])
         keep = augment.sample_negatives(np.array(feats["has_answer"]), aug.negative_fraction, rng, weights)
-        feats = {k: [v for v, kp in zip(vals, keep) if kp] for k, vals in feats.items()}
+        feats = {k: [v for v, kp in zip(vals, keep, strict=True) if kp] for k, vals in feats.items()}
     return feats
 
 
@@ -193,7 +193,7 @@ def build_dataset(recipe: Recipe, frames: dict[tuple, pd.DataFrame], tokenizer, 
     columns: dict[str, list] = {}
     repeat_no: dict[str, int] = {}
     plan = [(e, k, stage, lengths) for e in range(int(epochs))
-            for k, (stage, lengths) in enumerate(zip(recipe.stages, recipe.stage_lengths()))]
+            for k, (stage, lengths) in enumerate(zip(recipe.stages, recipe.stage_lengths(), strict=True))]
     for epoch, k, stage, (stage_len, stage_stride) in plan:
         parts = []
         for s_idx, src in enumerate(stage.sources):

@@ -44,9 +44,9 @@ def tokenizer_report(df: pd.DataFrame, tokenizer, max_length: int = 384, doc_str
         # the spans post-processing cuts answers from (whitespace trimmed, lone "▁" empty), not the raw offsets
         lone = lone_underline_id(tokenizer)
         offsets_of = {c: token_char_spans(c, o, ids, lone)
-                      for c, o, ids in zip(contexts["context"], enc["offset_mapping"], enc["input_ids"])}
+                      for c, o, ids in zip(contexts["context"], enc["offset_mapping"], enc["input_ids"], strict=True)}
         rows = [answer_alignment(c, s, a, offsets_of[c])
-                for c, s, a in zip(df["context"], df["answer_start"], df["answer_text"]) if a]
+                for c, s, a in zip(df["context"], df["answer_start"], df["answer_text"], strict=True) if a]
         r = pd.DataFrame(rows)
         out.update(answers_start_aligned=float(r["start_aligned"].mean()),
                    answers_end_aligned=float(r["end_aligned"].mean()),
@@ -116,7 +116,7 @@ def plot_audit(table: pd.DataFrame, counts: pd.DataFrame, save_to: str | None = 
     ax.set_title("tokens per context")
     ax.tick_params(axis="x", labelsize=8)
     per_language = table.drop(index="all", level="language", errors="ignore")
-    for ax, (title, col, f) in zip(axes[0, 1:], bars):
+    for ax, (title, col, f) in zip(axes[0, 1:], bars, strict=True):
         f(per_language[col]).unstack("language").plot.bar(ax=ax, rot=0)
         ax.set_title(title)
         ax.set_xlabel("")
