@@ -245,7 +245,7 @@ def _best_in_windows(start, end, offsets, n_best_size: int, max_answer_length: i
     if len(redo):
         exact = _search(start[redo], end[redo], offsets[redo], _reference_top_k(start[redo], k),
                         _reference_top_k(end[redo], k), max_answer_length)
-        for full, part in zip((score, s_tok, e_tok, has), exact, strict=True):
+        for full, part in zip((score, s_tok, e_tok, has), exact[:4], strict=True):   # exact[4]: n_best, not kept
             full[redo] = part
     return score, s_tok, e_tok, has
 
