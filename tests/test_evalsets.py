@@ -23,7 +23,9 @@ def test_evaluation_sets_have_the_agreed_sizes_and_every_gold(built):
     for name, df in evals.items():
         assert set(df["eval_set"]) == {name} and set(df["language"]) == {evalsets.LANGUAGE[name]}
         assert df["answers"].map(len).min() >= 1
-    assert evalsets.sizes(trains) == {"tydi_en": 3694, "tydi_en_dev": 440, "squad_dev": 8123, "xquad_hi_train": 925}
+    # XQuAD-IN ta split by XQuAD-hi's title order: 658 train, 170 evaluate (its own file order would give 651/177)
+    assert evalsets.sizes(trains) == {"tydi_en": 3694, "tydi_en_dev": 440, "squad_dev": 8123, "xquad_hi_train": 925,
+                                      "xquad_in_ta_train": 658}
 
 
 @needs_data
@@ -35,6 +37,50 @@ def test_no_evaluation_id_or_title_in_any_training_source(built):
     found = evalsets.leaks(evals, planted)
     assert any("xquad_hi and squad_dev share 1 id" in f for f in found)
     assert any("title" in f for f in found)
+    # and a held-out paragraph hidden inside a training context under another id and title
+    paragraph = evals["xquad_in_ta"]["context"].iloc[0]
+    hidden = trains["tydi_en"].iloc[:1].assign(context="Intro.\n" + paragraph + "\nOutro.")
+    found = evalsets.leaks(evals, dict(trains, tydi_en=pd.concat([trains["tydi_en"], hidden])))
+    assert found == ["tydi_en holds 1 context(s) or paragraph(s) of xquad_in_ta, e.g. " + repr([paragraph[:60]])]
+
+
+@needs_data
+def test_both_shapes_hold_the_same_questions_and_golds_only_the_context_differs(built):
+    paragraphs, trains = built
+    articles = evalsets.eval_sets(shape="article")
+    assert list(articles) == [n + "_article" for n in evalsets.EVAL_SETS]
+    same = ["id", "question", "answer_text", "language", "title", "source"]
+    for name, para in paragraphs.items():
+        art = articles[name + "_article"]
+        assert set(art["eval_set"]) == {name + "_article"}
+        pd.testing.assert_frame_equal(art[same], para[same])
+        assert art["answers"].tolist() == para["answers"].tolist()
+        assert (art["paragraph"] == para["context"]).all()
+        assert all(p in c for p, c in zip(para["context"], art["context"], strict=True))
+        assert all(c.startswith(a, s) for c, a, s in zip(art["context"], art["answer_text"], art["answer_start"],
+                                                          strict=True))
+    # XQuAD articles hold about 5 paragraphs: every context is over twice as long, about 5x on average (TyDi:
+    # only the titles with several passages grow)
+    for name in ("xquad_hi", "xquad_in_hi", "xquad_in_ta"):
+        ratio = articles[name + "_article"]["context"].str.len() / paragraphs[name]["context"].str.len()
+        assert ratio.min() > 2 and ratio.mean() > 4
+        assert articles[name + "_article"]["context"].nunique() == 12
+    assert evalsets.leaks(articles, trains) == []
+    with pytest.raises(ValueError, match="shape must be one of"):
+        evalsets.eval_sets(shape="page")
+
+
+def test_whole_articles_join_paragraphs_in_order_and_move_each_answer():
+    df = pd.DataFrame({"id": ["a", "b", "c", "d"], "title": ["T", "T", "U", "T"],
+                       "context": ["one two", "three four", "five", "one two"],
+                       "question": "q", "answer_text": ["two", "three", "five", "one"], "answer_start": [4, 0, 0, 0]})
+    out = evalsets.whole_articles(df, sep="\n")
+    assert out["context"].tolist() == ["one two\nthree four"] * 2 + ["five", "one two\nthree four"]
+    assert out["answer_start"].tolist() == [4, 8, 0, 0]
+    assert out["paragraph"].tolist() == df["context"].tolist()
+    bad = df.assign(answer_start=[4, 1, 0, 0])            # b's offset is off by one in its paragraph
+    with pytest.raises(ValueError, match="question b: answer_start 9"):
+        evalsets.whole_articles(bad)
 
 
 def test_combined_sets_keep_their_own_ids():
