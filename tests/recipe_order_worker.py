@@ -63,7 +63,8 @@ def main(out: Path) -> None:
     ds = recipe_dataset(tok)
     rank = int(os.environ.get("RANK", 0))
     if rank == 0:
-        (out / "order.json").write_text(json.dumps({"example_id": list(ds["example_id"]), "stage": [int(s) for s in ds["stage"]]}))
+        order = {"example_id": list(ds["example_id"]), "stage": [int(s) for s in ds["stage"]]}
+        (out / "order.json").write_text(json.dumps(order))
     cfg = TrainConfig(backbone="tiny-bert", output_dir=str(out / "run"), batch_size=4, epochs=1, learning_rate=1e-3,
                       warmup_ratio=0.1, save_steps=10_000, logging_steps=1).resolved()
     recorder, lr = Recorder(QACollator(tok)), LR()

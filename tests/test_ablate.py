@@ -74,7 +74,8 @@ def test_run_ids_follow_the_configuration():
 SETS = ablate.EVAL_SETS
 
 
-def fake_row(config, seed_scores={0: 0.2, 1: 0.3, 2: 0.4}, shift=None):
+def fake_row(config, seed_scores=None, shift=None):
+    seed_scores = {0: 0.2, 1: 0.3, 2: 0.4} if seed_scores is None else seed_scores
     s = seed_scores.get(config["seed"], 0.5) + (shift or {}).get(config["variant"], 0.0)
     metrics = {}
     for k, n in enumerate(SETS):

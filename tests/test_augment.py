@@ -104,7 +104,8 @@ def test_negative_sampling_keeps_the_fraction_and_resamples_per_repeat(tokenizer
         got = ds[ds["repeat"] == rep]
         assert got["has_answer"].sum() == full[full["repeat"] == rep]["has_answer"].sum()
         assert (~got["has_answer"]).sum() == round(0.25 * n_neg)
-    neg = {rep: set(zip(g["example_id"], g["window_start_char"], strict=True)) for rep, g in ds[~ds["has_answer"]].groupby("repeat")}
+    neg = {rep: set(zip(g["example_id"], g["window_start_char"], strict=True))
+           for rep, g in ds[~ds["has_answer"]].groupby("repeat")}
     assert neg[0] != neg[1]
 
 
@@ -119,6 +120,7 @@ def test_soft_targets_follow_span_jaccard_and_respect_the_context():
     w[5], w[6], w[7], w[8], w[9] = 1 / 3, 2 / 3, 1, 3 / 4, 3 / 5
     assert torch.allclose(te[0], w / w.sum())
     assert ts[1, 0] == 1 and te[1, 0] == 1                         # no answer: all mass on CLS
-    loss = soft_label_loss(ts.clamp_min(1e-12).log(), te.clamp_min(1e-12).log(), t([5, 0]), t([7, 0]), t([4, 3]), t([9, 9]), radius=2)
+    loss = soft_label_loss(ts.clamp_min(1e-12).log(), te.clamp_min(1e-12).log(), t([5, 0]), t([7, 0]), t([4, 3]),
+                           t([9, 9]), radius=2)
     assert loss.abs() < 1e-5                                       # KL is zero at the target
     assert soft_label_loss(torch.zeros(2, 12), torch.zeros(2, 12), t([5, 0]), t([7, 0]), t([4, 3]), t([9, 9]), 2) > 0.5

@@ -82,21 +82,24 @@ def test_cross_fitted_weights_never_score_a_row_they_were_tuned_on(toks, monkeyp
     df = long_examples(12)
     f0 = np.arange(len(df)) % 2 == 0
     wrong = next_word(df)
-    a_ans = [(s, s + len(t)) if f else w for s, t, f, w in zip(df["answer_start"], df["answer_text"], f0, wrong, strict=True)]
-    b_ans = [w if f else (s, s + len(t)) for s, t, f, w in zip(df["answer_start"], df["answer_text"], f0, wrong, strict=True)]
+    rows = list(zip(df["answer_start"], df["answer_text"], f0, wrong, strict=True))
+    a_ans = [(s, s + len(t)) if f else w for s, t, f, w in rows]
+    b_ans = [w if f else (s, s + len(t)) for s, t, f, w in rows]
     from src.blend.combine import char_scores
     lengths = df["context"].str.len().to_numpy()
     scores = [char_scores(df["id"].to_numpy(), lengths, project(df, char_model(df, s, answers=ans), toks[t]))
               for s, ans, t in ((1, a_ans, "tiny-bert"), (2, b_ans, "tiny-xlmr"))]
     tuned_on = []
     real = blend_fit.tune_weights
-    monkeypatch.setattr(blend_fit, "tune_weights", lambda ex, *a, **k: tuned_on.append(set(ex["id"])) or real(ex, *a, **k))
+    monkeypatch.setattr(blend_fit, "tune_weights",
+                        lambda ex, *a, **k: tuned_on.append(set(ex["id"])) or real(ex, *a, **k))
     groups = np.where(f0, 0, 1)
     spans, weights = cross_fitted_spans(df, scores, groups, BlendConfig())
     assert tuned_on == [set(df["id"][~f0]), set(df["id"][f0])]          # fold 0 scored with fold-1 weights
     assert weights["0"][1] > weights["0"][0] and weights["1"][0] > weights["1"][1]
     got = span_texts(df["context"], spans)
-    assert got == [c[a:b] for c, (a, b) in zip(df["context"], wrong, strict=True)]   # every row: the model that is wrong there
+    # every row: the model that is wrong there
+    assert got == [c[a:b] for c, (a, b) in zip(df["context"], wrong, strict=True)]
 
 
 def test_same_fold_seeds_are_averaged_and_other_folds_concatenated(tmp_path, toks):
@@ -135,7 +138,8 @@ def test_winner_three_backbones_vote_by_default(tmp_path, toks):
     assert s.scheme == "vote" and s.vote_k == 2 and fit.chosen == "vote 2 of 3"
     assert s.backbones[-1] == "rembert" and set(s.backbones) == {b for b, _, _ in specs}
     assert fit.oof["jaccard"].mean() == 1.0 and fit.table.loc["rembert alone", "jaccard_all"] < 0.5
-    assert s.cv["candidates"]["vote 2 of 3"] == 1.0 and "char blend, tuned weights (cross-fitted)" not in s.cv["candidates"]
+    assert s.cv["candidates"]["vote 2 of 3"] == 1.0
+    assert "char blend, tuned weights (cross-fitted)" not in s.cv["candidates"]
     from src.infer.predict import WindowLogits
     logits = {b: WindowLogits.load(tmp_path / b / "fold0" / "oof_logits.npz") for b, _, _ in specs}
     spans = ensemble_spans(df, [logits[b] for b in s.backbones], s.backbones, cfg=s.blend_config(),

@@ -26,7 +26,8 @@ def test_real_files_load_with_valid_offsets():
     for df in (squad, te, bn, hi):
         for c, a, s in zip(df["context"], df["answer_text"], df["answer_start"], strict=True):
             assert c[s:s + len(a)] == a
-        assert all(g[0] == a for g, a in zip(df["answers"], df["answer_text"], strict=True))   # the label is the first gold
+        # the label is the first gold
+        assert all(g[0] == a for g, a in zip(df["answers"], df["answer_text"], strict=True))
     # every distinct gold text is kept for evaluation: 604 of TyDi-te's 669 questions have two gold answers,
     # 24 of them with two different texts (the other 580 repeat the same span)
     assert (te["answers"].map(len) == 2).sum() == 24 and te["answers"].map(len).max() == 2

@@ -30,7 +30,8 @@ def test_labels_point_at_the_answer(tokenizer):
     assert len(feats["input_ids"]) > 2 * len(df)          # several windows per context
     assert set(feats["example_id"]) == set(df["id"])
     positives = 0
-    for i, (s, e, eid) in enumerate(zip(feats["start_positions"], feats["end_positions"], feats["example_id"], strict=True)):
+    for i, (s, e, eid) in enumerate(zip(feats["start_positions"], feats["end_positions"], feats["example_id"],
+                                        strict=True)):
         cls = feats["input_ids"][i].index(tokenizer.cls_token_id)
         if not feats["has_answer"][i]:
             assert s == e == cls
@@ -54,7 +55,8 @@ def test_answer_at_last_context_token_is_not_labelled_sep(tokenizer):
     df = pd.DataFrame([dict(id="x", context=ctx, question="अंत?", answer_text="दिल्ली", answer_start=ctx.rindex("दिल्ली"),
                             language="hindi")])
     feats = prepare_train_features(frame_to_batch(df), tokenizer, max_length=64, doc_stride=16)
-    ok = [(s, e) for s, e, h in zip(feats["start_positions"], feats["end_positions"], feats["has_answer"], strict=True) if h]
+    ok = [(s, e) for s, e, h in zip(feats["start_positions"], feats["end_positions"], feats["has_answer"], strict=True)
+          if h]
     assert ok and all(s <= e for s, e in ok)
 
 

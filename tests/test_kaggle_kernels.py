@@ -232,7 +232,8 @@ def test_built_submit_kernel_runs_offline_in_a_simulated_kaggle_tree(tmp_path, t
     place_wheels(kin, kp.WHEELS_SLUG)  # requirements and image pins, all satisfied here
 
     nb = nbformat.read(built / SUBMIT_SLUG / f"{SUBMIT_SLUG}.ipynb", as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell("import src, os\nprint('SRC', src.__file__)\nprint('HF', os.environ['HF_HUB_OFFLINE'])"))
+    nb.cells.append(nbformat.v4.new_code_cell("import src, os\nprint('SRC', src.__file__)\n"
+                                              "print('HF', os.environ['HF_HUB_OFFLINE'])"))
     probe = tmp_path / "kernel.ipynb"
     nbformat.write(nb, probe)
     monkeypatch.setenv("CHAII_KAGGLE_ROOT", str(root))

@@ -1,7 +1,18 @@
+import numpy as np
 import pandas as pd
 import pytest
 
-from src.infer.metric import jaccard, jaccard_by_language, mean_jaccard
+from src.infer.metric import (
+    bootstrap_ci,
+    exact_match,
+    f1_score,
+    jaccard,
+    jaccard_by_language,
+    mean_jaccard,
+    normalize_answer,
+    qa_metrics,
+    score_rows,
+)
 
 
 @pytest.mark.parametrize("a, b, expected", [
@@ -29,10 +40,6 @@ def test_mean_and_by_language():
 
 
 # ---------------------------------------------------------------- SQuAD EM/F1, several golds, intervals
-import numpy as np
-
-from src.infer.metric import bootstrap_ci, exact_match, f1_score, normalize_answer, qa_metrics, score_rows
-
 
 @pytest.mark.parametrize("pred, gold, em, f1", [
     ("The Denver Broncos", "Denver Broncos", 1.0, 1.0),          # article and case dropped

@@ -36,7 +36,8 @@ def test_demo_pipeline_writes_a_valid_submission(tmp_path, tiny_dirs):
     assert (tmp_path / "eda.png").exists()
     # 04 compared both single models, their character-level blend and the vote, per language; 05 read blend.json
     blend = pd.read_csv(tmp_path / "blend_table.csv")
-    assert {"tiny-bert/fold0", "tiny-xlmr/fold0", "char blend, equal weights", "vote 2 of 2"} <= set(blend["prediction"])
+    compared = {"tiny-bert/fold0", "tiny-xlmr/fold0", "char blend, equal weights", "vote 2 of 2"}
+    assert compared <= set(blend["prediction"])
     assert {"jaccard_all", "jaccard_hindi", "jaccard_tamil"} <= set(blend.columns)
     assert (tmp_path / "blend.png").exists() and (tmp_path / "oof_blend.csv").exists()
     assert "blend.json" in (tmp_path / "05_submit.ipynb").read_text()

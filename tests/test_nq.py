@@ -91,7 +91,8 @@ def test_raw_nq_sample_through_the_cli_into_a_built_recipe_dataset(tmp_path, tin
     # the classifier chose: the kept questions are the target-like ones (even example ids)
     by_id = {f"nq-{r['example_id']}": r for r in records}
     assert all(by_id[i]["example_id"] % 2 == 0 for i in rows["id"])
-    assert all(c[s:s + len(a)] == a for c, s, a in zip(rows["context"], rows["answer_start"], rows["answer_text"], strict=True))
+    assert all(c[s:s + len(a)] == a
+               for c, s, a in zip(rows["context"], rows["answer_start"], rows["answer_text"], strict=True))
     assert rows["title"].str.fullmatch(r"[A-Za-z_0-9]+").all()             # the Wikipedia page, from the URL
     from transformers import AutoTokenizer
 

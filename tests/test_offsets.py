@@ -79,7 +79,7 @@ def test_best_span_on_the_answer_tokens_gives_the_exact_answer(xlmr_tokenizer):
     feats = prepare_eval_features(frame_to_batch(df[["id", "question", "context"]]), xlmr_tokenizer, 64, 16)
     raw = xlmr_tokenizer(df["question"].tolist(), df["context"].tolist(), return_offsets_mapping=True)
     peaks = []
-    for i, (ctx, a, s) in enumerate(zip(df["context"], df["answer_text"], df["answer_start"], strict=True)):
+    for i, (a, s) in enumerate(zip(df["answer_text"], df["answer_start"], strict=True)):
         offs = raw["offset_mapping"][i]
         ctx_tokens = [k for k, q in enumerate(raw.sequence_ids(i)) if q == 1]
         toks = xlmr_tokenizer.convert_ids_to_tokens(raw["input_ids"][i])
@@ -98,7 +98,7 @@ def test_a_span_on_a_lone_underline_token_gains_no_edge_character(xlmr_tokenizer
     feats = prepare_eval_features(frame_to_batch(df[["id", "question", "context"]]), xlmr_tokenizer, 64, 16)
     raw = xlmr_tokenizer(df["question"].tolist(), df["context"].tolist(), return_offsets_mapping=True)
     peaks, tested = [], []
-    for i, (ctx, a, s) in enumerate(zip(df["context"], df["answer_text"], df["answer_start"], strict=True)):
+    for i, (a, s) in enumerate(zip(df["answer_text"], df["answer_start"], strict=True)):
         toks = xlmr_tokenizer.convert_ids_to_tokens(raw["input_ids"][i])
         offs = raw["offset_mapping"][i]
         ctx_tokens = [k for k, q in enumerate(raw.sequence_ids(i)) if q == 1]
@@ -125,7 +125,8 @@ def test_training_labels_avoid_lone_underline_and_spaces(xlmr_tokenizer):
     ev = prepare_eval_features(frame_to_batch(df[["id", "question", "context"]]), xlmr_tokenizer, 64, 16)
     contexts = dict(zip(df["id"], df["context"], strict=True))
     answers = dict(zip(df["id"], df["answer_text"], strict=True))
-    for i, (s, e, eid) in enumerate(zip(feats["start_positions"], feats["end_positions"], feats["example_id"], strict=True)):
+    for i, (s, e, eid) in enumerate(zip(feats["start_positions"], feats["end_positions"], feats["example_id"],
+                                        strict=True)):
         assert feats["has_answer"][i]
         a, b = ev["offset_mapping"][i][s][0], ev["offset_mapping"][i][e][1]
         assert contexts[eid][a:b] == answers[eid]

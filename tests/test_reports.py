@@ -31,7 +31,8 @@ def test_tokenizer_report_on_both_kinds(tokenizer):
 
 def test_eda_tables():
     df = pd.DataFrame({"id": ["a", "b", "c"], "context": ["x y z w", "x y", "x y"], "question": ["q", "q r", "q"],
-                       "answer_text": ["z", "x", "y"], "answer_start": [4, 0, 2], "language": ["hindi", "tamil", "tamil"]})
+                       "answer_text": ["z", "x", "y"], "answer_start": [4, 0, 2],
+                       "language": ["hindi", "tamil", "tamil"]})
     L = lengths(df)
     assert L["context_words"].tolist() == [4, 2, 2] and L["answer_position"].tolist() == [4 / 7, 0.0, 2 / 3]
     s = summary(df)

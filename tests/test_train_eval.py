@@ -61,7 +61,7 @@ def test_bf16_trains_a_few_steps_on_cpu_or_says_why_not(data, tiny_dirs, tmp_pat
     r = train_fold(train, cfg_for(tiny_dirs, tmp_path, bf16=True, epochs=1, experiment_log=""), valid_df=valid)
     assert r.metrics["bf16"] is ok
     losses = [h["loss"] for h in r.log_history if "loss" in h]
-    assert losses and all(l == l and l < 20 for l in losses)              # finite, not diverged
+    assert losses and all(loss == loss and loss < 20 for loss in losses)              # finite, not diverged
     if not ok:
         assert why in capsys.readouterr().out
 

@@ -33,7 +33,8 @@ def fake_dist(root: Path, name: str, version: str) -> None:
 def test_image_check_names_package_found_needed_and_what_to_do(tmp_path, monkeypatch, capsys):
     fake_dist(tmp_path, "chaii-fake-old", "1.2.0")
     fake_dist(tmp_path, "chaii-fake-ok", "2.13.0+cpu")
-    fake_dist(tmp_path, "chaii-fake-odd", "2.1-custom build")  # a local version tag (Kaggle's and our torch) satisfies >=
+    # a local version tag (Kaggle's and our torch) satisfies >=
+    fake_dist(tmp_path, "chaii-fake-odd", "2.1-custom build")
     monkeypatch.syspath_prepend(str(tmp_path))
     ok = {"chaii-fake-ok": {"specifier": ">=2.4,<3", "needed_by": [">=2.4,<3 (by src/ of chaii-recipes)"]}}
     assert kernel_install.check_image(ok) is None
@@ -82,7 +83,8 @@ def test_install_cell_stops_before_pip_on_a_bad_image_or_a_missing_dataset(tmp_p
     assert "chaii-fake-torch: found 1.13.1, needed >=2.4,<3 (for >=2.4,<3 (by src/ of chaii-recipes))" in str(e.value)
     # a satisfied image goes on to pip, whose offline refusal is raised with pip's output
     (wh / "image-pins.json").write_text(json.dumps({}))
-    with pytest.raises(RuntimeError, match="offline install from ../input/my-wheels failed(.|\n)*no-such-package-chaii"):
+    with pytest.raises(RuntimeError,
+                       match="offline install from ../input/my-wheels failed(.|\n)*no-such-package-chaii"):
         run_cell(source, work)
 
 

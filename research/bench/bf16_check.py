@@ -3,9 +3,9 @@ default of the CPU experiments, its loss curve and scores must match fp32's with
 
     python -m research.bench.bf16_check [--windows 640] [--seeds 0,1]
 
-Each run is `research.experiments.base_qa.build` (the base's own recipe: TyDi-en + SQuAD dev articles 0-35, 256/96 windows,
-lr 1e-4, batch 16, frozen word embeddings) on a seeded sample of `--windows` training windows, in fp32 and in bf16,
-per seed; scored on the held-out XQuAD-hi articles and TyDi-te dev (Jaccard with a 95% bootstrap interval).
+Each run is `research.experiments.base_qa.build` (the base's own recipe: TyDi-en + SQuAD dev articles 0-35,
+256/96 windows, lr 1e-4, batch 16, frozen word embeddings) on a seeded sample of `--windows` training windows, in fp32
+and in bf16, per seed; scored on the held-out XQuAD-hi articles and TyDi-te dev (Jaccard with a 95% bootstrap interval).
 Results go to docs/bf16_check.json (committed; a run found there is not run again) and docs/bf16_check.md.
 """
 from __future__ import annotations
@@ -61,18 +61,21 @@ def report(runs: list[dict]) -> str:
     for r in runs:
         cells = [f"{r[f'jaccard_{s}']:.3f} [{r[f'jaccard_{s}_lo']:.3f}, {r[f'jaccard_{s}_hi']:.3f}]" for s in SETS]
         last = np.mean([v for _, v in r["losses"][-3:]]) if r["losses"] else float("nan")
-        lines.append(f"| {r['name']} | {r['windows']} | {r['train_seconds']} | {last:.3f} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r['name']} | {r['windows']} | {r['train_seconds']} | {last:.3f} | "
+                     + " | ".join(cells) + " |")
     lines.append("")
     by = {p: df[df["precision"] == p] for p in ("fp32", "bf16")}
     if all(len(v) for v in by.values()):
         t = {p: by[p]["train_seconds"].astype(float).mean() for p in by}
-        lines.append(f"Training speed: bf16 {t['fp32'] / t['bf16']:.2f}x fp32 ({t['bf16']:.0f} s vs {t['fp32']:.0f} s a run).")
+        lines.append(f"Training speed: bf16 {t['fp32'] / t['bf16']:.2f}x fp32 "
+                     f"({t['bf16']:.0f} s vs {t['fp32']:.0f} s a run).")
         for s in SETS:
             mean = {p: by[p][f"jaccard_{s}"].mean() for p in by}
             spread = [by[p][f"jaccard_{s}"].std(ddof=1) for p in by if len(by[p]) > 1]
             sd = float(np.sqrt(np.mean(np.square(spread)))) if spread else float("nan")
             diff = mean["bf16"] - mean["fp32"]
-            verdict = ("within seed noise" if abs(diff) <= 2 * sd else "beyond seed noise") if sd == sd else "no seed spread yet"
+            verdict = (("within seed noise" if abs(diff) <= 2 * sd else "beyond seed noise") if sd == sd
+                       else "no seed spread yet")
             lines.append(f"- {s}: bf16 {mean['bf16']:.3f} vs fp32 {mean['fp32']:.3f} (difference {diff:+.3f}; "
                          f"seed sd {sd:.3f}): {verdict}.")
         pairs = [(a, b) for a in runs for b in runs if a["precision"] == "fp32" and b["precision"] == "bf16"

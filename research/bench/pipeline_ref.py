@@ -5,7 +5,7 @@ it), pip-installed into a folder of its own beside the project (never into the v
 worker's PYTHONPATH. `pipeline_rule_answers` is the pipeline's span rule applied to our logits, which tells
 "other windows or logits" (a bug in ours) from "another rule for choosing the span".
 
-    python -m research.bench.pipeline_ref MODEL_DIR INPUTS.json BATCH_SIZE MAX_SEQ_LEN DOC_STRIDE MAX_ANSWER_LEN OUT.json
+    python -m research.bench.pipeline_ref MODEL_DIR INPUTS.json BATCH MAX_SEQ_LEN DOC_STRIDE MAX_ANSWER_LEN OUT.json
 """
 from __future__ import annotations
 

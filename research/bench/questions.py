@@ -1,4 +1,5 @@
-"""The questions the benchmarks run on: XQuAD-hi whole articles (real Hindi, several windows each) and synthetic ones."""
+"""The questions the benchmarks run on: XQuAD-hi whole articles (real Hindi, several windows each) and synthetic
+ones."""
 from __future__ import annotations
 
 import json

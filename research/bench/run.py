@@ -151,7 +151,8 @@ def run(cfg: BenchConfig) -> pd.DataFrame:
             rows += inference_rows(name, mdir, df, what, msl, ds, cfg, tmp, record)
         record["matmul_peak"] = peak = run_worker("research.bench.infer", ["peak"], tmp / "peak.json", cfg.threads)
         rows += peak_rows(e5_name, model, record, peak, cfg.max_seq_len)
-        record["blend"] = bl = run_worker("research.bench.blend_memory", [cfg.blend_rows], tmp / "blend.json", cfg.threads)
+        record["blend"] = bl = run_worker("research.bench.blend_memory", [cfg.blend_rows], tmp / "blend.json",
+                                          cfg.threads)
     rows.append(dict(row=f"peak memory, blend 13 models x {bl['rows']} rows", windows_per_s="", ratio="",
                      same_as_fp32="", jaccard="",
                      note=f"{bl['peak_rss_mb']:.0f} MB: logits {bl['logit_mb']:.0f} MB fp16 + offsets "

@@ -1,18 +1,19 @@
 """Ablation of the data recipe and each augmentation, fine-tuning the QA-competent base (`make ablate`).
 
-Every variant fine-tunes the same base (`research.experiments.base_qa`, e5-small already trained on English QA) on the same
-questions with the same optimizer and schedule; only how the data is fed changes. Evaluation: every leak-free set
-of `research.experiments.evalsets` (XQuAD-hi, XQuAD-IN hi and ta on the held-out articles, TyDi te and bn dev), Jaccard with
-a 95% bootstrap interval. plain runs with three seeds; a variant whose first seed differs from plain by more than
-plain's seed spread gets two more. Runs already in the committed log (docs/experiments.jsonl) are never re-run,
-on any machine: on a fresh clone with a complete log `make ablate` only prints the table
+Every variant fine-tunes the same base (`research.experiments.base_qa`, e5-small already trained on English QA) on the
+same questions with the same optimizer and schedule; only how the data is fed changes. Evaluation: every leak-free set
+of `research.experiments.evalsets` (XQuAD-hi, XQuAD-IN hi and ta on the held-out articles, TyDi te and bn dev), Jaccard
+with a 95% bootstrap interval. plain runs with three seeds; a variant whose first seed differs from plain by more than
+plain's seed spread gets two more. Runs already in the committed log (docs/experiments.jsonl) are never re-run, on any
+machine: on a fresh clone with a complete log `make ablate` only prints the table
 (`research.experiments.ablation_table`: the table, the verdicts and the plot).
 
-    python -m research.experiments.ablate run --variants plain,cutout     # run what is missing, then write the table and plot
-    python -m research.experiments.ablate report                          # table + plot from the log only
-    python -m research.experiments.ablate reproduce RUN_ID                # re-run one logged run from its row, log the repeat
-    python -m research.experiments.ablate rescore RUN_ID                  # score a logged run's model again, update its row
-    python -m research.experiments.ablate run --variants plain --seeds 0,1,2 --train group_by_length=true   # another setting
+    python -m research.experiments.ablate run --variants plain,cutout  # run what is missing, then the table and plot
+    python -m research.experiments.ablate report                       # table + plot from the log only
+    python -m research.experiments.ablate reproduce RUN_ID             # re-run a logged run from its row, log a repeat
+    python -m research.experiments.ablate rescore RUN_ID               # re-score a logged run's model, update its row
+    # another setting:
+    python -m research.experiments.ablate run --variants plain --seeds 0,1,2 --train group_by_length=true
 
 `--size`, `--train` and `--base` change what a run depends on, so their runs get their own ids and their own table
 (`report` with the same flags); the grid's logged runs keep theirs.
@@ -50,7 +51,8 @@ TRAIN = dict(backbone="e5-small-qa", learning_rate=5e-5, epochs=1, batch_size=16
 
 
 def train_sources() -> dict[str, Source]:
-    """The training side, named as in `research.experiments.evalsets.train_sources` (no evaluated article in any of them)."""
+    """The training side, named as in `research.experiments.evalsets.train_sources` (no evaluated article in any of
+    them)."""
     return {"tydi_en_dev": Source("tydi_en_dev", "tydi", "tydiqa_goldp/english_tydiqa_dev.json",
                                   limit=SIZES["tydi_en_dev"]),
             "xquad_hi": Source("xquad_hi_train", "xquad", "xquad/xquad.hi.json", language="hindi",

@@ -1,4 +1,5 @@
-"""The ablation's table, verdicts and plot: pure functions over the logged runs' rows (`research.experiments.ablate report`).
+"""The ablation's table, verdicts and plot: pure functions over the logged runs' rows
+(`research.experiments.ablate report`).
 
 A difference from plain is beyond the noise when it exceeds twice the combined seed sd; every cell also carries
 the mean of the runs' 95% bootstrap intervals over questions.
@@ -74,8 +75,9 @@ def verdicts(s: pd.DataFrame, sets: Sequence[str]) -> list[str]:
 
 
 def repeats_table(rows: list[dict], repeats: list[dict], sets: Sequence[str]) -> str:
-    """Each run of `rows` that was reproduced (`research.experiments.ablate reproduce`) beside its `repeats`: the machine's
-    CPU, the precision that really ran, training minutes and Jaccard per set, so a difference of machine shows."""
+    """Each run of `rows` that was reproduced (`research.experiments.ablate reproduce`) beside its `repeats`: the
+    machine's CPU, the precision that really ran, training minutes and Jaccard per set, so a difference of machine
+    shows."""
     by_id = {r["run_id"]: r for r in rows}
     lines = ["Repeats of logged runs (`reproduce`): the same configuration on another machine or precision", "",
              "| run | cpu | precision | train min | " + " | ".join(sets) + " |",

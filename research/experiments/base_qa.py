@@ -1,8 +1,8 @@
 """A QA-competent base (`make base-qa`): the full 12-layer e5-small fine-tuned on English extractive QA.
 
 The CPU stand-in for the winner's `deepset/xlm-roberta-large-squad2`: TyDi-en train + SQuAD dev articles 0-35
-(no evaluated article: `research.experiments.evalsets`), trained by `src.train.fold.train_fold`, then scored zero-shot on every
-evaluation set (Jaccard with its 95% bootstrap interval, EM, F1). Cached outside the repo in
+(no evaluated article: `research.experiments.evalsets`), trained by `src.train.fold.train_fold`, then scored zero-shot
+on every evaluation set (Jaccard with its 95% bootstrap interval, EM, F1). Cached outside the repo in
 `CACHE_DIR/base-qa` (model/, base_qa.json with its config and scores); a finished build with the same config is
 found and its scores printed, an interrupted one resumes from its last checkpoint. The registry names it
 `e5-small-qa`.
@@ -86,7 +86,7 @@ def score_table(metrics: dict, names) -> pd.DataFrame:
     return pd.DataFrame(rows).round(3)
 
 
-def build(cfg: BaseQAConfig = BaseQAConfig(), out_dir: str | Path | None = None,
+def build(cfg: BaseQAConfig | None = None, out_dir: str | Path | None = None,
           trains: dict[str, pd.DataFrame] | None = None, evals: dict[str, pd.DataFrame] | None = None,
           callbacks=None, experiment_log: str = "auto") -> dict:
     """Build the base into `out_dir` (or return the cached result of the same config); the result holds the
@@ -96,6 +96,7 @@ def build(cfg: BaseQAConfig = BaseQAConfig(), out_dir: str | Path | None = None,
     from src.train.backbones import ensure_e5_small
     from src.train.fold import TrainConfig, last_complete_checkpoint, train_fold
 
+    cfg = BaseQAConfig() if cfg is None else cfg   # a fresh default: the config is a mutable dataclass
     out = Path(out_dir) if out_dir is not None else base_dir(cfg)
     config = cfg.to_dict()
     h = explog.config_hash(config)
@@ -123,8 +124,8 @@ def build(cfg: BaseQAConfig = BaseQAConfig(), out_dir: str | Path | None = None,
                        experiment_log=experiment_log)
     ckpt = last_complete_checkpoint(out)
     print(f"base-qa: {len(dataset)} training windows of {cfg.max_length} from "
-          f"{ {k: len(v) for k, v in trains.items()} }; " + (f"resuming from {ckpt.name}" if ckpt else "from the start"),
-          flush=True)
+          f"{ {k: len(v) for k, v in trains.items()} }; "
+          + (f"resuming from {ckpt.name}" if ckpt else "from the start"), flush=True)
     data = {"train": {k: len(v) for k, v in trains.items()}, "train_windows": len(dataset),
             "eval": {k: len(v) for k, v in evals.items()}}
     result = train_fold(valid, tcfg, valid_df=valid, train_dataset=dataset, resume=bool(ckpt), callbacks=callbacks,

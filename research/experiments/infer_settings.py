@@ -1,13 +1,13 @@
 """Inference settings chosen on a Hindi dev split, then applied once to the evaluation sets (`make infer-settings`).
 
-The ablation fine-tunes on 600 of the 925 XQuAD-hi training-article questions (`research.experiments.ablate.SIZES`); the other
-325 are a dev split none of its runs trained on (their articles are training articles, never evaluated ones). Each
+The ablation fine-tunes on 600 of the 925 XQuAD-hi training-article questions (`research.experiments.ablate.SIZES`); the
+other 325 are a dev split none of its runs trained on (their articles are training articles, never evaluated ones). Each
 plain seed's saved model scores the dev split at each window length/stride (the model runs again), and each
-post-processing setting (longest answer, answer rules) on those logits. The setting with the best mean dev Jaccard
-over the seeds is then scored once on every evaluation set, beside the training setting: choosing on the
-evaluation sets themselves would report a maximum over settings, not a score.
+post-processing setting (longest answer, answer rules) on those logits. The setting with the best mean dev Jaccard over
+the seeds is then scored once on every evaluation set, beside the training setting: choosing on the evaluation sets
+themselves would report a maximum over settings, not a score.
 
-    python -m research.experiments.infer_settings            # grid on dev, then the chosen setting on the evaluation sets
+    python -m research.experiments.infer_settings  # grid on dev, then the chosen setting on the evaluation sets
 """
 from __future__ import annotations
 
@@ -94,7 +94,8 @@ def grid_table(per_seed: list[pd.DataFrame]) -> pd.DataFrame:
     for label in per_seed[0].columns:
         diff = (mean_q[label] - mean_q[TRAINED.label()]).to_numpy()
         lo, hi = bootstrap_ci(diff)
-        rows.append({"setting": label, **{f"seed {i}": round(float(d[label].mean()), 4) for i, d in enumerate(per_seed)},
+        rows.append({"setting": label,
+                     **{f"seed {i}": round(float(d[label].mean()), 4) for i, d in enumerate(per_seed)},
                      "mean": round(float(mean_q[label].mean()), 4), "gain": round(float(diff.mean()), 4),
                      "gain 95%": f"[{lo:+.3f}, {hi:+.3f}]"})
     # stable: on a tie the earlier setting stays ahead, and the training setting comes first

@@ -158,7 +158,8 @@ def nq_subset(raw: Path, target: list[Path], other: list[Path], out: Path, env: 
     done = subprocess.run(cmd, cwd=REPO_ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
     print(done.stdout, end="", flush=True)
     if done.returncode != 0 or not out.is_file():
-        raise RuntimeError(f"python -m src.data.nq failed ({done.returncode}) or wrote no {out}:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"python -m src.data.nq failed ({done.returncode}) or wrote no {out}:\n"
+                           f"{done.stderr[-3000:]}")
     return out
 
 

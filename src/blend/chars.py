@@ -100,7 +100,8 @@ def blend_char_scores(scores: list[CharScores], weights: list[float] | None = No
     for i, x in enumerate(scores[1:], start=1):
         if not np.array_equal(x.bounds, first.bounds):
             raise ValueError(f"model {i} was mapped onto other examples than model 0")
-    scores, w = [x for x, wi in zip(scores, w, strict=True) if wi > 0], w[w > 0]   # weight 0: no say, not even on boundaries
+    # weight 0: no say, not even on boundaries
+    scores, w = [x for x, wi in zip(scores, w, strict=True) if wi > 0], w[w > 0]
     out = []
     for field in ("start", "end"):
         total = np.zeros(len(first.start))

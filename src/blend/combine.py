@@ -179,7 +179,8 @@ def ensemble_spans(examples: pd.DataFrame, logits: list[WindowLogits], backbones
     if scheme == "vote":
         return vote_spans(examples, [group_spans(examples, g, cfg) for g in groups], min(cfg.vote_k, len(groups)))
     bw = [backbone_weights[n] for n in names] if backbone_weights else [1.0] * len(names)
-    groups, bw = [g for g, x in zip(groups, bw, strict=True) if x > 0], [x for x in bw if x > 0]   # weight 0: not used at all
+    # weight 0: not used at all
+    groups, bw = [g for g, x in zip(groups, bw, strict=True) if x > 0], [x for x in bw if x > 0]
     if len(groups) == 1:
         return group_spans(examples, groups[0], cfg)
     return nested_char_spans(examples, groups, bw, cfg.n_best_size, cfg.max_answer_chars)

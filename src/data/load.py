@@ -83,7 +83,8 @@ def _int_column(df: pd.DataFrame, field: str = "answer_start") -> tuple[pd.Serie
     """The column as int64 (-1 where it is not an integer) and a problem per such row."""
     out = pd.to_numeric(df[field].str.strip(), errors="coerce")
     bad = (out.isna() | (out % 1 != 0)).to_numpy()
-    problems = [(int(i), field, f"{df[field].iloc[i]!r} is not an integer character offset") for i in np.flatnonzero(bad)]
+    problems = [(int(i), field, f"{df[field].iloc[i]!r} is not an integer character offset")
+                for i in np.flatnonzero(bad)]
     return out.where(~bad, -1).astype("int64"), problems
 
 
@@ -112,7 +113,8 @@ def frame_problems(df: pd.DataFrame, languages=ALL_LANGUAGES, answers: bool = Tr
             if not 0 <= start <= len(ctx) - len(ans) or ctx[start:start + len(ans)] != ans:
                 found = ctx.find(ans)
                 hint = f"; the answer occurs at {found}" if found >= 0 else "; the answer does not occur in the context"
-                problems.append((i, "answer_start", f"answer_start {start} does not point at answer_text {ans!r}{hint}"))
+                problems.append((i, "answer_start",
+                                 f"answer_start {start} does not point at answer_text {ans!r}{hint}"))
     return problems
 
 

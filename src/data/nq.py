@@ -156,8 +156,8 @@ def load_nq_subset(path: str | os.PathLike) -> pd.DataFrame:
             head = f.read(4096)
         if '"document_text"' in head or '"question_text"' in head:
             raise DataError(path, "this is raw Natural Questions JSONL, not the NQ subset; make the subset with "
-                                  "`python -m src.data.nq --target ... --other ... --nq FILE --out-dir DIR` and point the "
-                                  f"recipe at DIR/{SUBSET_FILE}")
+                                  "`python -m src.data.nq --target ... --other ... --nq FILE --out-dir DIR` and point "
+                                  f"the recipe at DIR/{SUBSET_FILE}")
     return load_squad_json(path, language="english", source="nq")
 
 

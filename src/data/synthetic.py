@@ -91,7 +91,7 @@ def synthetic_corpus() -> list[str]:
     return df["context"].tolist() + df["question"].tolist()
 
 
-# ---- a raw Natural Questions sample and reference questions, for the NQ subset pipeline (python -m src.data.nq) --------
+# ---- a raw Natural Questions sample and reference questions, for the NQ subset pipeline (python -m src.data.nq) ---
 CITIES = ["Agra", "Pune", "Madurai", "Kochi", "Mysore", "Surat", "Nagpur", "Salem", "Indore", "Patna", "Ranchi",
           "Shimla", "Jaipur", "Vellore", "Erode", "Bhopal", "Kanpur", "Udaipur", "Jodhpur", "Trichy"]
 FOUNDERS = ["Akbar", "Ashoka", "Shivaji", "Raja Raja", "Tipu Sultan", "Harsha", "Chandragupta", "Babur"]

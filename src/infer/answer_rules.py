@@ -80,8 +80,10 @@ def answers_from_spans(examples: pd.DataFrame, spans: np.ndarray, rules: AnswerR
     rules = rules or AnswerRules()
     if rules.any():
         spans = np.array([apply_rules(c, (a, b), rules) for c, (a, b)
-                          in zip(examples["context"].tolist(), np.asarray(spans).tolist(), strict=True)], dtype=np.int64)
-    return dict(zip(examples["id"].tolist() if ids is None else ids, span_texts(examples["context"], spans), strict=True))
+                          in zip(examples["context"].tolist(), np.asarray(spans).tolist(), strict=True)],
+                         dtype=np.int64)
+    return dict(zip(examples["id"].tolist() if ids is None else ids, span_texts(examples["context"], spans),
+                    strict=True))
 
 
 def rules_report(examples: pd.DataFrame, spans: np.ndarray, gold_col: str = "answer_text") -> pd.DataFrame:

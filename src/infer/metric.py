@@ -28,9 +28,11 @@ def mean_jaccard(predictions: Sequence[str], answers: Sequence[str]) -> float:
     return sum(jaccard(p, a) for p, a in zip(predictions, answers, strict=True)) / len(answers)
 
 
-def jaccard_by_language(df: pd.DataFrame, pred_col: str = "prediction", gold_col: str = "answer_text") -> dict[str, float]:
+def jaccard_by_language(df: pd.DataFrame, pred_col: str = "prediction",
+                        gold_col: str = "answer_text") -> dict[str, float]:
     """Mean Jaccard overall (`all`) and per value of `language`."""
-    scores = pd.Series([jaccard(p, a) for p, a in zip(df[pred_col], df[gold_col], strict=True)], index=df.index, dtype=float)
+    scores = pd.Series([jaccard(p, a) for p, a in zip(df[pred_col], df[gold_col], strict=True)], index=df.index,
+                       dtype=float)
     out = {"all": float(scores.mean()) if len(scores) else float("nan")}
     for lang, s in scores.groupby(df["language"]):
         out[str(lang)] = float(s.mean())

@@ -10,7 +10,7 @@ def bf16_support(device=None) -> tuple[bool, str]:
     emulates bf16, slower than fp32. On GPU: compute capability >= 8, not emulation."""
     import torch
 
-    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device if device is not None else "cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cuda":
         return ((True, "") if torch.cuda.is_bf16_supported(including_emulation=False)
                 else (False, "this GPU has no native bf16 (needs Ampere or newer)"))

@@ -39,7 +39,8 @@ def check_image(pins: dict) -> None:
             "Kaggle's environment does not have what this kernel needs (nothing was installed or run):\n"
             + "\n".join(problems) + "\nWhat to do: in the notebook's Settings > Environment choose 'Always use latest "
             "environment' (or an image with these versions), or attach a wheels dataset built for this image "
-            "(python -m src.kaggle.wheels build --out DIR --user NAME --python-version X.Y, then kaggle datasets version -p DIR).")
+            "(python -m src.kaggle.wheels build --out DIR --user NAME --python-version X.Y, "
+            "then kaggle datasets version -p DIR).")
 
 
 def install_cell_source(wheels_slug: str = WHEELS_SLUG) -> str:
@@ -49,7 +50,8 @@ def install_cell_source(wheels_slug: str = WHEELS_SLUG) -> str:
     kernel at once) if the dataset is not attached, the image is outside the pins, or pip refuses the install.
     """
     helpers = inspect.getsource(ImageMismatch) + "\n\n" + inspect.getsource(check_image)
-    return f'''# Offline install of the wheels dataset (src/kaggle/wheels.py of chaii-recipes): check Kaggle's image, then pip
+    return f'''# Offline install of the wheels dataset (src/kaggle/wheels.py of chaii-recipes): check Kaggle's image,
+# then pip install offline
 import importlib, json, subprocess, sys
 from pathlib import Path
 
@@ -68,7 +70,8 @@ _pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-
                        "--find-links", str(WHEELS), "-r", str(WHEELS / "requirements.txt")],
                       capture_output=True, text=True)
 if _pip.returncode != 0:
-    raise RuntimeError(f"offline install from {{WHEELS}} failed (exit {{_pip.returncode}}):\\n{{_pip.stdout}}{{_pip.stderr}}")
+    raise RuntimeError(f"offline install from {{WHEELS}} failed (exit {{_pip.returncode}}):\\n"
+                       f"{{_pip.stdout}}{{_pip.stderr}}")
 importlib.invalidate_caches()
 print(f"wheels: {{len((WHEELS / 'requirements.txt').read_text().split())}} packages installed offline from {{WHEELS}}")
 '''

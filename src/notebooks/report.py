@@ -99,7 +99,8 @@ def write_index(run_folder: str | os.PathLike, metrics: Mapping | None = None, t
         link = (f'<a href="{html.escape(rel.with_suffix(".html").as_posix())}">{html.escape(rel.as_posix())}</a>'
                 if report.exists() else f"{html.escape(rel.as_posix())} (no report)")
         rows.append(f"<tr><td>{link}</td><td class='{status.split()[0]}'>{html.escape(status)}</td>"
-                    f"<td>{'' if seconds is None else f'{seconds:.0f}'}</td><td>{html.escape(_format(metric))}</td></tr>")
+                    f"<td>{'' if seconds is None else f'{seconds:.0f}'}</td>"
+                    f"<td>{html.escape(_format(metric))}</td></tr>")
     heading = html.escape(title or root.name)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{heading}</title>

@@ -126,7 +126,8 @@ class QACollator:
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
         keys = [k for k in MODEL_KEYS if k in features[0]]
         batch = self.tokenizer.pad([{k: f[k] for k in keys} for f in features], return_tensors="pt")
-        for k in ("start_positions", "end_positions") + (("context_start", "context_end") if self.keep_context_bounds else ()):
+        bounds = ("context_start", "context_end") if self.keep_context_bounds else ()
+        for k in ("start_positions", "end_positions") + bounds:
             batch[k] = torch.tensor([int(f[k]) for f in features], dtype=torch.long)
         if self.cutout:
             ids = batch["input_ids"]

@@ -50,9 +50,10 @@ REGISTRY: dict[str, Backbone] = {b.name: b for b in [
     # ../shared/tools/e5_small: the real pretrained encoder of the CPU ablation (`make ablate`). lr and length are
     # the tool README's reference run (1 epoch, length 192, batch 16, lr 1.5e-4, word embeddings frozen).
     Backbone("e5-small", "intfloat/multilingual-e5-small", 1.5e-4, epochs=1, batch_size=16, grad_accum=1,
-             max_length=192, doc_stride=64, tokenizer_kind="unigram", note="real pretrained backbone for CPU ablations"),
-    # e5-small fine-tuned on English extractive QA by `make base-qa` (research/experiments/base_qa.py): the CPU stand-in for
-    # xlm-roberta-large-squad2, a starting point that already answers questions. Its own windows (256/96).
+             max_length=192, doc_stride=64, tokenizer_kind="unigram",
+             note="real pretrained backbone for CPU ablations"),
+    # e5-small fine-tuned on English extractive QA by `make base-qa` (research/experiments/base_qa.py): the CPU
+    # stand-in for xlm-roberta-large-squad2, a starting point that already answers questions. Its own windows (256/96).
     Backbone("e5-small-qa", "", 1.5e-4, epochs=1, batch_size=16, grad_accum=1, max_length=256, doc_stride=96,
              tokenizer_kind="unigram", local_dir=str(CACHE_DIR / "base-qa" / "model"),
              note="QA-trained base for CPU ablations (make base-qa)"),

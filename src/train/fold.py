@@ -52,8 +52,8 @@ class TrainConfig:
     logging_steps: int = 10
     freeze_word_embeddings: bool = False  # 250k-row vocabularies: Adam state and dense grads cost more than they give
     # Batches of windows of similar length (HF's LengthGroupedSampler): a shuffled batch of 16 nearly always holds
-    # one full-length window and pads to it; grouped, e5-small trains 1.86x the windows/s per step on 2 CPU
-    # cores (make bench-grouping), 1.29x over the whole base run. Not with a recipe fed in its designed order (sequential).
+    # one full-length window and pads to it; grouped, e5-small trains 1.86x the windows/s per step on 2 CPU cores
+    # (make bench-grouping), 1.29x over the whole base run. Not with a recipe fed in its designed order (sequential).
     group_by_length: bool = False
     soft_label_radius: int = 0      # > 0: soft start/end targets within this many tokens, KL loss (augment.py)
     # Evaluation during training: off by default, as the winner's Kaggle runs scored the held-out fold once, at
@@ -71,7 +71,8 @@ class TrainConfig:
                 if getattr(self, f.name) is None and hasattr(b, f.name)}
         if paths is not None:
             fill.setdefault("models_dir", self.models_dir or str(paths.models_dir))
-            fill.setdefault("output_dir", self.output_dir or str(Path(paths.work_dir) / self.backbone / f"fold{self.fold}"))
+            fill.setdefault("output_dir",
+                            self.output_dir or str(Path(paths.work_dir) / self.backbone / f"fold{self.fold}"))
         if not (fill.get("output_dir") or self.output_dir):
             raise ValueError("TrainConfig.output_dir is empty: give one, or resolve with paths")
         return dataclasses.replace(self, **fill)

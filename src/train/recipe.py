@@ -30,8 +30,8 @@ CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 class Source:
     """One data set in a stage. Its frame is loaded once per (kind, path, language, articles, limit)."""
     name: str
-    kind: str = "squad"               # a loader of src/data/external.py: squad, tydi, xquad, mlqa, chaii; nq: the subset
-                                      # file of `python -m src.data.nq` (src/data/nq.py)
+    kind: str = "squad"               # a loader of src/data/external.py: squad, tydi, xquad, mlqa, chaii; nq: the
+                                      # subset file of `python -m src.data.nq` (src/data/nq.py)
     path: str = ""                    # relative to the data directory (or absolute)
     language: str | None = None       # None: the loader's default (TyDi: from the id prefix)
     repeats: int = 1
@@ -196,7 +196,7 @@ def build_dataset(recipe: Recipe, frames: dict[tuple, pd.DataFrame], tokenizer, 
             for k, (stage, lengths) in enumerate(zip(recipe.stages, recipe.stage_lengths(), strict=True))]
     for epoch, k, stage, (stage_len, stage_stride) in plan:
         parts = []
-        for s_idx, src in enumerate(stage.sources):
+        for src in stage.sources:
             max_length = src.max_length or stage_len
             doc_stride = src.doc_stride or stage_stride
             for _ in range(src.repeats):
@@ -230,7 +230,8 @@ def fold_dataset(train_df: pd.DataFrame, cfg, recipe: Recipe, data_dir: str | os
     for stage in recipe.stages:
         for src in stage.sources:
             if src.data_key() not in frames:
-                frames[src.data_key()] = train.reset_index(drop=True) if src.kind == "chaii" else source_frame(src, data_dir)
+                frames[src.data_key()] = (train.reset_index(drop=True) if src.kind == "chaii"
+                                          else source_frame(src, data_dir))
     hard = hard_negative_weights(recipe, data_dir)
     return build_dataset(recipe, frames, tokenizer, seed=cfg.seed, hard=hard, epochs=epochs), train, valid
 
@@ -250,7 +251,8 @@ def train_recipe_fold(train_df: pd.DataFrame, cfg, recipe: Recipe | str, data_di
 
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     cfg = dataclasses.replace(cfg.resolved(), soft_label_radius=recipe.augment.soft_label_radius)
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(cfg.model_path or cfg.backbone, cfg.models_dir or None))
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(cfg.model_path or cfg.backbone,
+                                                                 cfg.models_dir or None))
     if cfg.epochs < 1 or int(cfg.epochs) != cfg.epochs:
         raise ValueError(f"a recipe trains a whole number of epochs (each re-draws the whole recipe), got "
                          f"epochs={cfg.epochs}; set epochs to 1, 2, ...")

@@ -55,7 +55,8 @@ def tokenizer_report(df: pd.DataFrame, tokenizer, max_length: int = 384, doc_str
     return out
 
 
-def compare_tokenizers(df: pd.DataFrame, tokenizers: dict, max_length: int = 384, doc_stride: int = 128) -> pd.DataFrame:
+def compare_tokenizers(df: pd.DataFrame, tokenizers: dict, max_length: int = 384,
+                       doc_stride: int = 128) -> pd.DataFrame:
     """One row per tokenizer name, per language and overall."""
     rows = []
     for name, tok in tokenizers.items():
