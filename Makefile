@@ -1,6 +1,7 @@
 # The interface everyone relies on: users, CI and benchmarks.
 #   make demo   notebooks 01 -> 05 with tiny backbones on input/, writes runs/demo/submission.csv
 #   make test   the test suite
+#   make lint   ruff and the import contract (src stages import downward only, src never imports research)
 #   make base-qa  the QA-competent base: 12-layer e5-small fine-tuned on English QA (~75 min, cached, resumable)
 #   make ablate the recipe/augmentation ablation from the base on ../shared/data (resumes from docs/experiments.jsonl)
 #   make ablate-target  plain on the grouped base with all 925 Hindi questions, 3 seeds: the configuration at 0.45
@@ -8,13 +9,20 @@
 #   make batch  notebook 03 per backbone x fold with papermill (tiny stand-ins locally), runs/batch/, summary table
 #   make kernels  the winner's Kaggle kernels (13 training + 1 submit) + offline wheels dataset in kernels/
 #               (KAGGLE_USER=you or kaggle config; COUNTS=muril-large=3,rembert=5,xlm-roberta-large-squad2=5)
-#   make e2e    the whole scheme offline in a simulated /kaggle tree: built kernels, 3 backbones x 2 folds, tiny
-#               stand-ins -> runs/e2e/submission.csv + runs/e2e/oof_blend.csv
+#   make e2e    the whole scheme offline in a simulated /kaggle tree: built kernels, 3 backbones x 2 folds,
+#               tiny stand-ins -> runs/e2e/submission.csv + runs/e2e/oof_blend.csv
 #   make push   kaggle kernels push -p for each built kernel (needs a Kaggle token)
+#   make status  kaggle kernels status for each built kernel, polling until every one has finished
 #   make bench  inference / post-processing / blend-memory benchmarks, one table (research/bench/run.py)
 #   make bench-grouping  training windows/s, length-grouped vs shuffled batches (research/bench/grouping.py)
 #   make blend-check  char-level blend of 3 e5-small models vs the best single one on held-out XQuAD-hi
+#   make bf16-check  bf16 autocast vs fp32 training of e5-small on this CPU, 2 seeds each (docs/bf16_check.md)
+#   make e5-qa  e5-small fine-tuned on XQuAD-hi articles 0-35 for bench and blend-check (cached beside e5-small)
+#   make e5-small  the real pretrained multilingual e5-small, built by ../shared/tools/e5_small outside the repo
+#   make backbones  the tiny stand-in backbones the demo and the tests run on (.cache/backbones)
 #   make clean-notebooks  clear outputs of notebooks/*.ipynb before a commit (nbconvert ClearOutputPreprocessor)
+#   make clean  remove runs/ and .cache/ (trained models, tiny backbones)
+#   make help   this list: every target above with the first line of its description
 SHELL := /bin/bash
 PY := .venv/bin/python
 RUN_DIR ?= runs/demo
@@ -27,7 +35,7 @@ KAGGLE_USER ?= $(KAGGLE_USERNAME)
 COUNTS ?=
 E2E_DIR ?= runs/e2e
 
-.PHONY: demo test backbones clean clean-notebooks batch kernels push status e2e bench blend-check e5-small e5-qa bf16-check bench-grouping base-qa ablate ablate-target infer-settings
+.PHONY: demo test lint help backbones clean clean-notebooks batch kernels push status e2e bench blend-check e5-small e5-qa bf16-check bench-grouping base-qa ablate ablate-target infer-settings
 
 # torch first: a plain `pip install torch` (or one pulled in by another package) fetches a multi-GB CUDA build
 .venv/.installed: requirements.txt
@@ -47,6 +55,16 @@ demo: backbones
 
 test: backbones
 	$(PY) -m pytest -q tests
+
+# ruff's settings and the import contract are in pyproject.toml; lint-imports has no `python -m` form
+lint: .venv/.installed
+	$(PY) -m ruff check .
+	PYTHONPATH=. .venv/bin/lint-imports --no-logo
+
+# the top comment block is the list: each `#   make NAME  description` line (continuation lines are left out)
+help:
+	@awk '!/^#/ {exit} /^#   make [a-z]/ {name = $$3; $$1 = $$2 = $$3 = ""; sub(/^ +/, ""); \
+	printf "  make %-16s %s\n", name, $$0}' $(firstword $(MAKEFILE_LIST))
 
 # Pass 1 adds a run that fails for real (its weights are missing) and must exit 1 with the others complete;
 # pass 2 skips everything complete and exits 0 only if every backbone's run is.
