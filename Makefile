@@ -6,6 +6,8 @@
 #   make ablate the recipe/augmentation ablation from the base on ../shared/data (resumes from docs/experiments.jsonl)
 #   make ablate-target  plain on the grouped base with all 925 Hindi questions, 3 seeds: the configuration at 0.45
 #   make infer-settings  window/answer-length/rules for plain, chosen on a Hindi dev split, then scored once
+#   make chaii-like  real Hindi/Tamil questions beside their whole article, in chaii's train/test/solution CSVs
+#               -> runs/chaii_like/ (no test article in any training source), and its size card
 #   make batch  notebook 03 per backbone x fold with papermill (tiny stand-ins locally), runs/batch/, summary table
 #   make kernels  the winner's Kaggle kernels (13 training + 1 submit) + offline wheels dataset in kernels/
 #               (KAGGLE_USER=you or kaggle config; COUNTS=muril-large=3,rembert=5,xlm-roberta-large-squad2=5)
@@ -35,7 +37,7 @@ KAGGLE_USER ?= $(KAGGLE_USERNAME)
 COUNTS ?=
 E2E_DIR ?= runs/e2e
 
-.PHONY: demo test lint help backbones clean clean-notebooks batch kernels push status e2e bench blend-check e5-small e5-qa bf16-check bench-grouping base-qa ablate ablate-target infer-settings
+.PHONY: demo test lint help backbones clean clean-notebooks batch kernels push status e2e bench blend-check e5-small e5-qa bf16-check bench-grouping base-qa ablate ablate-target infer-settings chaii-like
 
 # torch first: a plain `pip install torch` (or one pulled in by another package) fetches a multi-GB CUDA build
 .venv/.installed: requirements.txt
@@ -146,3 +148,6 @@ ablate-target: .venv/.installed
 # Needs plain's saved models (make ablate); 10 min on 2 cores (measured); writes docs/infer_settings.md
 infer-settings: .venv/.installed
 	OMP_NUM_THREADS=2 $(PY) -m research.experiments.infer_settings
+
+chaii-like: .venv/.installed
+	$(PY) -m research.experiments.chaii_like --out runs/chaii_like
