@@ -101,12 +101,32 @@ def test_grid_skips_logged_runs_and_the_table_has_mean_sd_interval_and_verdicts(
     assert calls == []
     text = ablate.report(log, tmp_path / "t.md", tmp_path / "p.png")
     lines = text.splitlines()
-    assert lines[0].startswith("| variant | seeds | xquad_hi | xquad_in_hi | xquad_in_ta | tydi_te | tydi_bn |")
+    assert lines[0].startswith("| variant | seeds | xquad_hi (paragraph) | xquad_in_hi (paragraph) | "
+                               "xquad_in_ta (paragraph) | tydi_te (paragraph) | tydi_bn (paragraph) | train windows")
     assert lines[2].startswith("| plain | 3 | 0.300 ± 0.100 [0.25, 0.35] | 0.150 ± 0.050 [0.10, 0.20] |")
     assert lines[3].startswith("| cutout | 1 | 0.200 [0.15, 0.25] |")                  # one seed: no sd
     # cutout's -0.1 on xquad_hi is one plain sd: within 2 x sqrt(0.1^2 + 0.1^2)
     assert "- cutout (1 seed): within the noise everywhere (xquad_hi -0.100" in text
     assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_the_table_names_each_columns_shape_and_never_invents_an_article_score():
+    from research.experiments import ablation_table
+    rows = [{"variant": "plain", "seed": s, "train_seconds": 60.0, "n_train_windows": 100,
+             "metrics": {"xquad_hi": 0.4 + s / 10, "xquad_hi_lo": 0.3, "xquad_hi_hi": 0.5}} for s in (0, 1)]
+    rows.append({"variant": "crop", "seed": 0, "train_seconds": 60.0, "n_train_windows": 100,
+                 "metrics": {"xquad_hi": 0.45, "xquad_hi_lo": 0.35, "xquad_hi_hi": 0.55, "xquad_hi_article": 0.3,
+                             "xquad_hi_article_lo": 0.25, "xquad_hi_article_hi": 0.35}})
+    s = ablation_table.summary(rows, ["xquad_hi"], ["plain"])
+    old = ablation_table.markdown_table(s[s["variant"] == "plain"], ["xquad_hi"]).splitlines()
+    assert old[0] == "| variant | seeds | xquad_hi (paragraph) | train windows | train time (min) |"  # no article yet
+    lines = ablation_table.markdown_table(s, ["xquad_hi"]).splitlines()
+    assert lines[0] == ("| variant | seeds | xquad_hi (paragraph) | xquad_hi (article) | train windows | "
+                        "train time (min) |")
+    assert lines[2] == "| plain | 2 | 0.450 ± 0.071 [0.30, 0.50] | - | 100 | 1.0 |"     # logged before: "-"
+    assert lines[3] == "| crop | 1 | 0.450 [0.35, 0.55] | 0.300 [0.25, 0.35] | 100 | 1.0 |"
+    only = ablation_table.markdown_table(s, ["xquad_hi"], shapes=["article"]).splitlines()
+    assert only[0].startswith("| variant | seeds | xquad_hi (article) | train windows")
 
 
 def test_a_variant_far_from_plain_gets_follow_up_seeds_and_a_verdict_beyond_the_noise(tmp_path, monkeypatch):

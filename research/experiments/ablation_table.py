@@ -2,7 +2,9 @@
 (`research.experiments.ablate report`).
 
 A difference from plain is beyond the noise when it exceeds twice the combined seed sd; every cell also carries
-the mean of the runs' 95% bootstrap intervals over questions.
+the mean of the runs' 95% bootstrap intervals over questions. Each score column names its context shape
+(`research.experiments.evalsets`): "paragraph" (the question beside its own paragraph, the logged key `<set>`) or
+"article" (beside its whole article, the key `<set>_article`); runs logged without article scores show "-" there.
 """
 from __future__ import annotations
 
@@ -13,10 +15,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+SHAPE_KEYS = {"paragraph": "{}", "article": "{}_article"}   # a set's logged score key per context shape
+
+def score_columns(sets: Sequence[str], shapes: Sequence[str] = tuple(SHAPE_KEYS)) -> list[tuple[str, str, str]]:
+    """(summary column = logged key, set, shape) per set and shape, every set's paragraph column first."""
+    return [(SHAPE_KEYS[shape].format(n), n, shape) for shape in shapes for n in sets]
+
 
 def summary(rows: list[dict], sets: Sequence[str], order: Sequence[str] = ()) -> pd.DataFrame:
     """One row per variant (those in `order` first, then the others by name): mean and seed sd of Jaccard per
-    evaluation set, the mean of the runs' 95% bootstrap bounds, windows and train time."""
+    evaluation set and context shape (columns `<set>` and `<set>_article`, NaN where no run has that score; a
+    mean over the runs that have it), the mean of the runs' 95% bootstrap bounds, windows and train time."""
     df = pd.json_normalize(rows)
     out = []
     known = [v for v in order if v in set(df["variant"])]
@@ -24,7 +33,7 @@ def summary(rows: list[dict], sets: Sequence[str], order: Sequence[str] = ()) ->
         g = df[df["variant"] == v]
         rec = {"variant": v, "n_seeds": len(g), "train_min": g["train_seconds"].mean() / 60,
                "windows": g["n_train_windows"].mean()}
-        for n in sets:
+        for n, _, _ in score_columns(sets):
             col = f"metrics.{n}"
             vals = g[col] if col in g else pd.Series([np.nan] * len(g))
             rec[n], rec[f"{n}_sd"] = vals.mean(), vals.std(ddof=1)
@@ -34,16 +43,28 @@ def summary(rows: list[dict], sets: Sequence[str], order: Sequence[str] = ()) ->
     return pd.DataFrame(out)
 
 
-def markdown_table(s: pd.DataFrame, sets: Sequence[str]) -> str:
-    """One row per variant; per set: mean Jaccard, ± seed sd (two or more seeds), [95% interval]."""
+def markdown_table(s: pd.DataFrame, sets: Sequence[str], shapes: Sequence[str] | None = None) -> str:
+    """One row per variant; per set and context shape ("xquad_hi (paragraph)"): mean Jaccard, ± seed sd (two or
+    more seeds), [95% interval]; "-" where no run has that score (never a value the log does not hold).
+
+    shapes: the shapes to show, among `SHAPE_KEYS`; None shows paragraph, and article too once any run has an
+    article score."""
+    if shapes is None:
+        shapes = [shape for shape in SHAPE_KEYS if shape == "paragraph"
+                  or any(c in s and s[c].notna().any() for c, _, _ in score_columns(sets, [shape]))]
+    columns = score_columns(sets, shapes)
+
     def cell(r, n):
+        if pd.isna(getattr(r, n)):
+            return "-"
         sd = getattr(r, f"{n}_sd")
-        return (f"{getattr(r, n):.3f}" + (f" ± {sd:.3f}" if r.n_seeds > 1 else "")
+        return (f"{getattr(r, n):.3f}" + (f" ± {sd:.3f}" if r.n_seeds > 1 and not pd.isna(sd) else "")
                 + f" [{getattr(r, f'{n}_lo'):.2f}, {getattr(r, f'{n}_hi'):.2f}]")
-    lines = ["| variant | seeds | " + " | ".join(sets) + " | train windows | train time (min) |",
-             "|---|---|" + "---|" * len(sets) + "---|---|"]
+    lines = ["| variant | seeds | " + " | ".join(f"{n} ({shape})" for _, n, shape in columns)
+             + " | train windows | train time (min) |",
+             "|---|---|" + "---|" * len(columns) + "---|---|"]
     for r in s.itertuples():
-        lines.append(f"| {r.variant} | {r.n_seeds} | " + " | ".join(cell(r, n) for n in sets)
+        lines.append(f"| {r.variant} | {r.n_seeds} | " + " | ".join(cell(r, c) for c, _, _ in columns)
                      + f" | {r.windows:.0f} | {r.train_min:.1f} |")
     return "\n".join(lines) + "\n"
 
