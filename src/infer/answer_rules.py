@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 import pandas as pd
 
+from src.infer.graphemes import whole_letter_spans
 from src.infer.metric import jaccard_by_language
 from src.infer.span_text import span_texts
 
@@ -23,10 +24,15 @@ class AnswerRules:
         dot when the context has one (public notebooks' rule; the gold answers keep it).
     whole_numbers: a span that cuts a number (ASCII, Devanagari ०-९ or Tamil ௦-௯ digits) is widened to the whole
         number: subword tokenizers split long digit runs, and Jaccard gives nothing for a part of a word.
+    whole_letters: a span that starts or ends inside a letter (an extended grapheme cluster: a vowel sign or a
+        virama left behind or alone, as in the answer "ियों") is widened to whole letters
+        (`src.infer.graphemes`). Off until measured on out-of-fold answers
+        (`python -m research.experiments.whole_letters RUN_DIR`).
     """
     strip_edges: bool = False
     keep_abbreviations: bool = False
     whole_numbers: bool = False
+    whole_letters: bool = False
 
     def any(self) -> bool:
         return any(getattr(self, f.name) for f in fields(self))
@@ -53,10 +59,13 @@ def _ends_with_word(context: str, a: int, b: int, word: str) -> bool:
 
 
 def apply_rules(context: str, span: tuple[int, int], rules: AnswerRules) -> tuple[int, int]:
-    """The span after the enabled rules, in the order: whole numbers, edge stripping, abbreviations."""
+    """The span after the enabled rules, in the order: whole letters, whole numbers, edge stripping,
+    abbreviations."""
     a, b = int(span[0]), int(span[1])
     if a < 0 or a >= b:
         return a, b
+    if rules.whole_letters:
+        a, b = whole_letter_spans([context], [(a, b)])[0].tolist()
     if rules.whole_numbers:
         for m in DIGIT_RUN.finditer(context, max(0, a - 32), min(len(context), b + 32)):
             if m.start() < a < m.end():
@@ -78,6 +87,8 @@ def answers_from_spans(examples: pd.DataFrame, spans: np.ndarray, rules: AnswerR
                        ids: list | None = None) -> dict[str, str]:
     """Answer text per id from character spans, after `rules` (`ids`: `examples["id"]` already as a list)."""
     rules = rules or AnswerRules()
+    if rules.whole_letters:   # all spans at once (each context's letters found once), then the per-span rules
+        spans, rules = whole_letter_spans(examples["context"], spans), replace(rules, whole_letters=False)
     if rules.any():
         spans = np.array([apply_rules(c, (a, b), rules) for c, (a, b)
                           in zip(examples["context"].tolist(), np.asarray(spans).tolist(), strict=True)],
