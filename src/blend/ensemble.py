@@ -14,7 +14,8 @@ import pandas as pd
 from src.blend.combine import BlendConfig, ensemble_spans
 from src.blend.settings import BLEND_JSON, BlendSettings, load_blend_json
 from src.infer.answer_rules import AnswerRules, answers_from_spans
-from src.infer.predict import MODEL_CONFIG, predict_examples, share_offsets
+from src.infer.devices import predict_models
+from src.infer.predict import MODEL_CONFIG
 
 
 def model_backbone(model_dir: str | Path) -> str:
@@ -38,8 +39,12 @@ def use_blend(model_dirs: list[str], blend: BlendSettings) -> list[str]:
 def predict_answers(examples: pd.DataFrame, model_dirs: list[str], weights: list[float] | None = None,
                     batch_size: int = 64, cfg: BlendConfig | None = None, rules: AnswerRules | None = None,
                     blend: BlendSettings | None = None, precision: str = "auto",
-                    max_length: int | None = None, doc_stride: int | None = None) -> dict[str, str]:
+                    max_length: int | None = None, doc_stride: int | None = None,
+                    num_processes: int = 0) -> dict[str, str]:
     """Answer per example id from fine-tuned model directories of any backbones.
+
+    `num_processes`: 0 = one process per visible GPU, each predicting a share of the models (`devices.predict_models`;
+    the logits come back in the models' order, so the answers are those of one process); 1 = all in this process.
 
     `precision`: inference precision of every model (`predict.PRECISIONS`; "auto" = the measured default for the
     device, `predict.AUTO_PRECISION`). `max_length`/`doc_stride`: windows for models saved without their training
@@ -57,8 +62,7 @@ def predict_answers(examples: pd.DataFrame, model_dirs: list[str], weights: list
         cfg, scheme, backbone_weights = blend.blend_config(cfg), blend.scheme, blend.weights
         mine, theirs = rules or AnswerRules(), blend.answer_rules()
         rules = AnswerRules(**{f.name: getattr(mine, f.name) or getattr(theirs, f.name) for f in fields(AnswerRules)})
-    logits = share_offsets([predict_examples(d, examples, batch_size, precision=precision, max_length=max_length,
-                                                doc_stride=doc_stride) for d in model_dirs])
+    logits = predict_models(model_dirs, examples, batch_size, precision, max_length, doc_stride, num_processes)
     spans = ensemble_spans(examples, logits, [model_backbone(d) for d in model_dirs], weights, cfg, scheme,
                            backbone_weights)
     return answers_from_spans(examples, spans, rules)
