@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -63,6 +64,10 @@ class TrainConfig:
     bf16: bool = False              # bf16 autocast where the processor supports it (else fp32, with the reason)
     report_to: str = "none"         # the Trainer's trackers: tensorboard, wandb, mlflow, trackio
     experiment_log: str = "auto"    # "auto": explog.default_log(); "" or "none": no row
+    # Processes (src/train/launch.py): 0 = one per visible GPU, DistributedDataParallel when there are several
+    # (Kaggle's T4 x2); 1 = this process, no launcher; n > 1 without a GPU: n CPU processes (gloo), for tests.
+    # batch_size x grad_accum stays the global batch of one GPU whatever the number (split_batch).
+    num_processes: int = 0
 
     def resolved(self, paths=None) -> "TrainConfig":
         """A copy with every `None` filled in from the backbone registry, and empty locations from `paths`."""
@@ -102,16 +107,42 @@ def features_dataset(df: pd.DataFrame, tokenizer, max_length: int, doc_stride: i
     return Dataset.from_dict(feats)
 
 
+def split_batch(batch_size: int, grad_accum: int, n_processes: int) -> tuple[int, int]:
+    """(per-device batch, accumulation steps) that keep one GPU's global batch `batch_size` x `grad_accum` over
+    `n_processes` processes: the batch divided when it divides, else the accumulation, else the largest per-device
+    batch up to `batch_size` that does. The same windows then make each optimizer step, and the number of steps
+    (the learning-rate schedule) is one GPU's."""
+    if n_processes <= 1:
+        return batch_size, grad_accum
+    if batch_size % n_processes == 0:
+        return batch_size // n_processes, grad_accum
+    if grad_accum % n_processes == 0:
+        return batch_size, grad_accum // n_processes
+    total = batch_size * grad_accum
+    if total % n_processes:
+        raise ValueError(f"the global batch batch_size x grad_accum = {batch_size} x {grad_accum} = {total} does not "
+                         f"split over {n_processes} processes: make it a multiple of {n_processes}")
+    share = total // n_processes
+    per_device = max(b for b in range(1, batch_size + 1) if share % b == 0)
+    return per_device, share // per_device
+
+
+def world_size() -> int:
+    """Processes of this training (torchrun and accelerate's launchers set WORLD_SIZE; 1 otherwise)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def training_arguments(cfg: TrainConfig, n_windows: int | None = None, **overrides):
     import torch
     from transformers import TrainingArguments
 
     bf16 = use_bf16(cfg)
     fp16 = (torch.cuda.is_available() if cfg.fp16 is None else cfg.fp16) and not bf16
+    per_device, accum = split_batch(cfg.batch_size, cfg.grad_accum, world_size())
     kw = dict(
         output_dir=str(Path(cfg.output_dir) / "checkpoints"),
-        per_device_train_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum,
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=accum,
         learning_rate=cfg.learning_rate,
         num_train_epochs=cfg.epochs,
         warmup_steps=cfg.warmup_ratio,   # a float in [0, 1) is a ratio of all steps
@@ -128,6 +159,12 @@ def training_arguments(cfg: TrainConfig, n_windows: int | None = None, **overrid
         dataloader_num_workers=0,
         use_cpu=not torch.cuda.is_available(),
     )
+    if world_size() > 1:
+        # every parameter of the QA models trained here gets a gradient (BERT, XLM-R and RemBERT QA heads are built
+        # without the pooler), so DDP need not search the graph for unused ones at every step
+        kw.update(ddp_find_unused_parameters=False)
+        if not torch.cuda.is_available():
+            kw.update(ddp_backend="gloo")   # CPU processes (tests, the Kaggle simulation); GPUs get NCCL
     if cfg.group_by_length:
         kw.update(train_sampling_strategy="group_by_length")
     if cfg.eval_steps:
@@ -147,8 +184,9 @@ def predict_frame(model, tokenizer, df: pd.DataFrame, cfg: TrainConfig) -> tuple
     return predict_features(model, df, eval_features(df, tokenizer, cfg), cfg, tokenizer.pad_token_id)
 
 
-def last_complete_checkpoint(out_dir: Path) -> Path | None:
-    """The newest checkpoint with a readable trainer_state.json; newer, half-written ones are removed.
+def last_complete_checkpoint(out_dir: Path, remove: bool = True) -> Path | None:
+    """The newest checkpoint with a readable trainer_state.json; newer, half-written ones are removed (`remove`:
+    by one process only, when several resume together).
 
     Trainer writes trainer_state.json last, so a run killed while saving leaves a checkpoint without it, which
     transformers' `get_last_checkpoint` would pick and then fail to load.
@@ -163,8 +201,9 @@ def last_complete_checkpoint(out_dir: Path) -> Path | None:
             json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
             return path
         except (OSError, ValueError):
-            print(f"   removing incomplete checkpoint {path}", flush=True)
-            shutil.rmtree(path)
+            if remove:
+                print(f"   removing incomplete checkpoint {path}", flush=True)
+                shutil.rmtree(path)
     return None
 
 
@@ -195,6 +234,19 @@ def check_unique_ids(valid_df: pd.DataFrame) -> None:
 
 
 METRICS_JSON = "metrics.json"
+LOG_HISTORY_JSON = "log_history.json"   # the Trainer's logged steps (loss, learning rate), for a launched run's result
+
+
+def read_fold_result(out_dir: str | Path) -> FoldResult:
+    """The `FoldResult` a finished run wrote into `out_dir` (a launched run returns nothing to the notebook)."""
+    out = Path(out_dir)
+    path = out / METRICS_JSON
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: the training run wrote no result there")
+    history = out / LOG_HISTORY_JSON
+    return FoldResult(json.loads(path.read_text(encoding="utf-8"))["metrics"],
+                      pd.read_csv(out / "oof.csv", dtype={"id": str}, keep_default_na=False), out,
+                      json.loads(history.read_text(encoding="utf-8")) if history.is_file() else [])
 
 
 def update_metrics_json(out_dir: str | Path, metrics: dict) -> None:
@@ -266,21 +318,27 @@ def train_fold(train_df: pd.DataFrame, cfg: TrainConfig, valid_df: pd.DataFrame 
         soft_label_radius=cfg.soft_label_radius, **evaluating)
     t0 = time.time()
     if resume is True:
-        resume = last_complete_checkpoint(out)
+        resume = last_complete_checkpoint(out, remove=trainer.is_world_process_zero())
     trainer.train(resume_from_checkpoint=resume or None)
     train_seconds = time.time() - t0
+    if not trainer.is_world_process_zero():
+        # under DistributedDataParallel the ranks hold the same weights: rank 0 alone scores, saves and logs
+        return FoldResult({}, pd.DataFrame(), out, trainer.state.log_history)
 
     metrics, oof, logits = score_model(trainer.model, tokenizer, valid_df, cfg, bf16=trainer.args.bf16,
                                        feats=valid_feats)
     metrics.update(train_seconds=round(train_seconds, 1), n_train_windows=len(train_dataset),
                    n_valid=len(valid_df), backbone=cfg.backbone, model_path=model_path, fold=cfg.fold,
                    seed=cfg.seed, learning_rate=cfg.learning_rate, bf16=bool(trainer.args.bf16),
-                   best_checkpoint=trainer.state.best_model_checkpoint, **(extra_metrics or {}))
+                   best_checkpoint=trainer.state.best_model_checkpoint, processes=trainer.args.world_size,
+                   per_device_batch=trainer.args.per_device_train_batch_size,
+                   grad_accum_steps=trainer.args.gradient_accumulation_steps, **(extra_metrics or {}))
 
     save_model_dir(trainer, tokenizer, cfg, out / "model")
     write_csv(oof, out / "oof.csv")
     logits.save(out / "oof_logits.npz")
     write_json({"config": dataclasses.asdict(cfg), "metrics": metrics}, out / METRICS_JSON)
+    write_json(trainer.state.log_history, out / LOG_HISTORY_JSON)
     log = explog.resolve_log(cfg.experiment_log)
     if log is not None:
         extra = dict(log_row or {})
