@@ -135,3 +135,24 @@ def test_submission_on_two_processes_is_byte_identical(tmp_path, tiny_dirs):
         written[n] = write_submission(make_submission(test, answers), test["id"], tmp_path / f"sub{n}.csv")
     assert written[1].read_bytes() == written[2].read_bytes()
     assert len(pd.read_csv(written[2])) == len(test)
+
+
+def test_the_simulation_sets_a_built_kernels_parameter(tmp_path):
+    """`make e2e` runs one training kernel and the submit kernel with num_processes=2: the override is appended to
+    the built kernel's injected parameters and wins over them, the others stay as built."""
+    from research.kaggle_sim.sim import set_parameters
+    from src.kaggle.build import build
+
+    *training, submit = build(tmp_path, "e2e-user", {"muril-large": 2}, wheels=False)
+    set_parameters(training[0], num_processes=2)
+
+    def parameters(folder):
+        nb = json.loads(next(folder.glob("*.ipynb")).read_text())
+        cell = next(c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", []))
+        scope = {}
+        exec("".join(cell["source"]), scope)
+        return scope
+
+    first, second = parameters(training[0]), parameters(training[1])
+    assert first["num_processes"] == 2 and "num_processes" not in second
+    assert (first["backbone"], first["fold"]) == ("muril-large", 0) and first["recipe"] == second["recipe"]

@@ -26,6 +26,7 @@ from research.kaggle_sim.sim import (
     place_competition,
     place_weights,
     place_wheels,
+    set_parameters,
     write_recipe_data,
 )
 from src.blend.submission import main as check_submission_cli
@@ -45,6 +46,9 @@ E2E_USER = "e2e-user"
 # no checkpoints; everything else (recipe, lengths, strides, folds) is what the Kaggle kernels run.
 TRAIN_PARAMETERS = dict(epochs=1, batch_size=16, grad_accum=1, learning_rate=1e-3, save_steps=100_000)
 OOF_COLUMNS = ["id", "fold", "prediction", "jaccard"]
+# As on Kaggle's T4 x2: the first training kernel trains on 2 processes through the launcher (DDP; here gloo on the
+# CPU) and the submit kernel predicts with 2 processes, each a share of the models.
+TWO_PROCESSES = dict(num_processes=2)
 
 
 def prepare_data(sim: KaggleSim, backbones: list[str], models_dir: Path, env: dict[str, str]) -> None:
@@ -64,14 +68,16 @@ def prepare_data(sim: KaggleSim, backbones: list[str], models_dir: Path, env: di
     print(f"data sets: {sorted(p.name for p in sim.store.iterdir())}", flush=True)
 
 
-def check_run(run_dir: Path, backbone: str, fold: int, n_folds: int) -> None:
+def check_run(run_dir: Path, backbone: str, fold: int, n_folds: int, processes: int = 1) -> None:
     for name in ("model/config.json", "oof.csv", "oof_logits.npz", "metrics.json"):
         if not (run_dir / name).is_file():
             raise AssertionError(f"training kernel output {run_dir / name} is missing")
-    cfg = json.loads((run_dir / "metrics.json").read_text())["config"]
-    got = (cfg["backbone"], cfg["fold"], cfg["n_folds"])
-    if got != (backbone, fold, n_folds):
-        raise AssertionError(f"{run_dir}/metrics.json: trained {got}, expected {(backbone, fold, n_folds)}")
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    cfg = saved["config"]
+    got = (cfg["backbone"], cfg["fold"], cfg["n_folds"], saved["metrics"].get("processes"))
+    if got != (backbone, fold, n_folds, processes):
+        raise AssertionError(f"{run_dir}/metrics.json: trained (backbone, fold, n_folds, processes) {got}, "
+                             f"expected {(backbone, fold, n_folds, processes)}")
 
 
 def check_oof_blend(oof: pd.DataFrame, train: pd.DataFrame, n_folds: int, seed: int = 42) -> None:
@@ -106,6 +112,9 @@ def run_e2e(out: Path, folds: int = 2, models_dir: Path = REPO_ROOT / ".cache" /
     kernels = sim.root / "kernels"
     folders = build(kernels, E2E_USER, {b: folds for b in backbones}, wheels=False, train_parameters=TRAIN_PARAMETERS)
     *training, submit = folders
+    launched = kernels / training_slug(backbones[0], 0)
+    for folder in (launched, submit):
+        set_parameters(folder, **TWO_PROCESSES)
     executed = out / "executed"
     for b in backbones:
         for k in range(folds):
@@ -113,11 +122,14 @@ def run_e2e(out: Path, folds: int = 2, models_dir: Path = REPO_ROOT / ".cache" /
             t = time.time()
             work = sim.run(folder, executed, env)
             print(f"== {folder.name}: {time.time() - t:.0f}s", flush=True)
-            check_run(work / b / f"fold{k}", b, k, folds)
+            check_run(work / b / f"fold{k}", b, k, folds,
+                      TWO_PROCESSES["num_processes"] if folder == launched else 1)
 
     t = time.time()
     work = sim.run(submit, executed, env)
     print(f"== {submit.name}: {time.time() - t:.0f}s", flush=True)
+    if f"over {TWO_PROCESSES['num_processes']} processes" not in (executed / f"{submit.name}.ipynb").read_text():
+        raise AssertionError(f"the submit kernel ran with {TWO_PROCESSES} but did not predict over that many processes")
     test_csv = sim.store / COMPETITION / "test.csv"
     train = load_chaii_csv(sim.store / COMPETITION / "train.csv")
     shutil.copyfile(work / "submission.csv", out / "submission.csv")

@@ -107,6 +107,22 @@ class KaggleSim:
         return self.working(slug)
 
 
+def set_parameters(folder: Path, **params) -> None:
+    """Override parameters of the built kernel in `folder`, as a Kaggler edits a kernel's parameters before running
+    it: appended to its injected-parameters cell, so they win over the values the build put there."""
+    import nbformat
+
+    meta = json.loads((folder / "kernel-metadata.json").read_text(encoding="utf-8"))
+    path = folder / meta["code_file"]
+    nb = nbformat.read(path, as_version=4)
+    cell = next((c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])), None)
+    if cell is None:
+        raise ValueError(f"{path} has no injected-parameters cell: is it a built kernel?")
+    cell.source = cell.source.rstrip("\n") + "\n# set by the simulation\n" + "".join(
+        f"{k} = {v!r}\n" for k, v in params.items())
+    write_text(nbformat.writes(nb), path)
+
+
 # ---------------------------------------------------------------- data sets in their real formats
 def squad_layout(df: pd.DataFrame, impossible: pd.DataFrame | None = None) -> dict:
     """A SQuAD-layout document (data[].paragraphs[].qas[]) of a frame; `impossible` rows become SQuAD 2.0
