@@ -11,19 +11,14 @@ import time
 from pathlib import Path
 
 from research.bench.blend_memory import WINNER_MODELS
+from src.kaggle.sizing import T4_TFLOPS as GPU_TFLOPS
+from src.kaggle.sizing import flops_per_window
 
-# Kaggle's T4 (2 per kernel, one used here): 65 TFLOPS fp16 tensor-core peak; encoder inference with
-# autocast typically sustains 25-35% of it, so 20 TFLOPS is the assumption (printed with the estimate).
-GPU_NAME, GPU_TFLOPS = "Kaggle T4, fp16", 20.0
+# Kaggle's T4: 65 TFLOPS fp16 tensor-core peak; encoder inference with autocast typically sustains 25-35% of it, so
+# 20 TFLOPS is the assumption (printed with the estimate). It lives in src.kaggle.sizing, which sizes the kernels.
+GPU_NAME = "Kaggle T4, fp16"
 MURIL_LARGE = dict(num_hidden_layers=24, hidden_size=1024, intermediate_size=4096, num_attention_heads=16,
                    vocab_size=197285, max_position_embeddings=512, type_vocab_size=2)
-
-
-def flops_per_window(layers: int, hidden: int, ffn: int, length: int = 384) -> float:
-    """Forward FLOPs of one encoder window: 2 x (QKV + output projections + FFN) x tokens + attention scores."""
-    dense = 2 * length * (4 * hidden * hidden + 2 * hidden * ffn)
-    attention = 2 * 2 * length * length * hidden
-    return float(layers * (dense + attention))
 
 
 def model_shape(model_dir: str) -> tuple[int, int, int]:

@@ -1,0 +1,445 @@
+"""Sizing of the Kaggle kernels: windows, tokens, FLOPs, hours, host RAM and GPU memory, against Kaggle's limits.
+
+Pure arithmetic over a recipe, the backbone shapes and named constants; nothing reads a data set (they are not on
+the machine that builds the kernels). Per source, the number of questions and its context and question lengths in
+tokens are constants (`SOURCES`) with where each came from; the windows per example follow from them at each stage's
+window length and stride, cut as `prepare_train_features` cuts them. Training FLOPs are 3 x the forward pass
+(6 x dense parameters x tokens, plus attention); hours are FLOPs over an assumed effective throughput. Every limit is
+a named constant; those that could not be checked on kaggle.com say so.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+import numpy as np
+
+GIB = 2**30
+
+# ---------------------------------------------------------------- Kaggle's limits
+# kaggle.com was unreachable where this was written: these are the limits Kaggle's notebook docs stated at the time
+# of writing (kaggle.com/docs/notebooks); check them there.
+SESSION_HOURS = 12.0        # one GPU notebook session runs at most 12 h, then it is stopped
+HOST_RAM_GIB = 29.0         # RAM of a GPU session: the docs said 29 GB (30 GB without a GPU); one T4 x2
+                            # session's wandb-metadata.json (huggingface.co/mohit19906/working, 2024-03-28)
+                            # reported 31.4 GiB total
+WEEKLY_GPU_HOURS = 30.0     # the weekly GPU quota ("30 h a week or more, varying with demand"): an assumption
+# The competition's rerun limit for a code submission: "GPU Notebook <= 5 hours run-time" (chaii Code Requirements,
+# as archived in openai/mle-bench@93ef344, mlebench/competitions/chaii-hindi-and-tamil-question-answering/
+# description.md); check it on the competition page.
+SUBMIT_HOURS = 5.0
+# The hidden test set's size is not published; 5,000 rows is the size research/bench/blend_memory.py simulates (the
+# public test.csv holds 5 rows). The submission's time grows linearly with it.
+TEST_ROWS = 5000
+TIME_MARGIN = 0.75          # an estimate must stay under 75% of a time limit: the throughput below is an assumption
+MEMORY_MARGIN = 0.90        # and under 90% of a memory limit (fragmentation, the allocator's cache)
+
+
+# ---------------------------------------------------------------- GPUs and their assumed throughput
+@dataclass(frozen=True)
+class Gpu:
+    name: str
+    peak_tflops: float      # fp16 peak, NVIDIA's datasheet
+    memory_gib: float       # what torch sees on Kaggle
+
+    @property
+    def tflops(self) -> float:
+        return self.peak_tflops * UTILISATION
+
+
+# The T4's fp16 tensor-core peak is 65 TFLOPS (NVIDIA T4 datasheet); the project's assumption is 20 TFLOPS sustained
+# in fp16 autocast (research/bench/gpu_estimate.py until now): 31% of the peak, applied to the P100 alike.
+T4_TFLOPS = 20.0
+T4 = Gpu("T4", 65.0, 16_106_127_360 / GIB)   # 15.0 GiB: torch's total on a Kaggle T4 (the wandb-metadata.json above)
+UTILISATION = T4_TFLOPS / T4.peak_tflops
+P100 = Gpu("P100", 18.7, 16.0)               # P100 PCIe 16 GB: 18.7 TFLOPS fp16, no tensor cores (NVIDIA datasheet)
+DDP_SPEEDUP = 1.8           # two T4s (DistributedDataParallel training, or the test set split over both): ~90%
+                            # scaling, gradients all-reduced over PCIe; an assumption until measured
+
+
+@dataclass(frozen=True)
+class Machine:
+    shape: str              # kernel-metadata.json `machine_shape` (src/kaggle/metadata.py: MACHINE_SHAPES)
+    gpu: Gpu
+    gpus: int
+
+    def speedup(self, gpus: int | None = None) -> float:
+        return DDP_SPEEDUP if (self.gpus if gpus is None else gpus) == 2 else 1.0
+
+    def __str__(self) -> str:
+        return f"{self.gpus} x {self.gpu.name}" if self.gpus > 1 else f"one {self.gpu.name}"
+
+
+# Kaggle's notebook editor offers "GPU T4 x2" and "GPU P100"; one T4 session's wandb-metadata.json (above) shows two
+# T4s. Whether the API's NvidiaTeslaT4 gives the same two could not be checked: a kernel must fit on the machine with
+# the margin AND finish inside the limit on one of its GPUs.
+MACHINES = {"NvidiaTeslaT4": Machine("NvidiaTeslaT4", T4, 2), "NvidiaTeslaP100": Machine("NvidiaTeslaP100", P100, 1)}
+
+
+# ---------------------------------------------------------------- backbone shapes (the public config.json files)
+@dataclass(frozen=True)
+class Shape:
+    layers: int
+    hidden: int
+    ffn: int
+    heads: int
+    vocab: int
+    embedding: int = 0      # input embedding width when it differs from hidden (RemBERT: 256, projected up)
+    positions: int = 512
+    types: int = 2
+    sdpa: bool = True       # transformers runs scaled_dot_product_attention (no stored score matrix); RemBERT: eager
+
+    @property
+    def dense_params(self) -> int:
+        """Parameters of the encoder layers' matrices: what every token multiplies (6 x this x tokens to train)."""
+        return self.layers * (4 * self.hidden ** 2 + 2 * self.hidden * self.ffn)
+
+    @property
+    def params(self) -> int:
+        """All parameters of the QA model (embeddings, layers with biases and layer norms, QA head; no pooler)."""
+        e, h = self.embedding or self.hidden, self.hidden
+        embeddings = (self.vocab + self.positions + self.types) * e + 2 * e + ((e * h + h) if e != h else 0)
+        layer = 4 * (h * h + h) + 2 * h * self.ffn + self.ffn + h + 4 * h
+        return embeddings + self.layers * layer + 2 * h + 2
+
+
+SHAPES = {
+    # google/muril-large-cased config.json: BERT-large with a 197,285-token Indic vocabulary
+    "muril-large": Shape(24, 1024, 4096, 16, 197_285),
+    # google/rembert config.json: 32 layers of 1152, 18 heads, input embeddings of 256 projected up, vocab 250,300;
+    # transformers has no SDPA path for it (eager attention stores the score matrices)
+    "rembert": Shape(32, 1152, 4608, 18, 250_300, embedding=256, sdpa=False),
+    # deepset/xlm-roberta-large-squad2 config.json: XLM-R large
+    "xlm-roberta-large-squad2": Shape(24, 1024, 4096, 16, 250_002, positions=514, types=1),
+}
+
+
+def flops_per_window(layers: int, hidden: int, ffn: int, length: float = 384, length_sq: float | None = None) -> float:
+    """Forward FLOPs of one encoder window: 2 x (QKV + output projections + FFN) x tokens + attention scores and
+    their weighted sum (`length_sq`: the mean squared length when lengths vary)."""
+    dense = 2 * length * (4 * hidden * hidden + 2 * hidden * ffn)
+    attention = 2 * 2 * (length * length if length_sq is None else length_sq) * hidden
+    return float(layers * (dense + attention))
+
+
+# ---------------------------------------------------------------- the sources' sizes
+@dataclass(frozen=True)
+class SourceSize:
+    questions: int                  # questions (rows) in the file
+    question_tokens: float          # mean question length in tokens
+    context_tokens: tuple[int, ...]  # context lengths in tokens: an equal-weight sample (20 quantile midpoints)
+    answerable: float = 1.0         # share of questions with an answer (negative sampling keeps those windows)
+    provenance: str = ""
+
+
+# Lengths in tokens: XLM-R's SentencePiece vocabulary (the one multilingual-e5-small ships; RemBERT's is of the same
+# kind, MuRIL's Indic WordPiece is coarser on Hindi and Tamil, so its estimates are high), measured by
+# `python -m research.bench.source_tokens` over ../shared/data on 2026-12-03. A source that is not on this machine
+# is measured on a stand-in of the same kind of text, named in its provenance.
+_SQUAD = (65, 95, 115, 124, 131, 136, 141, 149, 155, 163, 170, 178, 187, 198, 210, 221, 238, 261, 295, 379)
+_TYDI_EN = (33, 53, 63, 75, 84, 93, 101, 110, 118, 127, 135, 143, 152, 163, 177, 189, 207, 230, 268, 356)
+_TYDI_BN = (58, 86, 98, 110, 128, 145, 150, 162, 178, 189, 205, 209, 224, 242, 253, 266, 283, 307, 382, 555)
+_TYDI_TE = (23, 57, 86, 99, 118, 124, 129, 138, 142, 143, 145, 146, 148, 150, 153, 162, 185, 232, 298, 458)
+_XQUAD_HI = (91, 133, 140, 150, 158, 168, 174, 182, 189, 197, 202, 216, 228, 245, 262, 278, 304, 334, 380, 499)
+_CHAII = (742, 11459, 50, 2901, 868)   # the 5 public chaii test rows: the only real chaii contexts here (mean 3,204)
+CHAII_TRAIN = 1114          # chaii train.csv: 746 Hindi + 368 Tamil rows (the competition's data page)
+# The NQ subset: `python -m src.data.nq` keeps `keep_fraction` 0.3 of the Natural Questions train records that carry
+# a short answer: 307,373 records (Kwiatkowski et al. 2019), about 35% of them with a short answer -> ~32,000. Set
+# `limit:` on the recipe's nq source to size (and train) another number.
+NQ_SUBSET = round(307_373 * 0.35 * 0.3)
+
+SOURCES = {  # keyed by the file name of a recipe source's path
+    "train-v2.0.json": SourceSize(130_319, 14.0, _SQUAD, 86_821 / 130_319,
+                                  "SQuAD 2.0 train: 130,319 questions, 43,498 without answer (Rajpurkar et al. 2018); "
+                                  "lengths: SQuAD v1.1 dev paragraphs (the same Wikipedia paragraphs)"),
+    "english_tydiqa_train.json": SourceSize(3_696, 9.8, _TYDI_EN, provenance="TyDi QA GoldP train, English: measured"),
+    "bengali_tydiqa_train.json": SourceSize(2_390, 16.8, _TYDI_BN,
+                                            provenance="TyDi QA GoldP train, Bengali (TyDi QA paper); lengths: bn dev"),
+    "telugu_tydiqa_train.json": SourceSize(5_563, 12.9, _TYDI_TE,
+                                           provenance="TyDi QA GoldP train, Telugu (TyDi QA paper); lengths: te dev"),
+    "dev-context-hi-question-hi.json": SourceSize(507, 17.2, _XQUAD_HI,
+                                                  provenance="MLQA v1 dev hi-hi (Lewis et al. 2020); lengths: XQuAD hi "
+                                                             "paragraphs (Hindi Wikipedia paragraphs too)"),
+    "xquad.hi.json": SourceSize(1_190, 17.2, _XQUAD_HI, provenance="XQuAD hi: measured"),
+    "train.csv": SourceSize(CHAII_TRAIN, 11.6, _CHAII,
+                            provenance="chaii train: 1,114 rows; lengths: the 5 public chaii test rows"),
+    "nq_subset.json": SourceSize(NQ_SUBSET, 9.8, _TYDI_EN,
+                                 provenance="NQ subset, stated default (NQ_SUBSET); lengths: TyDi en train (answer "
+                                            "passages of Wikipedia for information-seeking questions, as NQ's)"),
+}
+SPECIAL_TOKENS = 4          # <s> question </s></s> context </s> (XLM-R, RemBERT); BERT's pair has 3: one spare
+
+
+def source_size(path: str) -> SourceSize | None:
+    return SOURCES.get(PurePosixPath(path).name)
+
+
+# ---------------------------------------------------------------- windows
+def window_lengths(context: int, question: float, max_length: int, overlap: float) -> list[float]:
+    """The windows one example is cut into: `max_length` long but the last (HF's overflowing tokens with `stride`)."""
+    cap = max_length - question - SPECIAL_TOKENS
+    if context <= cap:
+        return [question + SPECIAL_TOKENS + context]
+    step = cap - overlap
+    n = 1 + math.ceil((context - cap) / step)
+    return [float(max_length)] * (n - 1) + [question + SPECIAL_TOKENS + context - (n - 1) * step]
+
+
+def mean_overlap(doc_stride: int, random_crop: bool) -> float:
+    """`augment.crop_stride` draws the overlap uniformly in [stride // 2, stride]: its mean."""
+    return (max(1, doc_stride // 2) + doc_stride) / 2 if random_crop else float(doc_stride)
+
+
+@dataclass
+class Histogram:
+    """Window lengths with weights (= numbers of windows)."""
+    lengths: list[float] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+
+    def add(self, lengths: list[float], weight: float) -> None:
+        self.lengths += lengths
+        self.weights += [weight] * len(lengths)
+
+    @property
+    def windows(self) -> float:
+        return float(sum(self.weights))
+
+    def batch_max(self, batch: int) -> tuple[float, float]:
+        """E[max length] and E[max length^2] of a batch of `batch` windows drawn from the mix: the collator pads
+        a batch to its longest window."""
+        if not self.lengths:
+            return 0.0, 0.0
+        x = np.asarray(self.lengths)
+        order = np.argsort(x, kind="stable")
+        x, p = x[order], np.asarray(self.weights)[order] / self.windows
+        cdf = np.cumsum(p)
+        pmax = np.diff(np.concatenate([[0.0], np.minimum(cdf, 1.0) ** batch]))
+        return float((x * pmax).sum()), float((x * x * pmax).sum())
+
+
+def source_windows(size: SourceSize, questions: float, max_length: int, doc_stride: int, random_crop: bool,
+                   negative_fraction: float = 1.0) -> Histogram:
+    """Windows of one repeat of a source of `questions` examples, as a length histogram."""
+    hist = Histogram()
+    overlap = mean_overlap(doc_stride, random_crop)
+    per = questions / len(size.context_tokens)
+    for c in size.context_tokens:
+        hist.add(window_lengths(c, size.question_tokens, max_length, overlap), per)
+    if negative_fraction < 1.0:  # every window with the answer (about one per answerable question) and f of the rest
+        positives = min(questions * size.answerable, hist.windows)
+        keep = (positives + negative_fraction * (hist.windows - positives)) / hist.windows
+        hist.weights = [w * keep for w in hist.weights]
+    return hist
+
+
+# ---------------------------------------------------------------- one kernel
+@dataclass
+class Limits:
+    hours: float
+    host_gib: float
+    gpu_gib: float
+
+
+@dataclass
+class KernelSize:
+    """The estimate for one kernel, and what it is judged against."""
+    slug: str
+    backbone: str
+    machine: Machine
+    limits: Limits
+    stage_windows: list[float]          # per recipe stage, summed over epochs (training); [test windows] (submit)
+    epochs: int
+    tokens: float
+    flops: float
+    setup_hours: float
+    host_gib: float
+    gpu_gib: float
+    batch_size: int = 0                 # the per-device batch the GPU memory is computed at (training)
+    submit: bool = False
+
+    def hours(self, gpu: Gpu, gpus: int = 1) -> float:
+        return self.setup_hours + self.flops / (gpu.tflops * 1e12 * (DDP_SPEEDUP if gpus == 2 else 1.0)) / 3600
+
+    @property
+    def estimate_hours(self) -> float:
+        """On the kernel's machine, all its GPUs used."""
+        return self.hours(self.machine.gpu, self.machine.gpus)
+
+    def problems(self) -> list[str]:
+        """What does not fit, with the numbers; empty when the kernel fits with the margins."""
+        out, limit, gpu = [], self.limits.hours, self.machine.gpu
+        what = f"the {limit:g} h {'rerun' if self.submit else 'session'} limit"
+        if self.estimate_hours > TIME_MARGIN * limit:
+            out.append(f"{self.estimate_hours:.1f} h on {self.machine} > {TIME_MARGIN:.0%} of {what}")
+        elif self.hours(gpu) > limit:
+            out.append(f"{self.hours(gpu):.1f} h on one {gpu.name} (if only one is used) > {what}")
+        if self.host_gib > MEMORY_MARGIN * self.limits.host_gib:
+            out.append(f"host RAM {self.host_gib:.1f} GiB > {MEMORY_MARGIN:.0%} of {self.limits.host_gib:g} GiB")
+        if self.gpu_gib > MEMORY_MARGIN * self.limits.gpu_gib:
+            at = f" at batch {self.batch_size}" if self.batch_size else ""
+            out.append(f"GPU memory {self.gpu_gib:.1f} GiB{at} > {MEMORY_MARGIN:.0%} of the {gpu.name}'s "
+                       f"{self.limits.gpu_gib:.1f} GiB")
+        return out
+
+
+# host memory: assumptions until measured on Kaggle (`resource.getrusage` in the kernel)
+HOST_BASE_GIB = 3.0         # python + torch with the CUDA runtime + transformers/datasets imported
+FRAMES_GIB = 1.0            # the sources' frames (SQuAD 2.0 train: ~40 MB of JSON) and the tokenizer
+# The windows of one stage while it is permuted and written to disk (`recipe.build_dataset`): Arrow, an int32 token
+# id + int8 mask + int8 type id per token and ~100 bytes of per-window columns; the finished dataset is memory-mapped
+# from disk and not counted. Built up front as Python lists (until 2026-12), ~90 bytes per token: docs/kaggle.md.
+ARROW_BYTES_PER_TOKEN = 6
+ARROW_BYTES_PER_WINDOW = 100
+GPU_OVERHEAD_GIB = 1.0      # CUDA context, cuBLAS workspace, allocator fragmentation
+
+
+def training_gpu_gib(shape: Shape, batch: int, length: int) -> float:
+    """fp16 mixed precision with AdamW: fp32 weights, gradients and two Adam moments (16 bytes a parameter), fp16
+    copies of the layer matrices (autocast's cache), activations kept for the backward pass (Korthikanti et al. 2022:
+    34 x s x b x h bytes a layer, + 5 x heads x s^2 x b for the score matrices of eager attention), overhead."""
+    s, h = length, shape.hidden
+    per_layer = 34 * s * batch * h + (0 if shape.sdpa else 5 * shape.heads * s * s * batch)
+    total = 16 * shape.params + 2 * shape.dense_params + shape.layers * per_layer
+    return total / GIB + GPU_OVERHEAD_GIB
+
+
+def inference_gpu_gib(shape: Shape, batch: int = 64, length: int = 384) -> float:
+    """fp32 weights under fp16 autocast, one layer's activations at a time."""
+    s, h = length, shape.hidden
+    activations = 2 * batch * s * (4 * h + shape.ffn) + (0 if shape.sdpa else 2 * shape.heads * s * s * batch)
+    return (4 * shape.params + 2 * activations) / GIB + GPU_OVERHEAD_GIB
+
+
+def fit_batch(shape: Shape, batch: int, grad_accum: int, length: int, gpu: Gpu) -> tuple[int, int]:
+    """The registry's batch, halved (and the accumulation doubled: the same optimizer batch) until the estimate fits
+    the GPU's memory with the margin; (1, ...) when even one window does not (the caller then refuses)."""
+    while batch > 1 and training_gpu_gib(shape, batch, length) > MEMORY_MARGIN * gpu.memory_gib:
+        half = batch // 2 if batch % 2 == 0 else 1
+        batch, grad_accum = half, grad_accum * batch // half
+    return batch, grad_accum
+
+
+# ---------------------------------------------------------------- kernels
+class SizingError(ValueError):
+    """A kernel that cannot be sized (a source or backbone without constants); the message says what to add."""
+
+
+SETUP_HOURS = 0.25          # per kernel: wheels install, loading, tokenizing on the CPU, saving (an assumption)
+
+
+def backbone_shape(name: str) -> Shape:
+    if name not in SHAPES:
+        raise SizingError(f"backbone {name!r} has no shape in src/kaggle/sizing.py SHAPES (layers, hidden, ffn, "
+                          f"heads, vocab from its config.json): add it to size its kernels")
+    return SHAPES[name]
+
+
+def source_questions(src, recipe_name: str, n_folds: int) -> tuple[SourceSize, float]:
+    """A recipe source's constants and how many of its questions a training kernel reads."""
+    size = source_size(src.path)
+    if size is None:
+        raise SizingError(f"recipe {recipe_name!r}, source {src.name!r}: no size known for "
+                          f"{PurePosixPath(src.path).name!r}: add its questions and token lengths to SOURCES in "
+                          "src/kaggle/sizing.py (python -m research.bench.source_tokens measures them)")
+    n = float(size.questions)
+    if src.kind == "chaii":         # the fold's training rows only
+        n *= (n_folds - 1) / n_folds
+    if src.articles != "all":
+        n *= src.test_fraction if src.articles == "test" else 1 - src.test_fraction
+    if src.limit is not None:
+        n = min(n, float(src.limit))
+    return size, n
+
+
+def size_training(slug: str, recipe, backbone: str, n_folds: int, params: dict, machine: str) -> KernelSize:
+    """One training kernel: `recipe` (a `src.train.recipe.Recipe`) over `epochs` with the backbone's batch."""
+    from src.train.backbones import get_backbone
+
+    b, shape, m = get_backbone(backbone), backbone_shape(backbone), MACHINES[machine]
+    epochs = int(params.get("epochs") or b.epochs)
+    batch = int(params.get("batch_size") or b.batch_size)
+    aug = recipe.augment
+    stage_windows, tokens, flops, longest, stage_bytes = [], 0.0, 0.0, 0, 0.0
+    for stage, (length, stride) in zip(recipe.stages, recipe.stage_lengths(), strict=True):
+        hist = Histogram()
+        for src in stage.sources:
+            size, n = source_questions(src, recipe.name, n_folds)
+            src_len, src_stride = src.max_length or length, src.doc_stride or stride
+            one = source_windows(size, n, src_len, src_stride, aug.random_crop, aug.negative_fraction)
+            for _ in range(src.repeats):
+                hist.lengths += one.lengths
+                hist.weights += one.weights
+            longest = max(longest, src_len)
+        mean, mean_sq = hist.batch_max(batch)
+        stage_windows.append(hist.windows * epochs)
+        tokens += hist.windows * mean * epochs
+        flops += 3 * hist.windows * flops_per_window(shape.layers, shape.hidden, shape.ffn, mean, mean_sq) * epochs
+        stage_bytes = max(stage_bytes, hist.windows * (mean * ARROW_BYTES_PER_TOKEN + ARROW_BYTES_PER_WINDOW))
+    # the held-out fold, scored once at the end (windows sorted by length: no padding)
+    valid = source_windows(SOURCES["train.csv"], CHAII_TRAIN / n_folds, int(params.get("max_length") or b.max_length),
+                           int(params.get("doc_stride") or b.doc_stride), False)
+    mean, mean_sq = valid.batch_max(1)
+    flops += valid.windows * flops_per_window(shape.layers, shape.hidden, shape.ffn, mean, mean_sq)
+    # windows are built before the model loads (train_recipe_fold): the larger of the two phases
+    host = HOST_BASE_GIB + FRAMES_GIB + max(stage_bytes, 4 * shape.params) / GIB
+    return KernelSize(slug, backbone, m, Limits(SESSION_HOURS, HOST_RAM_GIB, m.gpu.memory_gib), stage_windows, epochs,
+                      tokens, flops, SETUP_HOURS, host, training_gpu_gib(shape, batch, longest), batch)
+
+
+def size_submit(slug: str, counts: dict[str, int], machine: str, test_rows: int = TEST_ROWS) -> KernelSize:
+    """The submit kernel: every trained model over the hidden test set (chaii-like contexts), then the blend."""
+    from src.train.backbones import get_backbone
+
+    m = MACHINES[machine]
+    windows, tokens, flops, logits, offsets, load, gpu_gib = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    for name, k in counts.items():
+        b, shape = get_backbone(name), backbone_shape(name)
+        hist = source_windows(SOURCES["train.csv"], test_rows, b.max_length, b.doc_stride, False)
+        mean, mean_sq = hist.batch_max(1)
+        windows += k * hist.windows
+        tokens += k * hist.windows * mean
+        flops += k * hist.windows * flops_per_window(shape.layers, shape.hidden, shape.ffn, mean, mean_sq)
+        logits += k * hist.windows * b.max_length * 2 * 2      # fp16 start and end logits per token, kept per model
+        offsets += hist.windows * b.max_length * 2 * 4         # int32 offsets, shared by a backbone's models
+        load = max(load, 4 * shape.params)                     # one model loaded at a time
+        gpu_gib = max(gpu_gib, inference_gpu_gib(shape, length=b.max_length))
+    host = HOST_BASE_GIB + FRAMES_GIB + (load + logits + offsets) / GIB
+    return KernelSize(slug, "+".join(f"{k}x {n}" for n, k in counts.items()), m,
+                      Limits(SUBMIT_HOURS, HOST_RAM_GIB, m.gpu.memory_gib), [windows], 1, tokens, flops, SETUP_HOURS,
+                      host, gpu_gib, submit=True)
+
+
+# ---------------------------------------------------------------- the table
+def format_table(sizes: list[KernelSize]) -> str:
+    """One row per kernel, then the total GPU time against the weekly quota."""
+    head = ["kernel", "windows per stage (k)", "epochs", "tokens (M)", "PFLOP", "h P100", "h 1xT4", "h 2xT4",
+            "host GiB", "GPU GiB (batch)", "limit", "fits"]
+    rows = []
+    for s in sizes:
+        limit = (f"{s.limits.hours:g} h {'rerun' if s.submit else 'session'}, "
+                 f"{s.limits.host_gib:g}/{s.limits.gpu_gib:.0f} GiB")
+        rows.append([s.slug, " / ".join(f"{w / 1e3:,.1f}" for w in s.stage_windows), str(s.epochs),
+                     f"{s.tokens / 1e6:,.1f}", f"{s.flops / 1e15:,.0f}", f"{s.hours(P100):.1f}", f"{s.hours(T4):.1f}",
+                     f"{s.hours(T4, 2):.1f}", f"{s.host_gib:.1f}",
+                     f"{s.gpu_gib:.1f}" + (f" ({s.batch_size})" if s.batch_size else ""), limit,
+                     "yes" if not s.problems() else "NO: " + "; ".join(s.problems())])
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines + [totals_line(sizes)])
+
+
+def totals_line(sizes: list[KernelSize]) -> str:
+    """The session hours all kernels take on their machine against the weekly quota (a session counts its hours,
+    whatever the number of GPUs), and the assumptions the hours rest on."""
+    machine = sizes[0].machine if sizes else MACHINES["NvidiaTeslaT4"]
+    total = sum(s.estimate_hours for s in sizes)
+    one = sum(s.hours(machine.gpu) for s in sizes)
+    alone = f" ({one:.1f} h if one {machine.gpu.name} each)" if machine.gpus > 1 else ""
+    return (f"total: {total:.1f} GPU session hours on {machine}{alone} = "
+            f"{total / WEEKLY_GPU_HOURS:.2f} of a {WEEKLY_GPU_HOURS:g} h weekly GPU quota (an assumption).\n"
+            f"assumed: {T4.tflops:.0f} TFLOPS sustained on a T4 and {P100.tflops:.1f} on a P100 in fp16 "
+            f"({UTILISATION:.0%} of peak), {DDP_SPEEDUP}x one T4 on 2 x T4, {SETUP_HOURS:g} h setup a kernel; a "
+            f"kernel fits under {TIME_MARGIN:.0%} of its time limit on its machine (and inside it on one GPU) and "
+            f"{MEMORY_MARGIN:.0%} of its memory.")
