@@ -10,7 +10,8 @@
 #               -> runs/chaii_like/ (no test article in any training source), and its size card
 #   make batch  notebook 03 per backbone x fold with papermill (tiny stand-ins locally), runs/batch/, summary table
 #   make kernels  the winner's Kaggle kernels (13 training + 1 submit) + offline wheels dataset in kernels/
-#               (KAGGLE_USER=you or kaggle config; COUNTS=muril-large=3,rembert=5,xlm-roberta-large-squad2=5)
+#               (KAGGLE_USER=you or kaggle config; COUNTS=muril-large=3,rembert=5,xlm-roberta-large-squad2=5;
+#               MACHINE=NvidiaTeslaT4 (default) or NvidiaTeslaP100), sized to Kaggle's limits (table at the end)
 #   make e2e    the whole scheme offline in a simulated /kaggle tree: built kernels, 3 backbones x 2 folds,
 #               tiny stand-ins -> runs/e2e/submission.csv + runs/e2e/oof_blend.csv
 #   make push   kaggle kernels push -p for each built kernel (needs a Kaggle token)
@@ -35,6 +36,7 @@ BATCH_ARGS ?= --tiny
 KERNELS_DIR ?= kernels
 KAGGLE_USER ?= $(KAGGLE_USERNAME)
 COUNTS ?=
+MACHINE ?=
 E2E_DIR ?= runs/e2e
 
 .PHONY: demo test lint help backbones clean clean-notebooks batch kernels push status e2e bench blend-check e5-small e5-qa bf16-check bench-grouping base-qa ablate ablate-target infer-settings chaii-like
@@ -76,7 +78,7 @@ batch: backbones
 	$(PY) -m src.notebooks.batch $(BATCH_ARGS) --runs-dir $(BATCH_DIR) --models-dir $(MODELS_DIR)
 
 kernels: .venv/.installed
-	$(PY) -m src.kaggle build --out $(KERNELS_DIR) $(if $(KAGGLE_USER),--user $(KAGGLE_USER)) $(if $(COUNTS),--counts $(COUNTS))
+	$(PY) -m src.kaggle build --out $(KERNELS_DIR) $(if $(KAGGLE_USER),--user $(KAGGLE_USER)) $(if $(COUNTS),--counts $(COUNTS)) $(if $(MACHINE),--machine $(MACHINE))
 
 push:
 	$(PY) -m src.kaggle push --out $(KERNELS_DIR)

@@ -55,6 +55,10 @@ def test_metadata_pitfalls_are_caught_with_file_and_field():
         (dict(dataset_sources=["dataset/nbroad/rembert"]), "dataset/ prefix"),
         (dict(kernel_sources=["code/tester/k"]), "code/ prefix"),
         (dict(competition_sources=["c/" + COMPETITION]), "slug alone"),
+        (dict(machine_shape="NvidiaTeslaK80"),
+         "field 'machine_shape': 'NvidiaTeslaK80': expected one of NvidiaTeslaT4, NvidiaTeslaP100"),
+        (dict(machine_shape="Tpu1VmV38"), "field 'machine_shape': 'Tpu1VmV38': expected one of"),
+        (dict(enable_gpu=False), "field 'machine_shape': 'NvidiaTeslaT4' names a GPU but enable_gpu is false"),
     ]
     for change, message in cases:
         with pytest.raises(km.MetadataError, match=message) as e:
@@ -64,6 +68,16 @@ def test_metadata_pitfalls_are_caught_with_file_and_field():
     del meta["enable_internet"]
     with pytest.raises(km.MetadataError, match="explicitly"):
         km.check_metadata(meta, "m.json")
+    meta = valid_meta()
+    del meta["machine_shape"]  # a GPU kernel must name its machine; without a GPU it need not
+    with pytest.raises(km.MetadataError, match="field 'machine_shape': missing: name the GPU, one of NvidiaTeslaT4"):
+        km.check_metadata(meta, "m.json")
+    km.check_metadata(dict(meta, enable_gpu=False), "m.json")
+    assert valid_meta()["machine_shape"] == km.DEFAULT_MACHINE == "NvidiaTeslaT4"
+    plans = kp.plan_kernels(USER, SMALL, machine="NvidiaTeslaP100", sized=False)
+    assert {p.metadata["machine_shape"] for p in plans} == {"NvidiaTeslaP100"}
+    with pytest.raises(kp.PlanError, match=r"--machine 'NvidiaTeslaV100': expected one of NvidiaTeslaT4, "):
+        kp.plan_kernels(USER, SMALL, machine="NvidiaTeslaV100")
     with pytest.raises(km.MetadataError, match="'k.ipynb' not found in"):
         km.check_metadata(valid_meta(code_file="k.ipynb"), "m.json", folder=Path("/nonexistent"))
 
@@ -167,8 +181,8 @@ def test_build_writes_self_contained_kernel_folders(built):
                      "chaii-recipes-03-rembert-fold1", SUBMIT_SLUG]
     train = json.loads((built / TRAIN_SLUG / "kernel-metadata.json").read_text())
     assert train["id"] == f"{USER}/{TRAIN_SLUG}" and train["code_file"] == f"{TRAIN_SLUG}.ipynb"
-    assert (train["language"], train["kernel_type"], train["enable_gpu"], train["enable_internet"]) == \
-        ("python", "notebook", True, False)
+    assert (train["language"], train["kernel_type"], train["enable_gpu"], train["enable_internet"],
+            train["machine_shape"]) == ("python", "notebook", True, False, "NvidiaTeslaT4")
     assert train["dataset_sources"] == ["nbroad/muril-large-cased", f"{USER}/{kp.WHEELS_SLUG}", *RECIPE_DATASETS]
     assert train["competition_sources"] == [COMPETITION]
     submit = json.loads((built / SUBMIT_SLUG / "kernel-metadata.json").read_text())
@@ -356,6 +370,8 @@ def test_real_cli_pushes_to_the_loopback_api(built, fake_kaggle, monkeypatch, ca
     first = saves[0]["body"]
     assert (first["language"], first["kernelType"], first["isPrivate"], first["enableGpu"],
             first["enableInternet"]) == ("python", "notebook", True, True, False)
+    # the machine reaches the API (`--accelerator`, and the metadata's machine_shape)
+    assert {s["body"]["machineShape"] for s in saves} == {"NvidiaTeslaT4"}
     assert first["datasetDataSources"] == ["nbroad/muril-large-cased", f"{USER}/{kp.WHEELS_SLUG}", *RECIPE_DATASETS]
     assert first["competitionDataSources"] == [COMPETITION] and not first.get("kernelDataSources")
     source = json.loads(first["text"])
@@ -376,3 +392,27 @@ def test_the_module_cli_runs_as_make_kernels_calls_it():
     out = subprocess.run([sys.executable, "-m", "src.kaggle", "build", "--help"], cwd=REPO_ROOT,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "--counts" in out.stdout, out.stderr[-2000:]
+
+
+def test_push_names_the_machine_with_accelerator(built, monkeypatch, tmp_path):
+    """`kaggle kernels push --accelerator <machine_shape>`: the CLI lets the flag override the metadata."""
+    import subprocess
+
+    copy = tmp_path / "copy"
+    shutil.copytree(built, copy)
+    for folder in copy.iterdir():  # a P100 build (the metadata and the flag must agree)
+        if (folder / "kernel-metadata.json").exists():
+            meta = json.loads((folder / "kernel-metadata.json").read_text())
+            (folder / "kernel-metadata.json").write_text(json.dumps({**meta, "machine_shape": "NvidiaTeslaP100"}))
+    calls = []
+
+    def fake_run(cmd, **kw):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, "Kernel version 1 successfully pushed.", "")
+
+    monkeypatch.setenv("KAGGLE_API_TOKEN", "tok")
+    monkeypatch.setattr(kk.subprocess, "run", fake_run)
+    assert kk.main(["push", "--out", str(copy)]) == 0
+    order = json.loads((copy / "kernels.json").read_text())["order"]
+    assert [c[1:] for c in calls] == [["kernels", "push", "-p", str(copy / slug), "--accelerator", "NvidiaTeslaP100"]
+                                      for slug in order]

@@ -10,8 +10,16 @@ from pathlib import Path
 
 from src.common.io import write_json, write_text
 from src.common.paths import REPO_ROOT
-from src.kaggle.metadata import ROOT_METADATA, USER_PLACEHOLDER, USER_RE, MetadataError, check_metadata, read_template
-from src.kaggle.plan import DATASETS_CONFIG, RECIPE, WHEELS_SLUG, plan_kernels, recipe_file
+from src.kaggle.metadata import (
+    DEFAULT_MACHINE,
+    ROOT_METADATA,
+    USER_PLACEHOLDER,
+    USER_RE,
+    MetadataError,
+    check_metadata,
+    read_template,
+)
+from src.kaggle.plan import DATASETS_CONFIG, RECIPE, WHEELS_SLUG, plan_kernels, recipe_file, refuse_unfit, size_table
 from src.notebooks.run import NOTEBOOK_DIR
 
 KERNELS_DIR = REPO_ROOT / "kernels"
@@ -69,15 +77,23 @@ def kernel_notebook(name: str, parameters: dict, files: dict[str, str], wheels_s
 # ---------------------------------------------------------------- build (side effects: files)
 def build(out_dir: Path, user: str, counts: dict[str, int] | None = None, wheels: bool = True,
           template_path: Path = ROOT_METADATA, recipe: str = RECIPE, datasets_config: Path = DATASETS_CONFIG,
-          train_parameters: dict | None = None) -> list[Path]:
+          train_parameters: dict | None = None, machine: str = DEFAULT_MACHINE, limits: bool = True) -> list[Path]:
     """Write one folder per planned kernel (default: the winner's 13 training kernels + the submit kernel), checked,
-    `kernels.json` (the push order) and, with `wheels`, the wheels dataset folder."""
+    `kernels.json` (the push order) and, with `wheels`, the wheels dataset folder.
+
+    Every kernel runs on `machine`. With `limits` (the default) the kernels are sized first and a build whose
+    kernels do not fit Kaggle's limits is refused with the numbers before anything is written; the sizing table is
+    printed at the end. `limits=False` skips the sizing (tiny stand-ins in a simulation).
+    """
     import nbformat
 
     out_dir = Path(out_dir)
     if not USER_RE.match(user or "") or user == USER_PLACEHOLDER:
         raise MetadataError(f"kaggle user name {user!r} is invalid: pass --user NAME or configure the kaggle CLI")
-    plans = plan_kernels(user, counts, read_template(template_path), recipe, datasets_config, train_parameters)
+    plans = plan_kernels(user, counts, read_template(template_path), recipe, datasets_config, train_parameters,
+                         machine, sized=limits)
+    if limits:
+        refuse_unfit(plans)
     for plan in plans:  # every kernel is checked before the first folder is written
         check_metadata(plan.metadata, str(out_dir / plan.slug / "kernel-metadata.json"), plan.submit)
     files = {False: kernel_files(recipe), True: kernel_files()}  # the submit kernel trains nothing
@@ -93,4 +109,6 @@ def build(out_dir: Path, user: str, counts: dict[str, int] | None = None, wheels
     if wheels:
         wheels_dataset(out_dir / WHEELS_SLUG, user)
     write_json({"order": [f.name for f in folders]}, out_dir / "kernels.json")
+    if limits:
+        print(size_table(plans), flush=True)
     return folders

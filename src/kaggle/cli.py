@@ -1,5 +1,5 @@
 """The kaggle CLI side: who the user is, where the token is, `push` and `status`, and the command line
-`python -m src.kaggle build|push|status`. Pushing and polling call the real kaggle CLI.
+`python -m src.kaggle plan|build|push|status`. Pushing and polling call the real kaggle CLI.
 """
 from __future__ import annotations
 
@@ -14,8 +14,16 @@ import time
 from pathlib import Path
 
 from src.kaggle.build import KERNELS_DIR, build
-from src.kaggle.metadata import MetadataError, check_metadata, read_template, template_slug
-from src.kaggle.plan import WINNER_COUNTS, PlanError, parse_counts
+from src.kaggle.metadata import (
+    DEFAULT_MACHINE,
+    MACHINE_SHAPES,
+    USER_PLACEHOLDER,
+    MetadataError,
+    check_metadata,
+    read_template,
+    template_slug,
+)
+from src.kaggle.plan import WINNER_COUNTS, PlanError, parse_counts, plan_kernels, refuse_unfit, size_table
 from src.notebooks.batch import parse_overrides
 
 TERMINAL = ("complete", "error", "cancel")
@@ -114,8 +122,9 @@ def push(out_dir: Path, timeout_s: int = 300) -> int:
             print(f"{kid}: not pushed, its inputs failed: {', '.join(missing)}", file=sys.stderr)
             failed.append(kid)
             continue
-        out = subprocess.run([*kaggle_cli(), "kernels", "push", "-p", str(folder)], capture_output=True,
-                             text=True, timeout=timeout_s)
+        # --accelerator repeats the metadata's machine_shape: the CLI lets the flag override the file
+        out = subprocess.run([*kaggle_cli(), "kernels", "push", "-p", str(folder), "--accelerator",
+                              meta["machine_shape"]], capture_output=True, text=True, timeout=timeout_s)
         text = (out.stdout + out.stderr).strip()
         # the CLI exits 0 after printing "Kernel push error: ..." when the API refuses a kernel
         if out.returncode != 0 or "push error" in text.lower() or "successfully pushed" not in text:
@@ -160,19 +169,28 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="write kernels/<slug>/ folders and the wheels dataset folder")
-    b.add_argument("--user", help="Kaggle user name (default: $KAGGLE_USERNAME or kaggle.json)")
-    b.add_argument("--counts", default=",".join(f"{k}={v}" for k, v in WINNER_COUNTS.items()),
-                   help="<backbone>=<n>,...: n training kernels per backbone, folds 0..n-1 of an n-fold split "
-                        "(default: the winner's set)")
-    b.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="a notebook-03 parameter for every training kernel (repeatable), e.g. epochs=1")
+    pl = sub.add_parser("plan", help="print the sizing table of the kernels a build would write (exit 1: some do "
+                                     "not fit Kaggle's limits)")
+    for p in (b, pl):
+        p.add_argument("--user", help="Kaggle user name (default: $KAGGLE_USERNAME or kaggle.json)")
+        p.add_argument("--counts", default=",".join(f"{k}={v}" for k, v in WINNER_COUNTS.items()),
+                       help="<backbone>=<n>,...: n training kernels per backbone, folds 0..n-1 of an n-fold split "
+                            "(default: the winner's set)")
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="a notebook-03 parameter for every training kernel (repeatable), e.g. epochs=1")
+        p.add_argument("--machine", default=DEFAULT_MACHINE, choices=MACHINE_SHAPES,
+                       help=f"every kernel's machine_shape (default {DEFAULT_MACHINE}: Kaggle's T4s)")
     b.add_argument("--no-wheels", action="store_true", help="skip downloading the wheels dataset")
+    b.add_argument("--no-limits", action="store_true",
+                   help="build without sizing: kernels the estimate refuses are written too (docs/kaggle.md, Sizing)")
     for p in (b, sub.add_parser("push", help="kaggle kernels push -p DIR for each built kernel"),
               s := sub.add_parser("status", help="kaggle kernels status for each built kernel")):
         p.add_argument("--out", default=str(KERNELS_DIR), help="folder of the built kernels (default: kernels/)")
     s.add_argument("--wait", action="store_true", help="poll until every kernel has finished")
     s.add_argument("--interval", type=float, default=60.0)
     args = ap.parse_args(argv)
+    if args.cmd == "plan":
+        return plan_command(args)
     out = Path(args.out)
     if args.cmd == "build":
         user = kaggle_user(args.user)
@@ -183,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             # names are checked by the plan (notebook 03 parameters and TrainConfig fields)
             params = parse_overrides(args.set, {pair.partition("=")[0].strip() for pair in args.set})
-            build(out, user, parse_counts(args.counts), wheels=not args.no_wheels, train_parameters=params)
+            build(out, user, parse_counts(args.counts), wheels=not args.no_wheels, train_parameters=params,
+                  machine=args.machine, limits=not args.no_limits)
         except (MetadataError, PlanError, KeyError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
@@ -191,3 +210,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "push":
         return push(out)
     return status(out, wait=args.wait, interval_s=args.interval)
+
+
+def plan_command(args) -> int:
+    """The sizing table of the planned kernels; 1 (with the reasons) when some do not fit."""
+    try:
+        params = parse_overrides(args.set, {pair.partition("=")[0].strip() for pair in args.set})
+        plans = plan_kernels(kaggle_user(args.user) or USER_PLACEHOLDER, parse_counts(args.counts),
+                             train_parameters=params, machine=args.machine)
+    except (MetadataError, PlanError, KeyError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(size_table(plans), flush=True)
+    try:
+        refuse_unfit(plans)
+    except PlanError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0

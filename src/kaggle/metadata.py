@@ -2,7 +2,8 @@
 
 Each check names the file and the field, and catches what `kaggle kernels push` would send wrong or Kaggle would
 misread: a placeholder owner, a title that resolves to another slug, a missing `enable_internet` (the CLI defaults it
-to true), internet on a submission kernel, the `c/`, `code/`, `dataset/` prefixes that `kaggle kernels pull -m` writes.
+to true), internet on a submission kernel, the `c/`, `code/`, `dataset/` prefixes that `kaggle kernels pull -m` writes,
+a GPU kernel that does not name its machine (`machine_shape`) or names one Kaggle does not offer.
 """
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ USER_PLACEHOLDER = "your-kaggle-username"
 SOURCE_PREFIXES = ("c/", "code/", "dataset/")
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{3,48}[a-z0-9]$")   # Kaggle: 5-50 chars, lowercase, digits, hyphens
 USER_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+# `machine_shape`: the accelerator `kaggle kernels push` asks for (kaggle CLI 2.2.4 sends it from the metadata, or
+# `--accelerator`, which overrides it; without either Kaggle picks). kagglesdk 0.1.38's ApiSaveKernelRequest lists
+# NvidiaTeslaT4, NvidiaTeslaP100 and Tpu1VmV38; these kernels run torch on CUDA, so only the two GPUs.
+MACHINE_SHAPES = ("NvidiaTeslaT4", "NvidiaTeslaP100")
+DEFAULT_MACHINE = "NvidiaTeslaT4"
 
 
 class MetadataError(ValueError):
@@ -79,6 +85,13 @@ def check_metadata(meta: dict, where: str, submit: bool = False, folder: Path | 
         if not isinstance(meta.get(key), bool):
             # the CLI defaults a missing enable_internet to true; say it explicitly
             bad(key, f"{meta.get(key)!r}: write true or false explicitly")
+    shape = meta.get("machine_shape")
+    if shape is None and meta["enable_gpu"]:
+        bad("machine_shape", f"missing: name the GPU, one of {', '.join(MACHINE_SHAPES)} (else Kaggle picks one)")
+    if shape is not None and shape not in MACHINE_SHAPES:
+        bad("machine_shape", f"{shape!r}: expected one of {', '.join(MACHINE_SHAPES)}")
+    if shape is not None and not meta["enable_gpu"]:
+        bad("machine_shape", f"{shape!r} names a GPU but enable_gpu is false")
     if submit and meta["enable_internet"]:
         bad("enable_internet", "true on a submission kernel: code competitions reject kernels with internet")
     for key in ("dataset_sources", "kernel_sources"):
@@ -93,12 +106,14 @@ def check_metadata(meta: dict, where: str, submit: bool = False, folder: Path | 
 
 
 def kernel_metadata(user: str, slug: str, code_file: str, dataset_sources: list[str], kernel_sources: list[str],
-                    template: dict | None = None) -> dict:
-    """kernel-metadata.json for one kernel; `template` (the repo root file) supplies title and flags."""
+                    template: dict | None = None, machine: str = DEFAULT_MACHINE) -> dict:
+    """kernel-metadata.json for one kernel; `template` (the repo root file) supplies title and flags, `machine` the
+    `machine_shape` (the plan's choice, over the template's)."""
     meta = dict(id=f"{user}/{slug}", title=slug.replace("-", " "), code_file=code_file, language="python",
                 kernel_type="notebook", is_private=True, enable_gpu=True, enable_internet=False,
                 dataset_sources=[], competition_sources=[COMPETITION], kernel_sources=[])
     meta.update({k: v for k, v in strip_source_prefixes(template or {}).items() if k not in ("id", "code_file")})
+    meta["machine_shape"] = machine
     meta["dataset_sources"] = list(dict.fromkeys([*meta["dataset_sources"], *dataset_sources]))
     meta["kernel_sources"] = list(dict.fromkeys([*meta["kernel_sources"], *kernel_sources]))
     return meta

@@ -5,6 +5,10 @@ split, so every chaii training row gets one out-of-fold prediction per backbone.
 sets attached: the weights, the wheels, and every data set the recipe reads (its source paths' first folders, mapped
 to Kaggle slugs by `configs/kaggle_datasets.yaml`). Then one submit kernel (notebook 05) over all training kernels'
 outputs, which fits the blend on their out-of-fold predictions itself (`blend="oof"`).
+
+Every kernel names its machine (`machine_shape`, default NvidiaTeslaT4) and is sized for it (`src.kaggle.sizing`):
+a training kernel whose batch would not fit the GPU's memory gets a smaller per-device batch with more gradient
+accumulation (the same optimizer batch); `refuse_unfit` stops a build whose kernels do not fit the limits.
 """
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from src.common.paths import COMPETITION
-from src.kaggle.metadata import kernel_metadata, read_template, template_slug
+from src.kaggle import sizing
+from src.kaggle.metadata import DEFAULT_MACHINE, MACHINE_SHAPES, kernel_metadata, read_template, template_slug
 from src.kaggle.wheels import WHEELS_SLUG
 from src.train.backbones import get_backbone
 from src.train.recipe import CONFIG_DIR, Recipe, load_recipe
@@ -35,6 +40,7 @@ class KernelPlan:
     metadata: dict
     submit: bool = False
     needs: list[str] = field(default_factory=list)  # kernels whose output this one reads
+    size: sizing.KernelSize | None = None           # the estimate against Kaggle's limits (sized plans)
 
 
 def parse_counts(text: str) -> dict[str, int]:
@@ -108,17 +114,23 @@ def training_slug(backbone: str, fold: int) -> str:
 
 def plan_kernels(user: str, counts: dict[str, int] | None = None, template: dict | None = None,
                  recipe: str = RECIPE, datasets_config: str | Path = DATASETS_CONFIG,
-                 train_parameters: dict | None = None) -> list[KernelPlan]:
+                 train_parameters: dict | None = None, machine: str = DEFAULT_MACHINE,
+                 sized: bool = True) -> list[KernelPlan]:
     """Training kernels (notebook 03 per backbone x fold, with `recipe`), then the submit kernel (05) over them all.
 
     `train_parameters` are extra notebook-03 parameters for every training kernel (e.g. `epochs`). Inputs are read
     relative to /kaggle/working (`../input/<slug>`), a kernel's working directory, so the same kernel runs in a
-    simulated tree; data and output locations are left to `src.common.paths` detection.
+    simulated tree; data and output locations are left to `src.common.paths` detection. `machine` is every kernel's
+    `machine_shape`; with `sized`, each plan carries its estimate (`size`) and a training kernel whose registry
+    batch would not fit the GPU gets `batch_size`/`grad_accum` that do (unless `train_parameters` set batch_size).
     """
     counts = dict(WINNER_COUNTS if counts is None else counts)
+    if machine not in MACHINE_SHAPES:
+        raise PlanError(f"--machine {machine!r}: expected one of {', '.join(MACHINE_SHAPES)}")
     template = template if template is not None else read_template()
     wheels = f"{user}/{WHEELS_SLUG}"
-    data_sets = recipe_dataset_sources(load_recipe(recipe), user, load_dataset_map(datasets_config), datasets_config)
+    the_recipe = load_recipe(recipe)
+    data_sets = recipe_dataset_sources(the_recipe, user, load_dataset_map(datasets_config), datasets_config)
     check_train_parameters(train_parameters or {})
     plans = []
     for name, n in counts.items():
@@ -129,17 +141,59 @@ def plan_kernels(user: str, counts: dict[str, int] | None = None, template: dict
             raise PlanError(f"backbone {name!r} has no kaggle_dataset in the registry: it cannot run on Kaggle")
         for k in range(n):
             slug = training_slug(name, k)
-            meta = kernel_metadata(user, slug, f"{slug}.ipynb", [b.kaggle_dataset, wheels, *data_sets], [])
+            meta = kernel_metadata(user, slug, f"{slug}.ipynb", [b.kaggle_dataset, wheels, *data_sets], [],
+                                   machine=machine)
             # by name: the kernel reads its inlined copy, configs/<name>.yaml (kernel_build.kernel_files)
             params = dict(backbone=name, fold=k, n_folds=n, recipe=recipe_file(recipe).stem,
                           **(train_parameters or {}))
-            plans.append(KernelPlan(slug, "03_recipe_training", params, meta))
+            size = None
+            if sized:
+                params.update(fitted_batch(the_recipe, name, params, machine))
+                size = sized_or_refused(sizing.size_training, slug, the_recipe, name, n, params, machine)
+            plans.append(KernelPlan(slug, "03_recipe_training", params, meta, size=size))
     slug = template_slug(template)
     model_dirs = [f"../input/{p.slug}/{p.parameters['backbone']}/fold{p.parameters['fold']}/model" for p in plans]
-    meta = kernel_metadata(user, slug, f"{slug}.ipynb", [wheels], [f"{user}/{p.slug}" for p in plans], template)
+    meta = kernel_metadata(user, slug, f"{slug}.ipynb", [wheels], [f"{user}/{p.slug}" for p in plans], template,
+                           machine=machine)
+    size = sized_or_refused(sizing.size_submit, slug, counts, machine) if sized else None
     plans.append(KernelPlan(slug, "05_submit", dict(model_dirs=",".join(model_dirs), blend="oof"), meta,
-                            submit=True, needs=[p.slug for p in plans]))
+                            submit=True, needs=[p.slug for p in plans], size=size))
     return plans
+
+
+def sized_or_refused(estimate, *args):
+    """`estimate(*args)`; a kernel that cannot be sized stops the plan, saying what to add."""
+    try:
+        return estimate(*args)
+    except sizing.SizingError as e:
+        raise PlanError(f"{e} (or build with --no-limits)") from None
+
+
+def fitted_batch(recipe: Recipe, backbone: str, params: dict, machine: str) -> dict:
+    """batch_size/grad_accum for a kernel whose registry batch would not fit its GPU (the same optimizer batch);
+    {} when it fits or the batch was set explicitly."""
+    if "batch_size" in params:
+        return {}
+    b = get_backbone(backbone)
+    accum = int(params.get("grad_accum") or b.grad_accum)
+    longest = max((src.max_length or length) for stage, (length, _) in zip(recipe.stages, recipe.stage_lengths(),
+                                                                             strict=True) for src in stage.sources)
+    shape = sized_or_refused(sizing.backbone_shape, backbone)
+    batch, accum = sizing.fit_batch(shape, b.batch_size, accum, longest, sizing.MACHINES[machine].gpu)
+    return {} if batch == b.batch_size else {"batch_size": batch, "grad_accum": accum}
+
+
+def refuse_unfit(plans: list[KernelPlan]) -> None:
+    """PlanError naming every kernel that does not fit its limits, with the numbers."""
+    bad = [f"{p.slug}: {'; '.join(p.size.problems())}" for p in plans if p.size and p.size.problems()]
+    if bad:
+        raise PlanError(f"{len(bad)} kernel(s) do not fit Kaggle's limits on {plans[0].metadata['machine_shape']} "
+                        "(docs/kaggle.md, \"Sizing\": fit them with `limit:` on a recipe source, --set epochs=1, or "
+                        "another --machine):\n  " + "\n  ".join(bad))
+
+
+def size_table(plans: list[KernelPlan]) -> str:
+    return sizing.format_table([p.size for p in plans if p.size])
 
 
 def check_train_parameters(params: dict) -> None:
