@@ -17,12 +17,19 @@ machine: on a fresh clone with a complete log `make ablate` only prints the tabl
 
 `--size`, `--train` and `--base` change what a run depends on, so their runs get their own ids and their own table
 (`report` with the same flags); the grid's logged runs keep theirs.
+
+`--shape article` runs and reports the second grid, every question beside its whole article
+(`research.experiments.ablate_long`, `make ablate-long`), with the same machinery: a grid is a module that names its
+runs (`run_config`, `run_id_of`, `KIND`), trains one (`execute`) and lists its sets and variants; this module is the
+paragraph grid.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -37,6 +44,11 @@ from src.train.recipe import Augment, Recipe, Source, Stage, build_dataset
 CACHE = CACHE_DIR
 OUT_ROOT = CACHE / "ablation-base"   # a run's folder: OUT_ROOT / run_id
 EVAL_SETS = ("xquad_hi", "xquad_in_hi", "xquad_in_ta", "tydi_te", "tydi_bn")
+# the grid's description for the shared machinery (`research.experiments.ablate_long` is the other grid)
+KIND = "ablate"              # the log rows' kind
+TABLE_SETS = EVAL_SETS       # the sets the table shows (each in every shape it was scored in)
+HELD_OUT = ("xquad_hi",)     # sets whose window logits a run keeps for blending seeds
+CAPTION = ""                 # a line above the table
 
 # Sizing (<= 15 min a run on 2 CPU cores, bf16 at ~3.0 training windows/s at 256 tokens): 600 of the 925 XQuAD-hi
 # training-article questions (~900 windows of 256 a pass, fed twice) + 200 TyDi-en dev questions (~230 windows;
@@ -84,19 +96,25 @@ def variant_recipe(name: str) -> Recipe:
     return Recipe(name, stages, dataclasses.replace(OFF, **SWITCHES[name]), sequential=True)
 
 
-def base_config() -> dict:
+def base_config(fields: dict | None = None) -> dict:
+    """The base's config as hashed: `fields` (default `BASE`) over the default BaseQAConfig."""
     from research.experiments.base_qa import BaseQAConfig
-    return BaseQAConfig(**BASE).to_dict()
+    return BaseQAConfig(**(BASE if fields is None else fields)).to_dict()
+
+
+def train_settings(variant: str, recipe: Recipe, seed: int) -> dict:
+    """A run's fine-tune settings (TrainConfig fields): `TRAIN`, the seed and the recipe's soft-label radius."""
+    if TRAIN.get("group_by_length") and recipe.sequential:
+        raise ValueError(f"variant {variant!r} feeds its stages in order: group_by_length would reorder them; "
+                         "only plain (one shuffled pool) can group by length")
+    return dict(TRAIN, seed=seed, soft_label_radius=recipe.augment.soft_label_radius)
 
 
 def run_config(variant: str, seed: int) -> dict:
     """Everything a run depends on, JSON-able: what the log stores and `reproduce` reads back."""
     recipe = variant_recipe(variant)
-    if TRAIN.get("group_by_length") and recipe.sequential:
-        raise ValueError(f"variant {variant!r} feeds its stages in order: group_by_length would reorder them; "
-                         "only plain (one shuffled pool) can group by length")
     config = {"variant": variant, "seed": seed, "recipe": recipe.to_dict(),
-              "train": dict(TRAIN, seed=seed, soft_label_radius=recipe.augment.soft_label_radius),
+              "train": train_settings(variant, recipe, seed),
               "eval": list(EVAL_SETS), "base": explog.config_hash(base_config()), "data_dir": "../shared/data"}
     if BASE:  # only then, so the runs on the default base keep their logged ids
         config["base_config"] = dict(BASE)
@@ -121,14 +139,30 @@ def base_model(overrides: dict | None = None) -> Path:
 
 
 def frames_for(recipe: Recipe, trains: dict[str, pd.DataFrame]) -> dict[tuple, pd.DataFrame]:
-    """Each recipe source's frame: its named training frame, a seeded sample of `limit` questions."""
+    """Each recipe source's frame: its named training frame, a seeded sample of `limit` questions; a source with
+    `articles` "train" or "test" keeps one side of that sample's `split_by_title(test_fraction, split_seed)` (whole
+    articles on each side)."""
+    from src.data.external import split_by_title
     out = {}
     for stage in recipe.stages:
         for src in stage.sources:
             df = trains[src.name]
             if src.limit is not None and src.limit < len(df):
                 df = df.sample(src.limit, random_state=0).sort_index()
+            if src.articles != "all":
+                train, test = split_by_title(df, src.test_fraction, src.split_seed)
+                df = {"train": train, "test": test}[src.articles]
             out[src.data_key()] = df.reset_index(drop=True)
+    return out
+
+
+def questions_fed(recipe: Recipe, frames: dict[tuple, pd.DataFrame]) -> dict[str, int]:
+    """Questions per source name, each distinct frame of a name counted once (a source in two stages is one set of
+    questions; the two halves of a split source add up)."""
+    keys = {(src.name, src.data_key()) for st in recipe.stages for src in st.sources}
+    out: dict[str, int] = {}
+    for name, key in sorted(keys, key=str):
+        out[name] = out.get(name, 0) + len(frames[key])
     return out
 
 
@@ -136,17 +170,28 @@ def execute(config: dict, out_dir: Path, data_dir: Path, commit: str | None = No
     """Train and evaluate one configuration; returns its log row (without writing it)."""
     from transformers import AutoTokenizer
 
-    from src.train.augment import QACollator
-    from src.train.fold import TrainConfig, train_fold
-
     recipe = Recipe.from_dict(config["recipe"])
     trains, evals = load_data(data_dir)
     model_dir = base_model(config.get("base_config"))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     t0 = time.time()
     frames = frames_for(recipe, trains)
-    dataset = build_dataset(recipe, frames, tokenizer, seed=config["seed"])
+    m = fine_tune(config, recipe, frames, evals, model_dir, tokenizer, out_dir)
+    data = {"train": questions_fed(recipe, frames), "train_windows": m["n_train_windows"],
+            "eval": {n: len(evals[n]) for n in config["eval"]}}
+    return log_row(config, m, data, run_id_of(config), KIND, t0, out_dir, commit)
+
+
+def fine_tune(config: dict, recipe: Recipe, frames: dict[tuple, pd.DataFrame], evals: dict[str, pd.DataFrame],
+              model_dir: Path, tokenizer, out_dir: Path, hard: dict[str, float] | None = None,
+              held_out: tuple[str, ...] = HELD_OUT) -> dict:
+    """Fine-tune the base on `recipe`'s windows of `frames` (negatives weighted by `hard`, if given), score the
+    configuration's evaluation sets in one pass, keep the `held_out` sets' window logits; `train_fold`'s metrics."""
     from research.experiments.evalsets import combined
+    from src.train.augment import QACollator
+    from src.train.fold import TrainConfig, train_fold
+
+    dataset = build_dataset(recipe, frames, tokenizer, seed=config["seed"], hard=hard)
     valid = combined({n: evals[n] for n in config["eval"]})
     cfg = TrainConfig(**config["train"], model_path=str(model_dir), output_dir=str(out_dir), experiment_log="")
     collator = QACollator(tokenizer, cutout=recipe.augment.cutout, seed=config["seed"],
@@ -154,30 +199,49 @@ def execute(config: dict, out_dir: Path, data_dir: Path, commit: str | None = No
     result = train_fold(valid, cfg, valid_df=valid, train_dataset=dataset, sequential=recipe.sequential,
                         data_collator=collator, resume=True)
     shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)  # only needed to resume an interrupted run
-    save_held_out(out_dir, valid[valid["eval_set"] == "xquad_hi"])
-    m = result.metrics
-    metrics = row_metrics(m, config["eval"])
-    data = {"train": {src.name: len(frames[src.data_key()]) for st in recipe.stages for src in st.sources},
-            "train_windows": m["n_train_windows"], "eval": {n: len(evals[n]) for n in config["eval"]}}
-    return explog.run_row(config, metrics, data, run_id=run_id_of(config), kind="ablate", variant=config["variant"],
-                          git_commit=commit or explog.git_commit(), backbone=f"e5-small-qa (base {config['base']})",
+    for name in held_out:
+        if name in config["eval"]:
+            save_held_out(out_dir, valid[valid["eval_set"] == name], name)
+    return result.metrics
+
+
+def log_row(config: dict, m: dict, data: dict, run_id: str, kind: str, t0: float, out_dir: Path,
+            commit: str | None = None) -> dict:
+    """A run's log row from `fine_tune`'s metrics `m` and its `data` (sizes), timed from `t0`."""
+    return explog.run_row(config, row_metrics(m, config["eval"]), data, run_id=run_id, kind=kind,
+                          variant=config["variant"], git_commit=commit or explog.git_commit(),
+                          backbone=f"e5-small-qa (base {config['base']})",
                           train_seconds=m["train_seconds"], total_seconds=round(time.time() - t0, 1),
                           n_train_windows=m["n_train_windows"], n_valid=m["n_valid"], out_dir=str(out_dir),
                           # what ran, not what was asked: `bf16=True` falls back to fp32 on a CPU without it
                           precision="bf16" if m["bf16"] else "fp32")
 
 
-def reproduce(run_id: str, log: Path, out_root: Path, data_dir: Path) -> tuple[dict, dict]:
+def this_grid():
+    """The paragraph grid: this module (looked up at call time, so a test's monkeypatch of it holds)."""
+    return sys.modules[__name__]
+
+
+def grid_of(shape: str):
+    """The grid of a context shape: "paragraph" (this module) or "article" (`research.experiments.ablate_long`)."""
+    grids = {"paragraph": __name__, "article": "research.experiments.ablate_long"}
+    if shape not in grids:
+        raise ValueError(f"shape must be one of {sorted(grids)}, got {shape!r}")
+    return importlib.import_module(grids[shape])
+
+
+def reproduce(run_id: str, log: Path, out_root: Path, data_dir: Path, grid=None) -> tuple[dict, dict]:
     """Train a logged run's configuration again (another machine, precision or library version) and log the
     repeat as its own row, `RUN_ID-rN` of kind "reproduce": the table keeps the original, the report lists
     both. Returns (the logged row, the repeat's row)."""
+    g = grid or this_grid()
     rows = explog.read_log(log)
-    row = next((r for r in rows if r["run_id"] == run_id and r.get("kind") == "ablate"), None)
+    row = next((r for r in rows if r["run_id"] == run_id and r.get("kind") == g.KIND), None)
     if row is None:
-        raise SystemExit(f"run {run_id!r} is not an ablation run in {log}")
+        raise SystemExit(f"run {run_id!r} is not an ablation run in {log} (no row of kind {g.KIND!r})")
     rid = f"{run_id}-r{1 + sum(r.get('reproduces') == run_id for r in rows)}"
     print(f"reproduce {run_id} as {rid} ...", flush=True)
-    new = execute(row["config"], out_root / rid, data_dir)
+    new = g.execute(row["config"], out_root / rid, data_dir)
     new.update(run_id=rid, kind="reproduce", reproduces=run_id)
     explog.append_run(log, new)
     return row, new
@@ -192,7 +256,7 @@ def row_metrics(m: dict, names) -> dict:
     return out
 
 
-def rescore(run_id: str, log: Path, out_root: Path, data_dir: Path) -> dict:
+def rescore(run_id: str, log: Path, out_root: Path, data_dir: Path, grid=None) -> dict:
     """Score a logged run's saved model again (after a fix to the evaluation, not to training) and rewrite its
     row's metrics; the run's oof files are rewritten too."""
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
@@ -201,6 +265,7 @@ def rescore(run_id: str, log: Path, out_root: Path, data_dir: Path) -> dict:
     from src.common.io import write_csv
     from src.train.fold import TrainConfig, score_model, update_metrics_json
 
+    g = grid or this_grid()
     row = next((r for r in explog.read_log(log) if r["run_id"] == run_id), None)
     if row is None:
         raise SystemExit(f"run {run_id!r} not in {log}")
@@ -208,7 +273,7 @@ def rescore(run_id: str, log: Path, out_root: Path, data_dir: Path) -> dict:
     model_dir = out_dir / "model"
     if not (model_dir / "config.json").exists():
         raise SystemExit(f"{model_dir} has no model: re-run it (`reproduce {run_id}`) instead")
-    _, evals = load_data(data_dir)
+    _, evals = g.load_data(data_dir)
     valid = combined({n: evals[n] for n in row["config"]["eval"]})
     cfg = TrainConfig(**row["config"]["train"], output_dir=str(out_dir), experiment_log="")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -217,32 +282,37 @@ def rescore(run_id: str, log: Path, out_root: Path, data_dir: Path) -> dict:
     update_metrics_json(out_dir, m)   # the run's own record (the bench picks models by it) takes them too
     write_csv(oof, out_dir / "oof.csv")
     logits.save(out_dir / "oof_logits.npz")
-    save_held_out(out_dir, valid[valid["eval_set"] == "xquad_hi"])
+    for name in g.HELD_OUT:
+        if name in row["config"]["eval"]:
+            save_held_out(out_dir, valid[valid["eval_set"] == name], name)
     metrics = row_metrics(m, row["config"]["eval"])
     return explog.update_run(log, run_id, metrics=metrics, rescored_at=explog.git_commit())
 
 
-def save_held_out(out_dir: Path, held: pd.DataFrame) -> None:
-    """The held-out XQuAD-hi windows' logits and examples alone, for blending seeds (research/bench/run.py)."""
+def save_held_out(out_dir: Path, held: pd.DataFrame, name: str = "xquad_hi") -> None:
+    """One evaluation set's windows' logits and examples alone (`<name>_logits.npz`, `<name>_examples.csv`; the
+    held-out XQuAD-hi by default), for blending seeds (research/bench/run.py)."""
     from src.common.io import write_csv
     from src.infer.predict import WindowLogits
 
     logits = WindowLogits.load(out_dir / "oof_logits.npz")
     keep = np.isin(logits.example_id, held["id"].to_numpy())
     WindowLogits(logits.example_id[keep], logits.start[keep], logits.end[keep], logits.offsets[keep]).save(
-        out_dir / "xquad_hi_logits.npz")
+        out_dir / f"{name}_logits.npz")
     cols = [c for c in ("id", "context", "question", "answer_text", "answer_start", "language", "title") if c in held]
-    write_csv(held[cols], out_dir / "xquad_hi_examples.csv")
+    write_csv(held[cols], out_dir / f"{name}_examples.csv")
 
 
-def ablation_rows(log: Path) -> list[dict]:
-    """The logged runs of the current configuration (rows of other grids and other kinds stay out)."""
-    return [r for r in explog.read_log(log) if r.get("kind") == "ablate" and of_current_config(r)]
+def ablation_rows(log: Path, grid=None) -> list[dict]:
+    """The logged runs of the grid's current configuration (rows of other grids and other kinds stay out)."""
+    g = grid or this_grid()
+    return [r for r in explog.read_log(log) if r.get("kind") == g.KIND and of_current_config(r, g)]
 
 
-def needs_more_seeds(rows: list[dict]) -> list[str]:
+def needs_more_seeds(rows: list[dict], grid=None) -> list[str]:
     """Variants with fewer than 3 seeds whose mean differs from plain's by more than plain's seed sd on any set."""
-    s = ablation_table.summary(rows, EVAL_SETS, VARIANTS)
+    g = grid or this_grid()
+    s = ablation_table.summary(rows, g.TABLE_SETS, g.VARIANTS)
     if "plain" not in set(s["variant"]):
         return []
     p = s[s["variant"] == "plain"].iloc[0]
@@ -250,67 +320,75 @@ def needs_more_seeds(rows: list[dict]) -> list[str]:
     for r in s.itertuples():
         if r.variant == "plain" or r.n_seeds >= 3:
             continue
-        if any(abs(getattr(r, n) - p[n]) > (p[f"{n}_sd"] if p[f"{n}_sd"] == p[f"{n}_sd"] else 0) for n in EVAL_SETS):
+        if any(abs(getattr(r, n) - p[n]) > (p[f"{n}_sd"] if p[f"{n}_sd"] == p[f"{n}_sd"] else 0)
+               for n in g.EVAL_SETS):
             out.append(r.variant)
     return out
 
 
 def run_grid(variants: list[str], log: Path, out_root: Path, data_dir: Path,
-             seeds: tuple[int, ...] | None = None, follow_up: bool = True) -> None:
+             seeds: tuple[int, ...] | None = None, follow_up: bool = True, grid=None) -> None:
     """Run what the log lacks: each variant with its seeds (`SEEDS`, or `seeds` for every variant); then, with
-    `follow_up`, two more seeds for each variant that `needs_more_seeds`."""
+    `follow_up`, two more seeds for each variant that `needs_more_seeds`. `grid`: this module (the paragraph
+    grid) by default, or `research.experiments.ablate_long`."""
+    g = grid or this_grid()
     commit = explog.git_commit()
 
     def run(v: str, seed: int) -> None:
-        config = run_config(v, seed)
-        rid = run_id_of(config)
+        config = g.run_config(v, seed)
+        rid = g.run_id_of(config)
         if rid in explog.done_run_ids(log):
             print(f"skip {rid}: already in {log}", flush=True)
             return
         print(f"run {rid} ...", flush=True)
-        row = execute(config, out_root / rid, data_dir, commit)
+        row = g.execute(config, out_root / rid, data_dir, commit)
         explog.append_run(log, row)
-        print(f"done {rid}: { {n: row['metrics'][n] for n in EVAL_SETS if n in row['metrics']} } "
-              f"in {row['train_seconds']:.0f} s", flush=True)
+        print(f"done {rid}: { {n: row['metrics'][n] for n in g.EVAL_SETS if n in row['metrics']} } "
+              f"in {row['train_seconds']:.0f} s on {row['n_train_windows']} windows", flush=True)
 
     for v in variants:
-        for seed in seeds or SEEDS.get(v, (0,)):
+        for seed in seeds or g.SEEDS.get(v, (0,)):
             run(v, seed)
     if follow_up and seeds is None:
-        more = set(needs_more_seeds(ablation_rows(log)))
+        more = set(needs_more_seeds(ablation_rows(log, g), g))
         for v in variants:          # in the caller's order: the Makefile puts the whole scheme first
             if v in more:
-                for seed in FOLLOW_UP_SEEDS:
+                for seed in g.FOLLOW_UP_SEEDS:
                     run(v, seed)
 
 
-def of_current_config(row: dict) -> bool:
-    """Whether a logged run is its variant and seed under the current configuration (sizes, base, code settings)."""
+def of_current_config(row: dict, grid=None) -> bool:
+    """Whether a logged run is its variant and seed under the grid's current configuration (sizes, base, code
+    settings)."""
+    g = grid or this_grid()
     try:
-        return row["run_id"] == run_id_of(run_config(row["variant"], row["seed"]))
+        return row["run_id"] == g.run_id_of(g.run_config(row["variant"], row["seed"]))
     except (KeyError, ValueError):   # a variant this code no longer knows, or a row of another kind
         return False
 
 
-def report(log: Path, table: Path | None, png: Path | None) -> str:
-    """Table, verdicts (and plot) of the logged runs of the current configuration."""
-    rows = ablation_rows(log)
+def report(log: Path, table: Path | None, png: Path | None, grid=None) -> str:
+    """Table, verdicts (and plot) of the logged runs of the grid's current configuration; with none logged yet, a
+    sentence saying so (and no table or plot written)."""
+    g = grid or this_grid()
+    rows = ablation_rows(log, g)
     if not rows:
-        raise SystemExit(f"no ablation runs of the current configuration in {log} yet")
-    s = ablation_table.summary(rows, EVAL_SETS, VARIANTS)
-    text = ablation_table.markdown_table(s, EVAL_SETS)
-    verdicts = ablation_table.verdicts(s, EVAL_SETS)
+        return (f"nothing logged yet: no {g.KIND} run of the current configuration in {log} "
+                f"(`run` trains them; {g.__name__})")
+    s = ablation_table.summary(rows, g.TABLE_SETS, g.VARIANTS)
+    text = (g.CAPTION + "\n\n" if g.CAPTION else "") + ablation_table.markdown_table(s, g.TABLE_SETS)
+    verdicts = ablation_table.verdicts(s, g.EVAL_SETS)
     if verdicts:    # none where plain is the only variant
         text += "\n" + "\n".join(f"- {v}" for v in verdicts) + "\n"
     ids = {r["run_id"] for r in rows}
     repeats = [r for r in explog.read_log(log) if r.get("kind") == "reproduce" and r.get("reproduces") in ids]
     if repeats:
-        text += "\n" + ablation_table.repeats_table(rows, repeats, EVAL_SETS)
+        text += "\n" + ablation_table.repeats_table(rows, repeats, g.EVAL_SETS)
     if table:
         from src.common.io import write_text
         write_text(text, table)
     if png:
-        ablation_table.plot(s, EVAL_SETS, png)
+        ablation_table.plot(s, g.EVAL_SETS, png)
     return text
 
 
@@ -355,16 +433,20 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("command", choices=["run", "report", "reproduce", "rescore"])
     ap.add_argument("run_id", nargs="?")
-    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--shape", choices=["paragraph", "article"], default="paragraph",
+                    help="the grid: each question beside its paragraph (this module's) or its whole article "
+                         "(research.experiments.ablate_long)")
+    ap.add_argument("--variants", default=None, help="comma-separated (default: every variant of the grid)")
     ap.add_argument("--seeds", default="", help="e.g. 0,1,2: run every selected variant with these seeds "
                                                 "(default: plain 0,1,2, the others 0, then follow-up seeds)")
     ap.add_argument("--log", type=Path, default=explog.REPO_LOG, help="the experiment log (default: the committed one)")
-    ap.add_argument("--out-root", type=Path, default=OUT_ROOT)
+    ap.add_argument("--out-root", type=Path, default=None, help="the runs' folders (default: the grid's OUT_ROOT)")
     ap.add_argument("--data-dir", type=Path, default=SHARED_DIR / "data")
     ap.add_argument("--table", type=Path, default=None, help="also write the markdown table here")
     ap.add_argument("--plot", type=Path, default=None, help="also save the plot here")
     ap.add_argument("--size", action="append", default=[], metavar="KEY=N",
-                    help=f"override a size (a bigger grid gets new run ids); keys: {sorted(SIZES)}")
+                    help=f"override a size (a bigger grid gets new run ids); keys: {sorted(SIZES)} (paragraph), "
+                         "hindi, tamil, tydi_en_dev (article)")
     ap.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
                     help="another fine-tune setting (src.train.fold.TrainConfig fields; new run ids), "
                          "e.g. --train group_by_length=true")
@@ -372,28 +454,32 @@ def main(argv: list[str] | None = None) -> None:
                     help="fine-tune another base (research.experiments.base_qa.BaseQAConfig fields; new run ids), "
                          "e.g. --base group_by_length=true --base max_windows=0")
     a = ap.parse_args(argv)
-    BASE.update(parse_base_overrides(a.base))
-    TRAIN.update(parse_train_overrides(a.train))
+    g = grid_of(a.shape)
+    # the paragraph grid's report is called as before (tests replace it with a three-argument stand-in)
+    kw = {} if g is this_grid() else {"grid": g}
+    out_root = a.out_root or g.OUT_ROOT
+    g.BASE.update(parse_base_overrides(a.base))
+    TRAIN.update(parse_train_overrides(a.train))     # both grids fine-tune with these settings
     for kv in a.size:
         key, _, n = kv.partition("=")
-        if key not in SIZES or not n.isdigit():
-            raise SystemExit(f"--size wants KEY=N with KEY in {sorted(SIZES)}, got {kv!r}")
-        SIZES[key] = int(n)
+        if key not in g.SIZES or not n.isdigit():
+            raise SystemExit(f"--size wants KEY=N with KEY in {sorted(g.SIZES)}, got {kv!r}")
+        g.SIZES[key] = int(n)
     if a.command == "rescore":
-        row = rescore(a.run_id, a.log, a.out_root, a.data_dir)
-        print(f"rescored {a.run_id}: { {n: row['metrics'][n] for n in EVAL_SETS if n in row['metrics']} }")
+        row = rescore(a.run_id, a.log, out_root, a.data_dir, **kw)
+        print(f"rescored {a.run_id}: { {n: row['metrics'][n] for n in g.EVAL_SETS if n in row['metrics']} }")
     if a.command == "reproduce":
-        row, new = reproduce(a.run_id, a.log, a.out_root, a.data_dir)
+        row, new = reproduce(a.run_id, a.log, out_root, a.data_dir, **kw)
         print(f"logged {row['metrics']}\nnow    {new['metrics']}")
         return
     if a.command == "run":
-        variants = [v.strip() for v in a.variants.split(",") if v.strip()]
-        unknown = set(variants) - set(VARIANTS)
+        variants = [v.strip() for v in (a.variants or ",".join(g.VARIANTS)).split(",") if v.strip()]
+        unknown = set(variants) - set(g.VARIANTS)
         if unknown:
-            raise SystemExit(f"unknown variant(s) {sorted(unknown)}; known: {VARIANTS}")
+            raise SystemExit(f"unknown variant(s) {sorted(unknown)}; known: {g.VARIANTS}")
         seeds = tuple(int(x) for x in a.seeds.split(",") if x.strip()) or None
-        run_grid(variants, a.log, a.out_root, a.data_dir, seeds)
-    print(report(a.log, a.table, a.plot))
+        run_grid(variants, a.log, out_root, a.data_dir, seeds, **kw)
+    print(report(a.log, a.table, a.plot, **kw))
 
 
 if __name__ == "__main__":

@@ -47,12 +47,14 @@ def markdown_table(s: pd.DataFrame, sets: Sequence[str], shapes: Sequence[str] |
     """One row per variant; per set and context shape ("xquad_hi (paragraph)"): mean Jaccard, ± seed sd (two or
     more seeds), [95% interval]; "-" where no run has that score (never a value the log does not hold).
 
-    shapes: the shapes to show, among `SHAPE_KEYS`; None shows paragraph, and article too once any run has an
-    article score."""
+    shapes: the shapes to show, among `SHAPE_KEYS`; None shows every set's paragraph column, and a set's article
+    column once any run has an article score for that set (a grid that scores only some sets as whole articles
+    gets no column of dashes for the others)."""
     if shapes is None:
-        shapes = [shape for shape in SHAPE_KEYS if shape == "paragraph"
-                  or any(c in s and s[c].notna().any() for c, _, _ in score_columns(sets, [shape]))]
-    columns = score_columns(sets, shapes)
+        columns = [c for c in score_columns(sets)
+                   if c[2] == "paragraph" or (c[0] in s and s[c[0]].notna().any())]
+    else:
+        columns = score_columns(sets, shapes)
 
     def cell(r, n):
         if pd.isna(getattr(r, n)):
