@@ -5,6 +5,8 @@
 #   make base-qa  the QA-competent base: 12-layer e5-small fine-tuned on English QA (~75 min, cached, resumable)
 #   make ablate the recipe/augmentation ablation from the base on ../shared/data (resumes from docs/experiments.jsonl)
 #   make ablate-target  plain on the grouped base with all 925 Hindi questions, 3 seeds: the configuration at 0.45
+#   make ablate-long  the same ablation with every question beside its whole article (chaii's shape; Hindi +
+#               Tamil), resumes from docs/experiments.jsonl, writes docs/ablation_table_long.md
 #   make infer-settings  window/answer-length/rules for plain, chosen on a Hindi dev split, then scored once
 #   make chaii-like  real Hindi/Tamil questions beside their whole article, in chaii's train/test/solution CSVs
 #               -> runs/chaii_like/ (no test article in any training source), and its size card
@@ -39,7 +41,7 @@ COUNTS ?=
 MACHINE ?=
 E2E_DIR ?= runs/e2e
 
-.PHONY: demo test lint help backbones clean clean-notebooks batch kernels push status e2e bench blend-check e5-small e5-qa bf16-check bench-grouping base-qa ablate ablate-target infer-settings chaii-like
+.PHONY: demo test lint help backbones clean clean-notebooks batch kernels push status e2e bench blend-check e5-small e5-qa bf16-check bench-grouping base-qa ablate ablate-target ablate-long infer-settings chaii-like
 
 # torch first: a plain `pip install torch` (or one pulled in by another package) fetches a multi-GB CUDA build
 .venv/.installed: requirements.txt
@@ -146,6 +148,16 @@ ablate: .venv/.installed
 TARGET_ARGS := --base group_by_length=true --base max_windows=0 --train group_by_length=true --size xquad_hi_train=925
 ablate-target: .venv/.installed
 	$(MAKE) ablate VARIANTS=plain SEEDS=0,1,2 ABLATE_ARGS="$(TARGET_ARGS)" TABLE=docs/ablation_target_table.md PLOT=
+
+# The whole-article grid (research/experiments/ablate_long.py, on the grouped base): ~17 min of training a run on
+# 2 cores in bf16 at machine A's rate (docs/experiments.md), plain first, then the whole scheme, then one idea at a
+# time; like `make ablate` it runs only what the committed log lacks, then prints the table. LONG_ARGS takes
+# --size hindi=N (tamil=, tydi_en_dev=), --train or --base: new run ids, so give it its own LONG_TABLE.
+LONG_VARIANTS ?= plain,all,all-but-soft,recipe,negsamp30,negsamp30-eqc,hardneg,negsamp50,negsamp10,resize,crop,cutout,soft
+LONG_ARGS ?=
+LONG_TABLE ?= docs/ablation_table_long.md
+ablate-long: .venv/.installed
+	OMP_NUM_THREADS=2 $(PY) -m research.experiments.ablate run --shape article --variants $(LONG_VARIANTS) --seeds "$(SEEDS)" $(LONG_ARGS) $(if $(LONG_TABLE),--table $(LONG_TABLE))
 
 # Needs plain's saved models (make ablate); 10 min on 2 cores (measured); writes docs/infer_settings.md
 infer-settings: .venv/.installed
