@@ -12,7 +12,7 @@ from research.experiments import ablate, evalsets
 from research.experiments import ablate_long as L
 from src.data.synthetic import make_synthetic_qa
 from src.train import explog
-from src.train.recipe import build_dataset
+from src.train.recipe import Recipe, build_dataset
 
 DATA = evalsets.DATA_DIR
 needs_data = pytest.mark.skipif(not (DATA / "xquad" / "xquad.hi.json").exists(), reason="needs ../shared/data")
@@ -142,6 +142,38 @@ def test_equal_compute_size_is_the_smallest_that_reaches_plains_windows(small, t
     assert len(build_dataset(grown, ablate.frames_for(grown, pools), tok)) == windows
     with pytest.raises(ValueError, match="without random crop or resizing"):
         L.recipe_windows(L.variant_recipe("crop"), frames, counts)
+    # what a run does with it: the configured recipe grown, and the counts the row logs
+    config = L.run_config("negsamp30-eqc", 0)
+    run_recipe, info = L.equal_compute_recipe(config, Recipe.from_dict(config["recipe"]), pools, tok)
+    assert info == {"windows_of": "plain", "target_windows": target, "windows": windows, "sizes": sizes}
+    assert L.recipe_sizes(run_recipe) == sizes and run_recipe.augment == eqc.augment
+
+
+def test_hard_negatives_are_weighted_by_the_bases_zero_shot_scores_cached_once(small, tiny_dirs, tmp_path,
+                                                                               monkeypatch):
+    from transformers import AutoTokenizer
+
+    from src.train.augment import hard_negative_weights
+    monkeypatch.setattr(ablate, "TRAIN", dict(ablate.TRAIN, bf16=False, max_length=64, doc_stride=32))
+    tok = AutoTokenizer.from_pretrained(tiny_dirs["tiny-bert"])
+    pools, config = tiny_pools(), L.run_config("hardneg", 0)
+    recipe = L.variant_recipe("hardneg")
+    frames = ablate.frames_for(recipe, pools)
+    scores, info = L.base_scores(config, frames, tiny_dirs["tiny-bert"], tok, tmp_path)
+    cache = tmp_path / "hardneg" / f"base-{config['base']}.csv"
+    n = sum(len(f) for f in frames.values())
+    assert info["file"] == str(cache) and info["questions"] == info["scored_now"] == len(scores) == n == 18
+    assert scores["jaccard"].between(0, 1).all() and cache.exists()
+    again, info2 = L.base_scores(config, frames, tiny_dirs["tiny-bert"], tok, tmp_path)    # read back, not rescored
+    assert info2["scored_now"] == 0 and again.set_index("id")["jaccard"].round(6).to_dict() == scores.set_index(
+        "id")["jaccard"].round(6).to_dict()
+    bigger = L.with_sizes(recipe, dict(L.SIZES, hindi=10))
+    _, info3 = L.base_scores(config, ablate.frames_for(bigger, pools), tiny_dirs["tiny-bert"], tok, tmp_path)
+    assert info3["scored_now"] == 2 and info3["questions"] == 20                    # only the new questions
+    hard = hard_negative_weights(again)
+    assert all(abs(hard[i] - (1.05 - j)) < 1e-9 for i, j in zip(again["id"], again["jaccard"], strict=True))
+    # the weights choose which negatives are kept, not how many
+    assert len(build_dataset(recipe, frames, tok, hard=hard)) == len(build_dataset(recipe, frames, tok))
 
 
 def fake_row(variant, seed, score, windows=100, grid=L):

@@ -18,11 +18,13 @@ paragraph is in a training pool (`evalsets.leaks`).
 
 Sizing (a run <= ~20 min of training on 2 CPU cores in bf16): e5-small's tokenizer cuts a whole article into 8.06
 windows of 256/96 a Hindi question (1.54 with the answer) and 9.66 a Tamil one (1.59), a TyDi-en dev paragraph into
-1.14 (counted 2026-12-04 on the full pools; token counts, so on any machine). 200 Hindi + 130 Tamil (about the pools'
-ratio, 925:658) + 100 TyDi-en dev, each question once, is ~2,980 windows: ~16.6 min at ~3.0 windows/s (bf16 on
-AVX-512 BF16, machine A of docs/experiments.md), ~6.5 min at ~7.6 (machine C, AMX). Scoring adds ~4,000 article
-windows (435 held-out questions) to the ~1,600 paragraph windows of the other sets: ~4-5 min at machine A's ~20
-windows/s. `--size hindi=N` (tamil=, tydi_en_dev=) gives another grid with its own run ids.
+1.14 (counted 2026-12-04 on the full pools; token counts, the same on any machine). 200 Hindi + 130 Tamil (about the
+pools' ratio, 925:658) + 100 TyDi-en dev, each question once, is 2,962 windows (plain and recipe; negsamp30 keeps
+1,332): ~16.5 min at ~3.0 windows/s (bf16 on AVX-512 BF16, machine A of docs/experiments.md), ~6.5 min at ~7.6
+(machine C, AMX). negsamp30-eqc grows to 469 Hindi + 305 Tamil questions, 2,966 windows (the same count). Scoring
+reads 5,112 windows (3,508 of the 435 held-out questions' whole articles, 1,604 of the paragraph sets): ~4 min at
+the paragraph grid's scoring rate on machine A (1,907 windows in ~1.5 min). `--size hindi=N` (tamil=,
+tydi_en_dev=) gives another grid with its own run ids.
 
 Variants (the paragraph grid's names and switches where they exist):
     plain       one shuffled pool: English replay + Hindi + Tamil, every window once
@@ -36,7 +38,7 @@ Variants (the paragraph grid's names and switches where they exist):
                 paragraph grid's negsamp, and the one in all)
     negsamp30-eqc   negsamp30 at equal compute: more Hindi and Tamil questions (Tamil in the configured ratio), the
                 smallest Hindi count whose windows after sampling reach plain's at the configured sizes, counted
-                from the data with the base's tokenizer at run time (`equal_compute_sizes`; ~470 + ~306 at the
+                from the data with the base's tokenizer at run time (`equal_compute_sizes`; 469 + 305 at the
                 default sizes); the row logs the sizes and both window counts
     hardneg     negsamp30 with negatives drawn in proportion to 1 - the base's zero-shot Jaccard on their question
                 + 0.05 (`src.train.augment.hard_negative_weights`). The base never trained on these Hindi/Tamil
