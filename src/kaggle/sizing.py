@@ -288,7 +288,8 @@ HOST_BASE_GIB = 3.0         # python + torch with the CUDA runtime + transformer
 FRAMES_GIB = 1.0            # the sources' frames (SQuAD 2.0 train: ~40 MB of JSON) and the tokenizer
 # The windows of one stage while it is permuted and written to disk (`recipe.build_dataset`): Arrow, an int32 token
 # id + int8 mask + int8 type id per token and ~100 bytes of per-window columns; the finished dataset is memory-mapped
-# from disk and not counted. Built up front as Python lists (until 2026-12), ~90 bytes per token: docs/kaggle.md.
+# from disk and not counted. Built up front as Python lists (until 2026-12-04) they took 118 bytes a token
+# (research/bench/recipe_memory.py: +2,433 MB for 20.6M tokens; +253 MB streamed; docs/kaggle.md).
 ARROW_BYTES_PER_TOKEN = 6
 ARROW_BYTES_PER_WINDOW = 100
 GPU_OVERHEAD_GIB = 1.0      # CUDA context, cuBLAS workspace, allocator fragmentation
