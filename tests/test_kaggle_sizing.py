@@ -99,7 +99,7 @@ def test_a_p100_build_whose_kernels_do_not_fit_is_refused_with_the_numbers(tmp_p
     message = str(e.value)
     assert "do not fit Kaggle's limits on NvidiaTeslaP100" in message
     hours = [float(h) for h in __import__("re").findall(r"rembert-fold\d: (\d+\.\d) h on one P100 > 75% of the "
-                                                         r"12 h session limit", message)]
+                                                         r"12 h run limit", message)]
     assert len(hours) == 2 and all(h > 12 for h in hours)
     assert not (tmp_path / "out").exists()                                   # nothing written
 
@@ -142,7 +142,7 @@ def test_plan_command_prints_the_table_and_exits_1_when_a_kernel_does_not_fit(ca
     assert "chaii-recipes-03-rembert-fold1" in capsys.readouterr().out
     assert kk.main(["plan", "--user", "x", "--counts", "rembert=2", "--machine", "NvidiaTeslaP100"]) == 1
     captured = capsys.readouterr()
-    assert "NO: " in captured.out and "h on one P100 > 75% of the 12 h session limit" in captured.err
+    assert "NO: " in captured.out and "h on one P100 > 75% of the 12 h run limit" in captured.err
 
 
 def test_make_kernels_passes_the_machine():

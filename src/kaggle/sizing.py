@@ -20,9 +20,9 @@ GIB = 2**30
 # ---------------------------------------------------------------- Kaggle's limits
 # kaggle.com was unreachable where this was written: these are the limits Kaggle's notebook docs stated at the time
 # of writing (kaggle.com/docs/notebooks); check them there.
-SESSION_HOURS = 12.0        # one GPU notebook session runs at most 12 h, then it is stopped
-HOST_RAM_GIB = 29.0         # RAM of a GPU session: the docs said 29 GB (30 GB without a GPU); one T4 x2
-                            # session's wandb-metadata.json (huggingface.co/mohit19906/working, 2024-03-28)
+RUN_HOURS = 12.0            # one GPU notebook runs at most 12 h, then it is stopped
+HOST_RAM_GIB = 29.0         # RAM of a GPU notebook: the docs said 29 GB (30 GB without a GPU); one T4 x2
+                            # notebook's wandb-metadata.json (huggingface.co/mohit19906/working, 2024-03-28)
                             # reported 31.4 GiB total
 WEEKLY_GPU_HOURS = 30.0     # the weekly GPU quota ("30 h a week or more, varying with demand"): an assumption
 # The competition's rerun limit for a code submission: "GPU Notebook <= 5 hours run-time" (chaii Code Requirements,
@@ -71,7 +71,7 @@ class Machine:
         return f"{self.gpus} x {self.gpu.name}" if self.gpus > 1 else f"one {self.gpu.name}"
 
 
-# Kaggle's notebook editor offers "GPU T4 x2" and "GPU P100"; one T4 session's wandb-metadata.json (above) shows two
+# Kaggle's notebook editor offers "GPU T4 x2" and "GPU P100"; one T4 notebook's wandb-metadata.json (above) shows two
 # T4s. Whether the API's NvidiaTeslaT4 gives the same two could not be checked: a kernel must fit on the machine with
 # the margin AND finish inside the limit on one of its GPUs.
 MACHINES = {"NvidiaTeslaT4": Machine("NvidiaTeslaT4", T4, 2), "NvidiaTeslaP100": Machine("NvidiaTeslaP100", P100, 1)}
@@ -269,7 +269,7 @@ class KernelSize:
     def problems(self) -> list[str]:
         """What does not fit, with the numbers; empty when the kernel fits with the margins."""
         out, limit, gpu = [], self.limits.hours, self.machine.gpu
-        what = f"the {limit:g} h {'rerun' if self.submit else 'session'} limit"
+        what = f"the {limit:g} h {'rerun' if self.submit else 'run'} limit"
         if self.estimate_hours > TIME_MARGIN * limit:
             out.append(f"{self.estimate_hours:.1f} h on {self.machine} > {TIME_MARGIN:.0%} of {what}")
         elif self.hours(gpu) > limit:
@@ -384,7 +384,7 @@ def size_training(slug: str, recipe, backbone: str, n_folds: int, params: dict, 
     flops += valid.windows * flops_per_window(shape.layers, shape.hidden, shape.ffn, mean, mean_sq)
     # windows are built before the model loads (train_recipe_fold): the larger of the two phases
     host = HOST_BASE_GIB + FRAMES_GIB + max(stage_bytes, 4 * shape.params) / GIB
-    return KernelSize(slug, backbone, m, Limits(SESSION_HOURS, HOST_RAM_GIB, m.gpu.memory_gib), stage_windows, epochs,
+    return KernelSize(slug, backbone, m, Limits(RUN_HOURS, HOST_RAM_GIB, m.gpu.memory_gib), stage_windows, epochs,
                       tokens, flops, SETUP_HOURS, host, training_gpu_gib(shape, batch, longest), batch)
 
 
@@ -418,7 +418,7 @@ def format_table(sizes: list[KernelSize]) -> str:
             "host GiB", "GPU GiB (batch)", "limit", "fits"]
     rows = []
     for s in sizes:
-        limit = (f"{s.limits.hours:g} h {'rerun' if s.submit else 'session'}, "
+        limit = (f"{s.limits.hours:g} h {'rerun' if s.submit else 'run'}, "
                  f"{s.limits.host_gib:g}/{s.limits.gpu_gib:.0f} GiB")
         rows.append([s.slug, " / ".join(f"{w / 1e3:,.1f}" for w in s.stage_windows), str(s.epochs),
                      f"{s.tokens / 1e6:,.1f}", f"{s.flops / 1e15:,.0f}", f"{s.hours(P100):.1f}", f"{s.hours(T4):.1f}",
@@ -432,13 +432,13 @@ def format_table(sizes: list[KernelSize]) -> str:
 
 
 def totals_line(sizes: list[KernelSize]) -> str:
-    """The session hours all kernels take on their machine against the weekly quota (a session counts its hours,
+    """The GPU hours all kernels take on their machine against the weekly quota (a notebook counts its hours,
     whatever the number of GPUs), and the assumptions the hours rest on."""
     machine = sizes[0].machine if sizes else MACHINES["NvidiaTeslaT4"]
     total = sum(s.estimate_hours for s in sizes)
     one = sum(s.hours(machine.gpu) for s in sizes)
     alone = f" ({one:.1f} h if one {machine.gpu.name} each)" if machine.gpus > 1 else ""
-    return (f"total: {total:.1f} GPU session hours on {machine}{alone} = "
+    return (f"total: {total:.1f} GPU hours on {machine}{alone} = "
             f"{total / WEEKLY_GPU_HOURS:.2f} of a {WEEKLY_GPU_HOURS:g} h weekly GPU quota (an assumption).\n"
             f"assumed: {T4.tflops:.0f} TFLOPS sustained on a T4 and {P100.tflops:.1f} on a P100 in fp16 "
             f"({UTILISATION:.0%} of peak), {DDP_SPEEDUP}x one T4 on 2 x T4, {SETUP_HOURS:g} h setup a kernel; a "
