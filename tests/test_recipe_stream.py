@@ -129,3 +129,30 @@ def test_chunk_size_does_not_change_a_sources_windows(tokenizer, chars):
     whole = rc.source_windows(df, tokenizer, 96, 32, aug, np.random.default_rng(5), chunk_chars=10**12)
     part = rc.source_windows(df, tokenizer, 96, 32, aug, np.random.default_rng(5), chunk_chars=chars)
     assert part.equals(whole)
+
+
+def child_build(tiny_dir, out):
+    from transformers import AutoTokenizer
+
+    recipe, frames, _ = recipe_and_frames()
+    ds = build_dataset(recipe, frames, AutoTokenizer.from_pretrained(tiny_dir))
+    out.put(ds.cache_files[0]["filename"])
+
+
+def test_the_temporary_windows_go_with_the_process_that_built_them(tiny_dirs):
+    """A forked training process (the two-GPU launcher) removes its own windows when it exits, not its parent's."""
+    import multiprocessing
+    from pathlib import Path
+
+    from transformers import AutoTokenizer
+
+    recipe, frames, _ = recipe_and_frames()
+    mine = build_dataset(recipe, frames, AutoTokenizer.from_pretrained(tiny_dirs["tiny-bert"]))
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    child = ctx.Process(target=child_build, args=(tiny_dirs["tiny-bert"], out))
+    child.start()
+    theirs = Path(out.get(timeout=120))
+    child.join(120)
+    assert child.exitcode == 0 and not theirs.parent.exists()
+    assert Path(mine.cache_files[0]["filename"]).exists() and len(mine.select(range(5))) == 5

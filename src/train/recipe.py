@@ -200,14 +200,16 @@ def source_windows(df: pd.DataFrame, tokenizer, max_length: int, doc_stride: int
 
 
 def windows_cache_dir() -> Path:
-    """A fresh temporary folder for a dataset's Arrow file, removed when the process exits (the file is mapped
-    until then; on Kaggle /tmp, outside /kaggle/working, so it is not saved as the kernel's output)."""
-    import atexit
+    """A fresh temporary folder for a dataset's Arrow file, removed when the process that made it exits (the file is
+    mapped until then; on Kaggle /tmp, outside /kaggle/working, so it is not saved as the kernel's output)."""
+    import multiprocessing.util
     import shutil
     import tempfile
 
     path = Path(tempfile.mkdtemp(prefix="chaii-windows-"))
-    atexit.register(shutil.rmtree, path, True)
+    # not atexit: a training process forked by the launcher leaves through os._exit, which runs multiprocessing's
+    # finalizers only; and a Finalize runs in the process that made it, never in a fork that inherited it
+    multiprocessing.util.Finalize(None, shutil.rmtree, args=(str(path), True), exitpriority=0)
     return path
 
 
