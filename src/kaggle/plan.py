@@ -188,8 +188,8 @@ def refuse_unfit(plans: list[KernelPlan]) -> None:
     bad = [f"{p.slug}: {'; '.join(p.size.problems())}" for p in plans if p.size and p.size.problems()]
     if bad:
         raise PlanError(f"{len(bad)} kernel(s) do not fit Kaggle's limits on {plans[0].metadata['machine_shape']} "
-                        "(docs/kaggle.md, \"Sizing\": fit them with `limit:` on a recipe source, --set epochs=1, or "
-                        "another --machine):\n  " + "\n  ".join(bad))
+                        "(docs/kaggle.md, \"Sizing\": time: `limit:` on a recipe source, --set epochs=1; memory: a "
+                        "smaller --set batch_size; or another --machine):\n  " + "\n  ".join(bad))
 
 
 def size_table(plans: list[KernelPlan]) -> str:
