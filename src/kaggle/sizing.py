@@ -208,7 +208,7 @@ class Histogram:
     def batch_max(self, batch: int) -> tuple[float, float]:
         """E[max length] and E[max length^2] of a batch of `batch` windows drawn from the mix: the collator pads
         a batch to its longest window."""
-        if not self.lengths:
+        if not self.windows:
             return 0.0, 0.0
         x = np.asarray(self.lengths)
         order = np.argsort(x, kind="stable")
@@ -226,7 +226,8 @@ def source_windows(size: SourceSize, questions: float, max_length: int, doc_stri
     per = questions / len(size.context_tokens)
     for c in size.context_tokens:
         hist.add(window_lengths(c, size.question_tokens, max_length, overlap), per)
-    if negative_fraction < 1.0:  # every window with the answer (about one per answerable question) and f of the rest
+    if negative_fraction < 1.0 and hist.windows:
+        # every window with the answer (about one per answerable question) and that fraction of the rest
         positives = min(questions * size.answerable, hist.windows)
         keep = (positives + negative_fraction * (hist.windows - positives)) / hist.windows
         hist.weights = [w * keep for w in hist.weights]
