@@ -2,7 +2,7 @@
 #   make demo   notebooks 01 -> 05 with tiny backbones on input/, writes runs/demo/submission.csv
 #   make test   the test suite
 #   make lint   ruff and the import contract (src stages import downward only, src never imports research)
-#   make base-qa  the QA-competent base: 12-layer e5-small fine-tuned on English QA (~75 min, cached, resumable)
+#   make base-qa  the QA-competent base: 12-layer e5-small fine-tuned on English QA (cached, resumable)
 #   make ablate the recipe/augmentation ablation from the base on ../shared/data (resumes from docs/experiments.jsonl)
 #   make ablate-target  plain on the grouped base with all 925 Hindi questions, 3 seeds: the configuration at 0.45
 #   make ablate-long  the same ablation with every question beside its whole article (chaii's shape; Hindi +
@@ -117,7 +117,6 @@ clean-notebooks: .venv/.installed
 	$(PY) -m src.notebooks clean $(CLEAN_NOTEBOOKS)
 
 
-# The base every ablation run starts from: ~60 min of bf16 training + scoring on 2 cores; finds itself when cached.
 # bf16 autocast vs fp32 training of e5-small on this CPU, 2 seeds each (~25 min; resumes from docs/bf16_check.json)
 bf16-check: e5-small
 	OMP_NUM_THREADS=2 $(PY) -m research.bench.bf16_check
@@ -126,6 +125,7 @@ bf16-check: e5-small
 bench-grouping: e5-small
 	OMP_NUM_THREADS=2 $(PY) -m research.bench.grouping
 
+# The base every ablation run starts from; finds itself when cached. Its time per machine: docs/experiments.md.
 # BASE_QA_ARGS="--group-by-length --max-windows 0": the grouped base that plain reaches 0.45 from (docs/ablation.md)
 BASE_QA_ARGS ?=
 base-qa: e5-small
