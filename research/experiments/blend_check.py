@@ -1,5 +1,7 @@
 """`make blend-check`: held-out XQuAD-hi Jaccard of 3 e5-small models, their blends and their vote.
 
+Each question sits beside its own paragraph, as the table's `shape` column says.
+
     python -m research.experiments.blend_check [MODEL_DIR | RUN_DIR ...]
 """
 from __future__ import annotations
@@ -121,7 +123,7 @@ def blend_check(model_dirs: list[str] | None = None, out: str = str(REPO_ROOT / 
     for name, sp in spans.items():
         answers = answers_from_spans(held, sp)
         j = jaccard_by_language(held.assign(prediction=held["id"].map(answers)))
-        rows.append(dict(prediction=name, jaccard=round(j["all"], 4), questions=len(held)))
+        rows.append(dict(prediction=name, shape="paragraph", jaccard=round(j["all"], 4), questions=len(held)))
     table = pd.DataFrame(rows)
     write_csv(table, out)
     return table
