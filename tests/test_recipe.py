@@ -206,3 +206,27 @@ def test_train_recipe_fold_runs_its_epochs_as_one_schedule(tiny_dirs, tmp_path):
     assert saved["config"]["epochs"] == 2 and saved["metrics"]["recipe_epochs"] == 2
     with pytest.raises(ValueError, match="whole number of epochs"):
         train_recipe_fold(df, dataclasses.replace(cfg, epochs=1.5), r, tmp_path)
+
+
+def test_a_chaii_source_split_by_article_feeds_each_half_to_its_stage(tokenizer, tmp_path):
+    """`articles: train/test` on a chaii source halves the fold's training articles (chaii has no title: the
+    context is the article); both halves used to get every training row."""
+    from src.train.fold import TrainConfig
+    from src.train.recipe import fold_dataset
+
+    df = make_synthetic_qa(80, seed=7)
+    assert "title" not in df.columns and df["context"].nunique() > 8
+    half = dict(kind="chaii", test_fraction=0.5, split_seed=0)
+    r = Recipe("t", [Stage("one", [Source("a", articles="train", **half)], 64, 24),
+                     Stage("two", [Source("b", articles="test", **half)], 64, 24)],
+               Augment(random_crop=False, progressive=False))
+    cfg = TrainConfig(backbone="tiny-bert", output_dir=str(tmp_path), n_folds=3, fold=0)
+    ds, train, valid = fold_dataset(df, cfg, r, tmp_path, tokenizer)
+    w = ds.to_pandas()
+    contexts = dict(zip(df["id"], df["context"], strict=True))
+    one, two = ({contexts[i] for i in w.loc[w["stage"] == s, "example_id"]} for s in (0, 1))
+    assert one and two and not one & two                                  # whole articles on one side
+    assert set(w["example_id"]) == set(train["id"]) and not set(w["example_id"]) & set(valid["id"])
+    limited = Recipe("t", [Stage("one", [Source("a", "chaii", limit=5)], 64, 24)], r.augment)
+    assert set(fold_dataset(df, cfg, limited, tmp_path, tokenizer)[0]["example_id"]) <= set(train["id"])
+    assert len(set(fold_dataset(df, cfg, limited, tmp_path, tokenizer)[0]["example_id"])) == 5

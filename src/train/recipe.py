@@ -149,9 +149,17 @@ def source_frame(src: Source, data_dir: str | os.PathLike) -> pd.DataFrame:
         df = load_nq_subset(path)
     else:
         df = load_source(src.kind, path, **kw)
+    return select_rows(df, src)
+
+
+def select_rows(df: pd.DataFrame, src: Source) -> pd.DataFrame:
+    """`src.articles` (one side of a split by article) then `src.limit` (a seeded sample) applied to its rows.
+    chaii's train.csv has no title: each context is one whole article, so it is split by context."""
     if src.articles != "all":
-        train, test = split_by_title(df, src.test_fraction, src.split_seed)
-        df = {"train": train, "test": test}[src.articles]
+        article = df["title"] if "title" in df.columns else df["context"]
+        _, test = split_by_title(pd.DataFrame({"title": article.unique()}), src.test_fraction, src.split_seed)
+        in_test = article.isin(test["title"])
+        df = df[in_test if src.articles == "test" else ~in_test]
     if src.limit is not None and src.limit < len(df):
         df = df.sample(src.limit, random_state=0).sort_index()
     return df.reset_index(drop=True)
@@ -285,7 +293,8 @@ def fold_dataset(train_df: pd.DataFrame, cfg, recipe: Recipe, data_dir: str | os
     for stage in recipe.stages:
         for src in stage.sources:
             if src.data_key() not in frames:
-                frames[src.data_key()] = (train.reset_index(drop=True) if src.kind == "chaii"
+                # a chaii source's `articles` and `limit` act on the training folds only
+                frames[src.data_key()] = (select_rows(train.reset_index(drop=True), src) if src.kind == "chaii"
                                           else source_frame(src, data_dir))
     hard = hard_negative_weights(recipe, data_dir)
     return build_dataset(recipe, frames, tokenizer, seed=cfg.seed, hard=hard, epochs=epochs), train, valid
