@@ -52,3 +52,26 @@ def test_notebook_05_reads_blend_json(tmp_path, tiny_dirs, questions):
     expected = predict_answers(questions, [xlmr])
     assert sub.equals(make_submission(questions, expected))
     assert expected != predict_answers(questions, [bert, xlmr])     # the default scheme would answer otherwise
+
+
+def test_saved_test_logits_come_back_per_model_in_order_with_their_backbones(tmp_path):
+    import numpy as np
+
+    from src.blend.ensemble import load_logits, save_logits
+    from src.infer.predict import WindowLogits
+
+    rng = np.random.default_rng(0)
+    dirs = []
+    for name in ("muril-large", "rembert", "muril-large"):
+        d = tmp_path / f"{len(dirs)}" / name     # no chaii_config.json: the backbone is the folder's name
+        d.mkdir(parents=True)
+        dirs.append(str(d))
+    logits = [WindowLogits(np.array(["a", "a", "b"]), rng.normal(size=(3, 8)).astype(np.float16),
+                           rng.normal(size=(3, 8)).astype(np.float16), np.zeros((3, 8, 2), np.int32) + i)
+              for i in range(3)]
+    save_logits(logits, dirs, tmp_path / "test_logits")
+    back, backbones = load_logits(tmp_path / "test_logits")
+    assert backbones == ["muril-large", "rembert", "muril-large"]
+    for x, y in zip(logits, back, strict=True):
+        assert (x.start == y.start).all() and (x.offsets == y.offsets).all()
+        assert list(x.example_id) == list(y.example_id)

@@ -13,9 +13,10 @@ import pandas as pd
 
 from src.blend.combine import BlendConfig, ensemble_spans
 from src.blend.settings import BLEND_JSON, BlendSettings, load_blend_json
+from src.common.io import write_json
 from src.infer.answer_rules import AnswerRules, answers_from_spans
 from src.infer.devices import predict_models
-from src.infer.predict import MODEL_CONFIG
+from src.infer.predict import MODEL_CONFIG, WindowLogits
 
 
 def model_backbone(model_dir: str | Path) -> str:
@@ -40,7 +41,7 @@ def predict_answers(examples: pd.DataFrame, model_dirs: list[str], weights: list
                     batch_size: int = 64, cfg: BlendConfig | None = None, rules: AnswerRules | None = None,
                     blend: BlendSettings | None = None, precision: str = "auto",
                     max_length: int | None = None, doc_stride: int | None = None,
-                    num_processes: int = 0) -> dict[str, str]:
+                    num_processes: int = 0, logits_dir: str | Path | None = None) -> dict[str, str]:
     """Answer per example id from fine-tuned model directories of any backbones.
 
     `num_processes`: 0 = one process per visible GPU, each predicting a share of the models (`devices.predict_models`;
@@ -52,7 +53,10 @@ def predict_answers(examples: pd.DataFrame, model_dirs: list[str], weights: list
 
     Without `blend`: the winner's scheme (`blend.ensemble_spans`; `weights` per model, within its backbone).
     With `blend` (a read blend.json): its scheme, backbone weights, decode limits and answer rules (a rule that
-    `rules` turns on stays on); models of backbones it does not use are skipped."""
+    `rules` turns on stays on); models of backbones it does not use are skipped.
+
+    `logits_dir`: also save each model's window logits there (`save_logits`), to compare or refit blends later
+    without predicting again."""
     cfg = cfg or BlendConfig()
     scheme = backbone_weights = None
     if blend is not None:
@@ -63,9 +67,31 @@ def predict_answers(examples: pd.DataFrame, model_dirs: list[str], weights: list
         mine, theirs = rules or AnswerRules(), blend.answer_rules()
         rules = AnswerRules(**{f.name: getattr(mine, f.name) or getattr(theirs, f.name) for f in fields(AnswerRules)})
     logits = predict_models(model_dirs, examples, batch_size, precision, max_length, doc_stride, num_processes)
+    if logits_dir is not None:
+        save_logits(logits, model_dirs, logits_dir)
     spans = ensemble_spans(examples, logits, [model_backbone(d) for d in model_dirs], weights, cfg, scheme,
                            backbone_weights)
     return answers_from_spans(examples, spans, rules)
+
+
+LOGITS_INDEX = "models.json"
+
+
+def save_logits(logits: list[WindowLogits], model_dirs: list[str], out_dir: str | Path) -> Path:
+    """`<out_dir>/model<i>.npz` per model (`WindowLogits.save`) and `models.json`: per file its model folder and
+    backbone, in the models' order. Returns the index's path."""
+    out_dir = Path(out_dir)
+    index = [{"file": f"model{i}.npz", "model_dir": str(d), "backbone": model_backbone(d)}
+             for i, d in enumerate(model_dirs)]
+    for entry, x in zip(index, logits, strict=True):
+        x.save(out_dir / entry["file"])
+    return write_json(index, out_dir / LOGITS_INDEX)
+
+
+def load_logits(out_dir: str | Path) -> tuple[list[WindowLogits], list[str]]:
+    """What `save_logits` wrote: (window logits per model, backbone per model), in the models' order."""
+    index = json.loads((Path(out_dir) / LOGITS_INDEX).read_text(encoding="utf-8"))
+    return [WindowLogits.load(Path(out_dir) / e["file"]) for e in index], [e["backbone"] for e in index]
 
 
 def resolve_blend(blend: str, model_dirs: list[str], train_csv: str | Path, work_dir: str | Path,
