@@ -1,4 +1,6 @@
 
+import dataclasses
+
 import pytest
 
 from src.common.paths import COMPETITION, default_paths, detect_env, require, resolve_paths
@@ -62,3 +64,28 @@ def test_a_backbone_name_is_not_taken_for_the_runs_own_output_folder(tmp_path, m
     assert resolve_model_path("rembert", models) == str(models / "rembert")
     (work / "my-model").mkdir()  # a directory that is not a registry name is still taken as given
     assert resolve_model_path("my-model", models) == "my-model"
+
+
+def test_a_family_name_is_its_base_under_its_own_name(tmp_path, monkeypatch):
+    """'<backbone>@<tag>': the base's hyperparameters and weights, its own name (its runs and vote are its own)."""
+    from src.train.backbones import family_base, get_backbone
+
+    family = get_backbone("rembert@short_ctx-2")
+    assert family.name == "rembert@short_ctx-2" and family_base(family.name) == "rembert"
+    assert family == dataclasses.replace(get_backbone("rembert"), name="rembert@short_ctx-2")
+    models = tmp_path / "input"
+    (models / "rembert").mkdir(parents=True)
+    (models / "rembert" / "config.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rembert@short").mkdir()  # the family's own output folder is not its weights
+    assert resolve_model_path("rembert@short", models) == resolve_model_path("rembert", models) == \
+        str(models / "rembert")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError, match=r"'muril-large@x' not found \(looked in: .*/muril-large, "
+                                                r".*/muril-large-cased"):
+        resolve_model_path("muril-large@x", models)
+    for bad, error in [("rembert@Short", ValueError), ("rembert@", ValueError), ("rembert@a@b", ValueError),
+                       ("rembert@a b", ValueError), ("bert-base@x", KeyError)]:
+        with pytest.raises(error, match=r"registered: \[.*'rembert'.*<registered backbone>@<tag>|"
+                                        r"<registered backbone>@<tag>.*registered: \[.*'rembert'"):
+            get_backbone(bad)

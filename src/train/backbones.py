@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,27 +68,55 @@ REGISTRY: dict[str, Backbone] = {b.name: b for b in [
 STANDS_IN_FOR = {"muril-large": "tiny-bert", "rembert": "tiny-xlmr", "xlm-roberta-large-squad2": "tiny-xlmr"}
 
 
+# A family is one registered backbone trained another way (its own recipe): "<registered>@<tag>". It keeps the
+# base's hyperparameters and weights but has its own name, so its runs, model folders and vote are its own.
+FAMILY_TAG = re.compile(r"[a-z0-9_-]+")
+FAMILY_FORM = "<registered backbone>@<tag> (tag: lowercase letters, digits, '-', '_'), e.g. 'e5-small-qa@plain'"
+
+
+def family_base(name: str) -> str:
+    """The registered backbone a (family) name trains: 'e5-small-qa@negsamp30' -> 'e5-small-qa'.
+
+    KeyError for an unknown base, ValueError for a malformed tag; both name the registered backbones and the form.
+    """
+    base, sep, tag = name.partition("@")
+    if base not in REGISTRY:
+        raise KeyError(f"unknown backbone {name!r}; registered: {sorted(REGISTRY)}, or a family of one: {FAMILY_FORM}")
+    if sep and not FAMILY_TAG.fullmatch(tag):
+        raise ValueError(f"backbone {name!r}: family tag {tag!r} is malformed; expected {FAMILY_FORM}, "
+                         f"registered: {sorted(REGISTRY)}")
+    return base
+
+
 def get_backbone(name: str) -> Backbone:
+    """The registry entry of `name`; a family gets its base's entry under its own name."""
+    base = family_base(name)
+    return REGISTRY[base] if base == name else dataclasses.replace(REGISTRY[base], name=name)
+
+
+def registered(name_or_path: str) -> Backbone | None:
+    """The registry entry a (family) name resolves to, None for anything else (a path, a hub id)."""
     try:
-        return REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown backbone {name!r}; registered: {sorted(REGISTRY)}") from None
+        return REGISTRY[family_base(name_or_path)]
+    except (KeyError, ValueError):
+        return None
 
 
 def resolve_model_path(name_or_path: str, models_dir: str | os.PathLike | None = None) -> str:
     """A local directory wins; then `<models_dir>/<name>` and `<models_dir>/<hub repo name>`; else the hub id.
 
-    Returns a path or a hub id for `from_pretrained`. With HF_HUB_OFFLINE=1 only local directories are accepted,
-    so an offline kernel fails here with the directory it looked for, not deep inside transformers.
+    A family name (`<backbone>@<tag>`) resolves exactly as its base: its weights are the base's. Returns a path or a
+    hub id for `from_pretrained`. With HF_HUB_OFFLINE=1 only local directories are accepted, so an offline kernel
+    fails here with the directory it looked for, not deep inside transformers.
     """
-    backbone = REGISTRY.get(name_or_path)
+    backbone = registered(name_or_path)
     # A registry name is looked up in models_dir even if a folder of that name is in the working directory: on
     # Kaggle, /kaggle/working/<backbone>/ is the run's own output folder, created before the model loads.
     if Path(name_or_path).is_dir() and (backbone is None or (Path(name_or_path) / "config.json").is_file()):
         return str(name_or_path)
     candidates = []
     if models_dir:
-        candidates.append(Path(models_dir) / name_or_path)
+        candidates.append(Path(models_dir) / (backbone.name if backbone else name_or_path))
         if backbone and backbone.hub_id:
             candidates.append(Path(models_dir) / backbone.hub_id.split("/")[-1])
         if backbone and backbone.kaggle_dataset:
