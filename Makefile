@@ -80,7 +80,7 @@ batch: backbones
 	$(PY) -m src.notebooks.batch $(BATCH_ARGS) --runs-dir $(BATCH_DIR) --models-dir $(MODELS_DIR)
 
 kernels: .venv/.installed
-	$(PY) -m src.kaggle build --out $(KERNELS_DIR) $(if $(KAGGLE_USER),--user $(KAGGLE_USER)) $(if $(COUNTS),--counts $(COUNTS)) $(if $(MACHINE),--machine $(MACHINE))
+	$(PY) -m src.kaggle build --out $(KERNELS_DIR) $(if $(KAGGLE_USER),--user $(KAGGLE_USER)) $(if $(COUNTS),--counts $(COUNTS)) $(if $(MACHINE),--machine $(MACHINE)) $(foreach r,$(RECIPES),--recipe-for $(r))
 
 push:
 	$(PY) -m src.kaggle push --out $(KERNELS_DIR)

@@ -139,7 +139,7 @@ def test_default_plan_is_the_winners_13_training_kernels_with_the_recipe_and_one
 
 def test_counts_option_and_its_errors(tmp_path, capsys):
     assert kp.parse_counts("muril-large=2, rembert=4") == {"muril-large": 2, "rembert": 4}
-    for bad, message in [("muril-large", "expected <backbone>=<number"), ("muril-large=1", "at least 2"),
+    for bad, message in [("muril-large", r"expected <backbone>\[@<tag>\]=<number"), ("muril-large=1", "at least 2"),
                          ("muril-large=x", "expected"), ("", "no backbone"), ("bert-base=2", "unknown backbone")]:
         with pytest.raises((kp.PlanError, KeyError), match=message):
             kp.parse_counts(bad)
@@ -206,6 +206,78 @@ def test_build_writes_self_contained_kernel_folders(built):
     cells = "\n".join(c.source for c in sub_nb.cells)
     assert "%%writefile src/blend/submission.py" in cells and "%%writefile configs/" not in cells
     assert f'model_dirs = "../input/{TRAIN_SLUG}/muril-large/fold0/model,' in cells and 'blend = "oof"' in cells
+
+
+def inlined_files(notebook: Path) -> dict[str, str]:
+    """The files a built kernel writes beside its notebook (its %%writefile cells): path -> text."""
+    nb = nbformat.read(notebook, as_version=4)
+    return {c.source.split("\n", 1)[0].split()[1]: c.source.split("\n", 1)[1] for c in nb.cells
+            if c.cell_type == "code" and c.source.startswith("%%writefile")}
+
+
+def test_a_family_trains_its_backbone_with_its_own_recipe_and_votes_as_its_own_backbone(tmp_path, capsys):
+    import yaml
+
+    recipe = yaml.safe_load((REPO_ROOT / "configs" / "recipe_kaggle.yaml").read_text())
+    for stage in recipe["stages"]:  # chaii (the competition) and Hindi MLQA only: one data set to attach
+        stage["sources"] = [s for s in stage["sources"] if s["kind"] in ("chaii", "mlqa")]
+    short = tmp_path / "recipe_short.yaml"
+    short.write_text(yaml.safe_dump(recipe))
+    counts, recipes = {"muril-large": 2, "muril-large@short": 2}, {"muril-large@short": str(short)}
+    assert kp.parse_counts("muril-large=2,muril-large@short=2") == counts
+    assert kp.parse_recipes([f"muril-large@short = {short}"]) == recipes
+
+    plans = kp.plan_kernels(USER, counts, recipes=recipes)
+    train, submit = plans[:-1], plans[-1]
+    family_slugs = ["chaii-recipes-03-muril-large-short-fold0", "chaii-recipes-03-muril-large-short-fold1"]
+    assert [p.slug for p in train] == [TRAIN_SLUG, "chaii-recipes-03-muril-large-fold1", *family_slugs]
+    assert all(km.SLUG_RE.match(p.slug) for p in plans)
+    assert [(p.parameters["backbone"], p.parameters["fold"], p.parameters["recipe"]) for p in train] == [
+        ("muril-large", 0, "recipe_kaggle"), ("muril-large", 1, "recipe_kaggle"),
+        ("muril-large@short", 0, "recipe_short"), ("muril-large@short", 1, "recipe_short")]
+    wheels = f"{USER}/{kp.WHEELS_SLUG}"
+    assert [p.metadata["dataset_sources"] for p in train] == \
+        2 * [["nbroad/muril-large-cased", wheels, *RECIPE_DATASETS]] + \
+        2 * [["nbroad/muril-large-cased", wheels, f"{USER}/mlqa-hindi"]]
+    # sized as muril-large (its shape and batch), over its own, smaller recipe
+    assert train[2].size.backbone == "muril-large@short" and train[2].size.batch_size == train[0].size.batch_size
+    assert 0 < train[2].size.flops < train[0].size.flops / 3
+    model_dirs = ["../input/chaii-recipes-03-muril-large-fold0/muril-large/fold0/model",
+                  "../input/chaii-recipes-03-muril-large-fold1/muril-large/fold1/model",
+                  "../input/chaii-recipes-03-muril-large-short-fold0/muril-large@short/fold0/model",
+                  "../input/chaii-recipes-03-muril-large-short-fold1/muril-large@short/fold1/model"]
+    assert submit.parameters["model_dirs"].split(",") == model_dirs
+
+    with pytest.raises(kp.PlanError, match=r"--recipe-for rembert@short: not in the counts \(muril-large, "):
+        kp.plan_kernels(USER, counts, recipes={"rembert@short": str(short)}, sized=False)
+    with pytest.raises(kp.PlanError, match=r"recipe not found: recipe_nope"):
+        kp.plan_kernels(USER, counts, recipes={"muril-large@short": "recipe_nope"}, sized=False)
+    with pytest.raises(kp.PlanError, match=r"same kernel slug: chaii-recipes-03-muril-large-a-b-fold0 "
+                                           r"\(muril-large@a-b and muril-large@a_b\)"):
+        kp.plan_kernels(USER, {"muril-large@a_b": 2, "muril-large@a-b": 2}, sized=False)
+    with pytest.raises(kp.PlanError, match="expected <backbone>"):
+        kp.parse_recipes(["muril-large@short"])
+    with pytest.raises(ValueError, match="family tag 'Short' is malformed"):
+        kp.parse_counts("muril-large@Short=2")
+
+    out = tmp_path / "k"
+    assert kk.main(["build", "--user", USER, "--out", str(out), "--no-wheels", "--counts",
+                    "muril-large=2,muril-large@short=2", "--recipe-for", f"muril-large@short={short}"]) == 0
+    assert json.loads((out / "kernels.json").read_text())["order"] == [p.slug for p in plans]
+    plain = inlined_files(out / TRAIN_SLUG / f"{TRAIN_SLUG}.ipynb")
+    assert plain == kb.kernel_files(kp.RECIPE) and "configs/recipe_short.yaml" not in plain
+    for slug in family_slugs:
+        written = inlined_files(out / slug / f"{slug}.ipynb")
+        assert written["configs/recipe_short.yaml"] == short.read_text()
+        assert "configs/recipe_kaggle.yaml" not in written
+        assert json.loads((out / slug / "kernel-metadata.json").read_text())["dataset_sources"] == \
+            train[2].metadata["dataset_sources"]
+    submit_meta = json.loads((out / SUBMIT_SLUG / "kernel-metadata.json").read_text())
+    assert submit_meta["kernel_sources"] == [f"{USER}/{p.slug}" for p in train]
+    cells = "\n".join(c.source for c in nbformat.read(out / SUBMIT_SLUG / f"{SUBMIT_SLUG}.ipynb", as_version=4).cells)
+    assert f'model_dirs = "{",".join(model_dirs)}"' in cells
+    assert kk.main(["plan", "--user", USER, "--counts", "muril-large=2", "--recipe-for", f"rembert={short}"]) == 1
+    assert "--recipe-for rembert: not in the counts" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- offline run in a simulated /kaggle tree

@@ -39,7 +39,7 @@ def wheels_dataset(dest: Path, user: str) -> Path:
 
 
 # ---------------------------------------------------------------- notebooks
-def kernel_files(recipe: str | None = None, src_dir: Path = REPO_ROOT / "src") -> dict[str, str]:
+def kernel_files(recipe: str | Path | None = None, src_dir: Path = REPO_ROOT / "src") -> dict[str, str]:
     """What a kernel writes beside its notebook: every `src/**/*.py` and, with `recipe`, `configs/<recipe>.yaml`."""
     files = {f"src/{p.relative_to(src_dir).as_posix()}": p.read_text(encoding="utf-8")
              for p in sorted(Path(src_dir).rglob("*.py")) if "__pycache__" not in p.parts}
@@ -77,13 +77,15 @@ def kernel_notebook(name: str, parameters: dict, files: dict[str, str], wheels_s
 # ---------------------------------------------------------------- build (side effects: files)
 def build(out_dir: Path, user: str, counts: dict[str, int] | None = None, wheels: bool = True,
           template_path: Path = ROOT_METADATA, recipe: str = RECIPE, datasets_config: Path = DATASETS_CONFIG,
-          train_parameters: dict | None = None, machine: str = DEFAULT_MACHINE, limits: bool = True) -> list[Path]:
+          train_parameters: dict | None = None, machine: str = DEFAULT_MACHINE, limits: bool = True,
+          recipes: dict[str, str] | None = None) -> list[Path]:
     """Write one folder per planned kernel (default: the winner's 13 training kernels + the submit kernel), checked,
     `kernels.json` (the push order) and, with `wheels`, the wheels dataset folder.
 
     Every kernel runs on `machine`. With `limits` (the default) the kernels are sized first and a build whose
     kernels do not fit Kaggle's limits is refused with the numbers before anything is written; the sizing table is
-    printed at the end. `limits=False` skips the sizing (tiny stand-ins in a simulation).
+    printed at the end. `limits=False` skips the sizing (tiny stand-ins in a simulation). `recipes` gives some
+    backbones or families their own recipe (`plan_kernels`); each training kernel inlines the recipe it runs.
     """
     import nbformat
 
@@ -91,16 +93,18 @@ def build(out_dir: Path, user: str, counts: dict[str, int] | None = None, wheels
     if not USER_RE.match(user or "") or user == USER_PLACEHOLDER:
         raise MetadataError(f"kaggle user name {user!r} is invalid: pass --user NAME or configure the kaggle CLI")
     plans = plan_kernels(user, counts, read_template(template_path), recipe, datasets_config, train_parameters,
-                         machine, sized=limits)
+                         machine, sized=limits, recipes=recipes)
     if limits:
         refuse_unfit(plans)
     for plan in plans:  # every kernel is checked before the first folder is written
         check_metadata(plan.metadata, str(out_dir / plan.slug / "kernel-metadata.json"), plan.submit)
-    files = {False: kernel_files(recipe), True: kernel_files()}  # the submit kernel trains nothing
+    files: dict[Path | None, dict[str, str]] = {}  # per recipe file; None: the submit kernel trains nothing
     folders = []
     for plan in plans:
         folder = out_dir / plan.slug
-        nb = kernel_notebook(plan.notebook, plan.parameters, files[plan.submit])
+        if plan.recipe not in files:
+            files[plan.recipe] = kernel_files(plan.recipe)
+        nb = kernel_notebook(plan.notebook, plan.parameters, files[plan.recipe])
         write_text(nbformat.writes(nb), folder / plan.metadata["code_file"])
         write_json(plan.metadata, folder / "kernel-metadata.json")
         check_metadata(plan.metadata, str(folder / "kernel-metadata.json"), plan.submit, folder)

@@ -23,7 +23,15 @@ from src.kaggle.metadata import (
     read_template,
     template_slug,
 )
-from src.kaggle.plan import WINNER_COUNTS, PlanError, parse_counts, plan_kernels, refuse_unfit, size_table
+from src.kaggle.plan import (
+    WINNER_COUNTS,
+    PlanError,
+    parse_counts,
+    parse_recipes,
+    plan_kernels,
+    refuse_unfit,
+    size_table,
+)
 from src.notebooks.batch import parse_overrides
 
 TERMINAL = ("complete", "error", "cancel")
@@ -175,7 +183,11 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--user", help="Kaggle user name (default: $KAGGLE_USERNAME or kaggle.json)")
         p.add_argument("--counts", default=",".join(f"{k}={v}" for k, v in WINNER_COUNTS.items()),
                        help="<backbone>=<n>,...: n training kernels per backbone, folds 0..n-1 of an n-fold split "
-                            "(default: the winner's set)")
+                            "(default: the winner's set); a family <backbone>@<tag> is one backbone trained "
+                            "another way, voting as a backbone of its own")
+        p.add_argument("--recipe-for", action="append", default=[], metavar="FAMILY=RECIPE",
+                       help="the recipe (name in configs/ or YAML path) of one backbone or family of --counts "
+                            "(repeatable); the others run recipe_kaggle")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="a notebook-03 parameter for every training kernel (repeatable), e.g. epochs=1")
         p.add_argument("--machine", default=DEFAULT_MACHINE, choices=MACHINE_SHAPES,
@@ -202,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
             # names are checked by the plan (notebook 03 parameters and TrainConfig fields)
             params = parse_overrides(args.set, {pair.partition("=")[0].strip() for pair in args.set})
             build(out, user, parse_counts(args.counts), wheels=not args.no_wheels, train_parameters=params,
-                  machine=args.machine, limits=not args.no_limits)
+                  machine=args.machine, limits=not args.no_limits, recipes=parse_recipes(args.recipe_for))
         except (MetadataError, PlanError, KeyError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
@@ -217,7 +229,7 @@ def plan_command(args) -> int:
     try:
         params = parse_overrides(args.set, {pair.partition("=")[0].strip() for pair in args.set})
         plans = plan_kernels(kaggle_user(args.user) or USER_PLACEHOLDER, parse_counts(args.counts),
-                             train_parameters=params, machine=args.machine)
+                             train_parameters=params, machine=args.machine, recipes=parse_recipes(args.recipe_for))
     except (MetadataError, PlanError, KeyError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

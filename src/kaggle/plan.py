@@ -6,6 +6,9 @@ sets attached: the weights, the wheels, and every data set the recipe reads (its
 to Kaggle slugs by `configs/kaggle_datasets.yaml`). Then one submit kernel (notebook 05) over all training kernels'
 outputs, which fits the blend on their out-of-fold predictions itself (`blend="oof"`).
 
+A family (`<backbone>@<tag>`, `src.train.backbones`) is one backbone trained another way: its kernels may run their
+own recipe (`recipes`), and its models vote as a backbone of their own in the submit kernel.
+
 Every kernel names its machine (`machine_shape`, default NvidiaTeslaT4) and is sized for it (`src.kaggle.sizing`):
 a training kernel whose batch would not fit the GPU's memory gets a smaller per-device batch with more gradient
 accumulation (the same optimizer batch); `refuse_unfit` stops a build whose kernels do not fit the limits.
@@ -13,6 +16,7 @@ accumulation (the same optimizer batch); `refuse_unfit` stops a build whose kern
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -20,7 +24,7 @@ from src.common.paths import COMPETITION
 from src.kaggle import sizing
 from src.kaggle.metadata import DEFAULT_MACHINE, MACHINE_SHAPES, kernel_metadata, read_template, template_slug
 from src.kaggle.wheels import WHEELS_SLUG
-from src.train.backbones import get_backbone
+from src.train.backbones import FAMILY_FORM, get_backbone
 from src.train.recipe import CONFIG_DIR, Recipe, load_recipe
 
 WINNER_COUNTS = {"muril-large": 3, "rembert": 5, "xlm-roberta-large-squad2": 5}
@@ -41,20 +45,33 @@ class KernelPlan:
     submit: bool = False
     needs: list[str] = field(default_factory=list)  # kernels whose output this one reads
     size: sizing.KernelSize | None = None           # the estimate against Kaggle's limits (sized plans)
+    recipe: Path | None = None                      # the recipe file a training kernel inlines
 
 
 def parse_counts(text: str) -> dict[str, int]:
-    """'muril-large=3,rembert=5' -> {'muril-large': 3, 'rembert': 5}; names are checked against the registry."""
+    """'muril-large=3,rembert=5' -> {'muril-large': 3, 'rembert': 5}; names (or families of them,
+    'muril-large@short=3') are checked against the registry."""
     counts = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, sep, n = part.partition("=")
         if not sep or not n.strip().isdigit() or int(n) < 2:  # an n-fold split needs n >= 2
-            raise PlanError(f"--counts {part!r}: expected <backbone>=<number of folds, at least 2>")
+            raise PlanError(f"--counts {part!r}: expected <backbone>[@<tag>]=<number of folds, at least 2>")
         get_backbone(name.strip())  # KeyError naming the registered backbones
         counts[name.strip()] = int(n)
     if not counts:
         raise PlanError(f"--counts {text!r}: no backbone given")
     return counts
+
+
+def parse_recipes(pairs: list[str]) -> dict[str, str]:
+    """['muril-large@short=recipe_short'] -> {'muril-large@short': 'recipe_short'} (--recipe-for, repeatable)."""
+    recipes = {}
+    for pair in pairs:
+        name, sep, recipe = (x.strip() for x in pair.partition("="))
+        if not (sep and name and recipe):
+            raise PlanError(f"--recipe-for {pair!r}: expected <backbone>[@<tag>]=<recipe name or YAML path>")
+        recipes[name] = recipe
+    return recipes
 
 
 def recipe_folders(recipe: Recipe) -> dict[str, list[str]]:
@@ -109,14 +126,18 @@ def recipe_file(recipe: str | Path) -> Path:
 
 
 def training_slug(backbone: str, fold: int) -> str:
-    return f"chaii-recipes-03-{backbone}-fold{fold}"
+    """'e5-small-qa@plain', 0 -> 'chaii-recipes-03-e5-small-qa-plain-fold0': Kaggle slugs are [a-z0-9-] only."""
+    return f"chaii-recipes-03-{re.sub(r'[^a-z0-9]+', '-', backbone.lower()).strip('-')}-fold{fold}"
 
 
 def plan_kernels(user: str, counts: dict[str, int] | None = None, template: dict | None = None,
                  recipe: str = RECIPE, datasets_config: str | Path = DATASETS_CONFIG,
                  train_parameters: dict | None = None, machine: str = DEFAULT_MACHINE,
-                 sized: bool = True) -> list[KernelPlan]:
+                 sized: bool = True, recipes: dict[str, str] | None = None) -> list[KernelPlan]:
     """Training kernels (notebook 03 per backbone x fold, with `recipe`), then the submit kernel (05) over them all.
+
+    `recipes` gives some backbones (keys of `counts`, typically families) their own recipe, by name or path like
+    `recipe`; their kernels attach that recipe's data sets and run it.
 
     `train_parameters` are extra notebook-03 parameters for every training kernel (e.g. `epochs`). Inputs are read
     relative to /kaggle/working (`../input/<slug>`), a kernel's working directory, so the same kernel runs in a
@@ -129,8 +150,20 @@ def plan_kernels(user: str, counts: dict[str, int] | None = None, template: dict
         raise PlanError(f"--machine {machine!r}: expected one of {', '.join(MACHINE_SHAPES)}")
     template = template if template is not None else read_template()
     wheels = f"{user}/{WHEELS_SLUG}"
-    the_recipe = load_recipe(recipe)
-    data_sets = recipe_dataset_sources(the_recipe, user, load_dataset_map(datasets_config), datasets_config)
+    recipes = dict(recipes or {})
+    unknown = sorted(set(recipes) - set(counts))
+    if unknown:
+        raise PlanError(f"--recipe-for {', '.join(unknown)}: not in the counts ({', '.join(counts)}); give each "
+                        f"backbone or family its count too, e.g. --counts {unknown[0]}=2")
+    mapping = load_dataset_map(datasets_config)
+    loaded: dict[Path, tuple[Recipe, list[str]]] = {}  # each recipe file read and mapped once
+    for ref in [recipe, *recipes.values()]:
+        if recipe_file(ref) not in loaded:
+            try:
+                the_recipe = load_recipe(ref)
+            except FileNotFoundError as e:
+                raise PlanError(f"{e}: give a recipe name from {CONFIG_DIR} or a YAML path") from None
+            loaded[recipe_file(ref)] = the_recipe, recipe_dataset_sources(the_recipe, user, mapping, datasets_config)
     check_train_parameters(train_parameters or {})
     plans = []
     for name, n in counts.items():
@@ -139,18 +172,20 @@ def plan_kernels(user: str, counts: dict[str, int] | None = None, template: dict
         b = get_backbone(name)
         if not b.kaggle_dataset:
             raise PlanError(f"backbone {name!r} has no kaggle_dataset in the registry: it cannot run on Kaggle")
+        path = recipe_file(recipes.get(name, recipe))
+        the_recipe, data_sets = loaded[path]
         for k in range(n):
             slug = training_slug(name, k)
             meta = kernel_metadata(user, slug, f"{slug}.ipynb", [b.kaggle_dataset, wheels, *data_sets], [],
                                    machine=machine)
             # by name: the kernel reads its inlined copy, configs/<name>.yaml (kernel_build.kernel_files)
-            params = dict(backbone=name, fold=k, n_folds=n, recipe=recipe_file(recipe).stem,
-                          **(train_parameters or {}))
+            params = dict(backbone=name, fold=k, n_folds=n, recipe=path.stem, **(train_parameters or {}))
             size = None
             if sized:
                 params.update(fitted_batch(the_recipe, name, params, machine))
                 size = sized_or_refused(sizing.size_training, slug, the_recipe, name, n, params, machine)
-            plans.append(KernelPlan(slug, "03_recipe_training", params, meta, size=size))
+            plans.append(KernelPlan(slug, "03_recipe_training", params, meta, size=size, recipe=path))
+    check_distinct_slugs(plans)
     slug = template_slug(template)
     model_dirs = [f"../input/{p.slug}/{p.parameters['backbone']}/fold{p.parameters['fold']}/model" for p in plans]
     meta = kernel_metadata(user, slug, f"{slug}.ipynb", [wheels], [f"{user}/{p.slug}" for p in plans], template,
@@ -159,6 +194,17 @@ def plan_kernels(user: str, counts: dict[str, int] | None = None, template: dict
     plans.append(KernelPlan(slug, "05_submit", dict(model_dirs=",".join(model_dirs), blend="oof"), meta,
                             submit=True, needs=[p.slug for p in plans], size=size))
     return plans
+
+
+def check_distinct_slugs(plans: list[KernelPlan]) -> None:
+    """Two names that differ only in '@'/'_' (muril-large@a_b, muril-large@a-b) would push to one kernel."""
+    by_slug: dict[str, list[str]] = {}
+    for p in plans:
+        by_slug.setdefault(p.slug, []).append(p.parameters["backbone"])
+    clashes = [f"{slug} ({' and '.join(sorted(set(names)))})" for slug, names in by_slug.items() if len(names) > 1]
+    if clashes:
+        raise PlanError(f"backbone names give the same kernel slug: {'; '.join(clashes)}; rename a family "
+                        f"({FAMILY_FORM})")
 
 
 def sized_or_refused(estimate, *args):

@@ -331,6 +331,11 @@ SETUP_HOURS = 0.25          # per kernel: wheels install, loading, tokenizing on
 
 
 def backbone_shape(name: str) -> Shape:
+    """The shape of a backbone, or of a family's base (`muril-large@short` is muril-large's weights)."""
+    from src.train.backbones import registered
+
+    base = registered(name)
+    name = base.name if base else name
     if name not in SHAPES:
         raise SizingError(f"backbone {name!r} has no shape in src/kaggle/sizing.py SHAPES (layers, hidden, ffn, "
                           f"heads, vocab from its config.json): add it to size its kernels")
