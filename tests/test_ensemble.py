@@ -31,6 +31,18 @@ def test_blend_json_weights_change_the_answers(tiny_dirs, questions):
         predict_answers(questions, [bert, xlmr], [1, 1], blend=single)
 
 
+def test_saving_logits_keeps_every_model_and_the_blend_answers_alike(tiny_dirs, questions, tmp_path):
+    """A blend that uses one backbone answers as before; the saved logits hold every model, in the given order."""
+    from src.blend.ensemble import load_logits
+
+    bert, xlmr = str(tiny_dirs["tiny-bert"]), str(tiny_dirs["tiny-xlmr"])
+    single = BlendSettings(scheme="single", backbones=["tiny-xlmr"], weights={"tiny-xlmr": 1.0})
+    saved = predict_answers(questions, [bert, xlmr], blend=single, logits_dir=tmp_path / "test_logits")
+    assert saved == predict_answers(questions, [xlmr])
+    logits, backbones = load_logits(tmp_path / "test_logits")
+    assert backbones == ["tiny-bert", "tiny-xlmr"] and all(set(x.example_id) == set(questions["id"]) for x in logits)
+
+
 def test_a_blend_needs_its_backbones(tiny_dirs):
     with pytest.raises(ValueError, match=r"no model in model_dirs is \['rembert'\]"):
         use_blend([str(tiny_dirs["tiny-bert"])], char({"tiny-bert": 0.5, "rembert": 0.5}))

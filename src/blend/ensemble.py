@@ -55,20 +55,24 @@ def predict_answers(examples: pd.DataFrame, model_dirs: list[str], weights: list
     With `blend` (a read blend.json): its scheme, backbone weights, decode limits and answer rules (a rule that
     `rules` turns on stays on); models of backbones it does not use are skipped.
 
-    `logits_dir`: also save each model's window logits there (`save_logits`), to compare or refit blends later
-    without predicting again."""
+    `logits_dir`: also save the window logits of EVERY model in `model_dirs` there (`save_logits`; the ones a blend
+    skips are predicted too), to compare or refit blends later without predicting again."""
     cfg = cfg or BlendConfig()
     scheme = backbone_weights = None
+    used = model_dirs
     if blend is not None:
         if weights is not None:
             raise ValueError("give per-model weights or a blend.json, not both (blend.json holds backbone weights)")
-        model_dirs = use_blend(model_dirs, blend)
+        used = use_blend(model_dirs, blend)
         cfg, scheme, backbone_weights = blend.blend_config(cfg), blend.scheme, blend.weights
         mine, theirs = rules or AnswerRules(), blend.answer_rules()
         rules = AnswerRules(**{f.name: getattr(mine, f.name) or getattr(theirs, f.name) for f in fields(AnswerRules)})
-    logits = predict_models(model_dirs, examples, batch_size, precision, max_length, doc_stride, num_processes)
+    predicted = model_dirs if logits_dir is not None else used
+    logits = predict_models(predicted, examples, batch_size, precision, max_length, doc_stride, num_processes)
     if logits_dir is not None:
-        save_logits(logits, model_dirs, logits_dir)
+        save_logits(logits, predicted, logits_dir)
+        logits = [logits[predicted.index(d)] for d in used]
+    model_dirs = used
     spans = ensemble_spans(examples, logits, [model_backbone(d) for d in model_dirs], weights, cfg, scheme,
                            backbone_weights)
     return answers_from_spans(examples, spans, rules)
