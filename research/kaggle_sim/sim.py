@@ -181,12 +181,12 @@ def nq_subset(raw: Path, target: list[Path], other: list[Path], out: Path, env: 
 
 def place_weights(store: Path, backbones: list[str], models_dir: Path) -> None:
     """Each backbone's tiny stand-in where its weights dataset mounts (`/kaggle/input/<dataset>/config.json`)."""
-    from src.train.backbones import STANDS_IN_FOR, get_backbone
+    from src.train.backbones import STANDS_IN_FOR, family_base, get_backbone
 
     for name in backbones:
         dest = store / get_backbone(name).kaggle_dataset.split("/")[-1]
         shutil.rmtree(dest, ignore_errors=True)
-        shutil.copytree(models_dir / STANDS_IN_FOR[name], dest)
+        shutil.copytree(models_dir / STANDS_IN_FOR[family_base(name)], dest)
 
 
 def place_wheels(store: Path, slug: str) -> None:

@@ -32,7 +32,7 @@ class Backbone:
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     tokenizer_kind: str = ""    # "wordpiece" or "unigram"; the tiny builder uses it
-    kaggle_dataset: str = ""    # the public Kaggle dataset holding the weights, attached to kernels
+    kaggle_dataset: str = ""    # the Kaggle dataset holding the weights, attached to kernels ({user}: yours)
     local_dir: str = ""         # a directory built on this machine (outside the repo) where the weights are found
     note: str = ""
 
@@ -57,6 +57,8 @@ REGISTRY: dict[str, Backbone] = {b.name: b for b in [
     # stand-in for xlm-roberta-large-squad2, a starting point that already answers questions. Its own windows (256/96).
     Backbone("e5-small-qa", "", 1.5e-4, epochs=1, batch_size=16, grad_accum=1, max_length=256, doc_stride=96,
              tokenizer_kind="unigram", local_dir=str(CACHE_DIR / "base-qa" / "model"),
+             # no public copy: a kernel attaches `make base-qa`'s model/ uploaded as your data set "e5-small-qa"
+             kaggle_dataset="{user}/e5-small-qa",
              note="QA-trained base for CPU ablations (make base-qa)"),
     # Local stand-ins (built by `build_tiny`): same code paths, CPU-sized, large learning rate from scratch.
     Backbone("tiny-bert", "", 1e-3, epochs=8, batch_size=16, grad_accum=1, max_length=128, doc_stride=48,
