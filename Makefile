@@ -16,6 +16,8 @@
 #               MACHINE=NvidiaTeslaT4 (default) or NvidiaTeslaP100), sized to Kaggle's limits (table at the end)
 #   make e2e    the whole scheme offline in a simulated /kaggle tree: built kernels, 3 backbones x 2 folds,
 #               tiny stand-ins -> runs/e2e/submission.csv + runs/e2e/oof_blend.csv
+#   make e2e-real  the same kernels with a real model on chaii-shaped data: e5-small-qa trained 3 ways x 2 folds,
+#               scored on the held-out articles (each model, family, vote) -> docs/e2e_real.md (resumes)
 #   make push   kaggle kernels push -p for each built kernel (needs a Kaggle token)
 #   make status  kaggle kernels status for each built kernel, polling until every one has finished
 #   make bench  inference / post-processing / blend-memory benchmarks, one table (research/bench/run.py)
@@ -41,7 +43,7 @@ COUNTS ?=
 MACHINE ?=
 E2E_DIR ?= runs/e2e
 
-.PHONY: demo test lint help backbones clean clean-notebooks batch kernels push status e2e bench blend-check e5-small e5-qa bf16-check bench-grouping base-qa ablate ablate-target ablate-long infer-settings chaii-like
+.PHONY: demo test lint help backbones clean clean-notebooks batch kernels push status e2e e2e-real bench blend-check e5-small e5-qa bf16-check bench-grouping base-qa ablate ablate-target ablate-long infer-settings chaii-like
 
 # torch first: a plain `pip install torch` (or one pulled in by another package) fetches a multi-GB CUDA build
 .venv/.installed: requirements.txt
@@ -90,6 +92,12 @@ status:
 
 e2e: backbones
 	$(PY) -m research.kaggle_sim.e2e --out $(E2E_DIR)
+
+# Needs ../shared/data and the grouped base (cached, else built: ~64 min on 2 cores in bf16); a finished kernel whose
+# notebook and inputs are unchanged is reused on a rerun. E2E_REAL_ARGS: --size hindi=N, --test-size ... (a trial).
+E2E_REAL_ARGS ?=
+e2e-real: backbones
+	OMP_NUM_THREADS=2 $(PY) -m research.kaggle_sim.e2e_real --out runs/e2e-real $(E2E_REAL_ARGS)
 # e5-small (real pretrained multilingual encoder) is built outside the repo; reused when already there
 SHARED ?= $(or $(CHAII_SHARED),../shared)
 E5_DIR ?= $(HOME)/.cache/chaii-recipes/e5-small

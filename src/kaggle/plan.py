@@ -157,7 +157,7 @@ def plan_kernels(user: str, counts: dict[str, int] | None = None, template: dict
                         f"backbone or family its count too, e.g. --counts {unknown[0]}=2")
     mapping = load_dataset_map(datasets_config)
     loaded: dict[Path, tuple[Recipe, list[str]]] = {}  # each recipe file read and mapped once
-    for ref in [recipe, *recipes.values()]:
+    for ref in [recipes.get(name, recipe) for name in counts]:   # only the recipes some kernel runs
         if recipe_file(ref) not in loaded:
             try:
                 the_recipe = load_recipe(ref)

@@ -1,0 +1,359 @@
+"""`make e2e-real`: the whole scheme with a real model on chaii-shaped real data, run as Kaggle runs it, offline.
+
+`make e2e` proves the path with tiny stand-ins on a synthetic sample. This runs the same BUILT kernels in the same
+simulated /kaggle tree (`research.kaggle_sim.sim`) on the chaii-like data (`research.experiments.chaii_like`:
+XQuAD-hi and XQuAD-IN ta questions beside their whole article, articles 0-35 train, 36-47 test) with a real QA
+model, the grouped e5-small-qa base (`research.experiments.ablate_long.BASE`), and scores the submission against the
+held-out answers: the stand-in for the private leaderboard.
+
+The winner's vote needs three backbone families. Here they are one backbone trained three ways (family names
+`e5-small-qa@<tag>`, `src.train.backbones`), each with its own recipe in configs/:
+    e5-small-qa@plain       chaii_like_plain.yaml      one shuffled pool, every window, no augmentation
+    e5-small-qa@negsamp30   chaii_like_negsamp30.yaml  two stages in order, 30% of the no-answer windows kept
+    e5-small-qa@winner      chaii_like_winner.yaml     negsamp30 + random crop, progressive resizing, cutout
+each trained as `FOLDS` training kernels (notebook 03) on a seeded sample of the chaii-like training questions
+(`TRAIN_QUESTIONS`, CPU-sized) plus TyDi GoldP dev (en, bn, te) and SQuAD dev without the held-out articles. Then
+the submit kernel (notebook 05) fits the blend on the out-of-fold predictions (`blend="oof"`: notebook 04's
+cross-fitted choice), predicts the 435 held-out questions and saves every model's logits (`save_logits`), from which
+this module scores each model alone, each family (its folds averaged), the 2-of-3 word vote and the submission,
+with 95% bootstrap intervals and the paired gain of the vote over the best family.
+
+    python -m research.kaggle_sim.e2e_real [--out runs/e2e-real] [--folds 2]   # make e2e-real
+
+Resumable: a finished training or submit kernel whose built notebook and inputs are unchanged is reused (its
+fingerprint is kept in <out>/done/), so a rerun after an interruption, or after a change to the scoring, trains
+nothing again. Writes <out>/submission.csv, <out>/solution.csv, <out>/e2e_real.json, docs/e2e_real.md (the tables)
+and one row of kind "e2e-real" in docs/experiments.jsonl.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from research.experiments import ablate, ablate_long, chaii_like, evalsets
+from research.kaggle_sim.sim import KaggleSim, offline_env, place_wheels, set_parameters
+from src.blend.combine import BlendConfig, ensemble_spans
+from src.blend.ensemble import load_logits
+from src.blend.submission import make_submission, read_solution, read_submission, score_submission, write_submission
+from src.common.io import write_csv, write_json, write_text
+from src.common.paths import COMPETITION, REPO_ROOT
+from src.data.load import load_chaii_csv
+from src.infer.answer_rules import AnswerRules, answers_from_spans
+from src.infer.metric import best_over_golds, jaccard
+from src.infer.precision import bf16_support
+from src.kaggle.build import build
+from src.kaggle.plan import WHEELS_SLUG
+from src.train import explog
+
+USER = "e2e-user"
+FAMILIES = {"e5-small-qa@plain": "chaii_like_plain", "e5-small-qa@negsamp30": "chaii_like_negsamp30",
+            "e5-small-qa@winner": "chaii_like_winner"}
+FOLDS = 2
+# chaii-like training questions in the simulated train.csv, a seeded sample per language (about the pools' ratio,
+# 925:658): each fold trains on half of them, ~80 questions, ~700 windows of 256 with every window (plain), ~5 min
+# of training on 2 CPU cores in bf16; the 435 held-out questions are all scored.
+TRAIN_QUESTIONS = {"hindi": 96, "tamil": 64}
+# The ablation's fine-tune settings (`research.experiments.ablate.TRAIN`) as notebook-03 parameters; no checkpoints
+# (a kernel is rerun whole), no row in the kernel's own log (this module writes one for the run).
+TRAIN_PARAMETERS = {k: v for k, v in ablate.TRAIN.items() if k not in ("backbone", "max_length", "doc_stride")}
+TRAIN_PARAMETERS.update(save_steps=100_000, experiment_log="none", num_processes=1)
+# The external sets the recipes read, under the folders they mount at (paths as in configs/chaii_like_*.yaml)
+TYDI_DEV = ("english", "bengali", "telugu")
+DATASETS = {"tydiqa-goldp": "{user}/tydiqa-goldp", "squad-dev": "{user}/squad-dev"}
+KIND = "e2e-real"
+TABLE = REPO_ROOT / "docs" / "e2e_real.md"
+KERNEL_TIMEOUT_S = 4 * 3600
+
+
+# ---------------------------------------------------------------- data (pure)
+def sample_train(train: pd.DataFrame, sizes: dict[str, int] = TRAIN_QUESTIONS, seed: int = 0) -> pd.DataFrame:
+    """A seeded sample of `sizes[language]` questions per language, in the file's order."""
+    parts = []
+    for lang, n in sizes.items():
+        rows = train[train["language"] == lang]
+        if n > len(rows):
+            raise ValueError(f"{n} {lang} training questions asked, the chaii-like train split has {len(rows)}")
+        parts.append(rows.sample(n, random_state=seed))
+    return pd.concat(parts).sort_index().reset_index(drop=True)
+
+
+def squad_without(doc: dict, titles: set[str]) -> dict:
+    """A SQuAD-layout document without the articles `titles` (the held-out articles' English originals)."""
+    return {**doc, "data": [a for a in doc["data"] if a["title"] not in titles]}
+
+
+def fingerprint(*parts: str | bytes) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p if isinstance(p, bytes) else p.encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- scoring the saved logits (pure)
+def per_question(answers: dict[str, str], solution: pd.DataFrame) -> np.ndarray:
+    """Jaccard of each solution row's answer, best over its golds (the competition's metric, per question)."""
+    return np.array([best_over_golds(jaccard, answers.get(i, ""), g)
+                     for i, g in zip(solution["id"], solution["answers"], strict=True)])
+
+
+def paired_gain(a: np.ndarray, b: np.ndarray, n_boot: int = 1000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of a - b over questions and its 95% paired bootstrap interval (the same resampled questions)."""
+    d = a - b
+    idx = np.random.default_rng(seed).integers(0, len(d), size=(n_boot, len(d)))
+    boots = d[idx].mean(axis=1)
+    return float(d.mean()), float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))
+
+
+def candidates(test: pd.DataFrame, logits: list, backbones: list[str], cfg: BlendConfig = BlendConfig(),
+               rules: AnswerRules | None = None) -> dict[str, dict[str, str]]:
+    """Answers per way of combining the saved test logits: each model alone, each family (its models averaged),
+    the word vote of the families (the winner's scheme, k = cfg.vote_k) and the families blended per character
+    with equal weights."""
+    out = {}
+    folds: dict[str, int] = {}
+    for x, b in zip(logits, backbones, strict=True):
+        k = folds[b] = folds.get(b, -1) + 1
+        out[f"{b} fold {k}"] = answers_from_spans(test, ensemble_spans(test, [x], [b], cfg=cfg), rules)
+    families = list(dict.fromkeys(backbones))
+    for f in families:
+        mine = [x for x, b in zip(logits, backbones, strict=True) if b == f]
+        out[f"{f} ({len(mine)} folds averaged)"] = answers_from_spans(
+            test, ensemble_spans(test, mine, [f] * len(mine), cfg=cfg), rules)
+    if len(families) > 1:
+        out[f"vote {min(cfg.vote_k, len(families))} of {len(families)} families"] = answers_from_spans(
+            test, ensemble_spans(test, logits, backbones, cfg=cfg, scheme="vote"), rules)
+        out[f"char blend of {len(families)} families, equal weights"] = answers_from_spans(
+            test, ensemble_spans(test, logits, backbones, cfg=cfg, scheme="char"), rules)
+    return out
+
+
+def score_rows(answers: dict[str, dict[str, str]], test: pd.DataFrame, solution: pd.DataFrame) -> pd.DataFrame:
+    """One row per candidate: Jaccard per language and overall with 95% bootstrap intervals."""
+    rows = []
+    for name, a in answers.items():
+        s = score_submission(make_submission(test, a), solution, name=name)
+        row = {"answers": name}
+        for lang, r in s.iterrows():
+            row.update({f"{lang}": r["jaccard"], f"{lang}_lo": r["lo"], f"{lang}_hi": r["hi"]})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def markdown(scores: pd.DataFrame, gains: list[dict], info: dict) -> str:
+    langs = [c for c in scores.columns if c != "answers" and not c.endswith(("_lo", "_hi"))]
+    head = "| answers | " + " | ".join(f"{lang} [95% interval]" for lang in langs) + " |"
+    lines = ["# The whole scheme on chaii-shaped data (`make e2e-real`)", "",
+             "Generated by `research/kaggle_sim/e2e_real.py` from its run; do not edit.", "",
+             f"Built kernels run in the simulated /kaggle tree on the chaii-like data: {info['train_questions']} "
+             f"training questions ({info['train_by_language']}) beside their whole article, {FOLDS} folds x "
+             f"{len(FAMILIES)} families of e5-small-qa (the grouped base) trained three ways (configs/chaii_like_"
+             "plain, _negsamp30, _winner.yaml); scored on the held-out articles 36-47 as whole articles "
+             f"({info['test_by_language']}). Run: {info['date']}, {info['cpu']}, {info['precision']}, "
+             f"{info['minutes']:.0f} min in all ({info['train_minutes']:.0f} min in the training kernels, "
+             f"{info['submit_minutes']:.0f} min in the submit kernel); commit {info['git_commit'][:12]}.", "",
+             head, "|---" * (len(langs) + 1) + "|"]
+    for r in scores.itertuples(index=False):
+        d = r._asdict()
+        lines.append(f"| {d['answers']} | " + " | ".join(
+            f"{d[lang]:.3f} [{d[f'{lang}_lo']:.3f}, {d[f'{lang}_hi']:.3f}]" for lang in langs) + " |")
+    lines += ["", "Paired gain over the best family alone (same questions resampled, 95% bootstrap):", "",
+              "| answers | over | language | gain [95% interval] |", "|---|---|---|---|"]
+    lines += [f"| {g['answers']} | {g['over']} | {g['language']} | "
+              f"{g['gain']:+.3f} [{g['lo']:+.3f}, {g['hi']:+.3f}] |" for g in gains]
+    lines += ["", f"The submission is the submit kernel's own answers (blend fitted on the out-of-fold predictions: "
+              f"{info['blend']})."]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- the edges: the simulated Kaggle
+def competition_data(data_dir: Path, sizes: dict[str, int] = TRAIN_QUESTIONS,
+                     test_sizes: dict[str, int] | None = None) -> dict:
+    """{"files": chaii's three files as frames, "squad_dev": SQuAD dev without the held-out articles (a SQuAD
+    document), "tydi_dev": {file name: path}}. Refuses on any leak of the test articles into a training source."""
+    from src.data.external import load_squad_json, load_tydi_json
+
+    hindi, tamil, titles = chaii_like.load(data_dir)
+    parts = chaii_like.split(hindi, tamil, titles)
+    held = set(evalsets.held_out_titles(data_dir))
+    squad = squad_without(json.loads((data_dir / "squad" / "dev-v1.1.json").read_text(encoding="utf-8")), held)
+    tydi = {f"{lang}_tydiqa_dev.json": data_dir / "tydiqa_goldp" / f"{lang}_tydiqa_dev.json" for lang in TYDI_DEV}
+    with tempfile.TemporaryDirectory() as tmp:   # the loader reads files: check the SQuAD document as written
+        squad_frame = load_squad_json(write_json(squad, Path(tmp) / "dev-v1.1.json"))
+    trains = {"squad_dev": squad_frame, **{name: load_tydi_json(path) for name, path in tydi.items()}}
+    problems = chaii_like.leaks(parts, {**evalsets.train_sources(data_dir), **trains})
+    if problems:
+        raise SystemExit("the chaii-like test articles leak into e2e-real's training data:\n" + "\n".join(problems))
+    test = parts["test"] if test_sizes is None else sample_train(parts["test"], test_sizes)   # a trial's few
+    return {"files": chaii_like.files({"train": sample_train(parts["train"], sizes), "test": test}),
+            "squad_dev": squad, "tydi_dev": tydi}
+
+
+def place_data(sim: KaggleSim, out: Path, data: dict) -> dict:
+    """`competition_data` in the store (train.csv, test.csv, sample_submission.csv; the external sets), the base's
+    weights linked in, the wheels and the data-set map; solution.csv beside the store, where no kernel sees it."""
+    files, comp = data["files"], sim.store / COMPETITION
+    write_json(data["squad_dev"], sim.store / "squad-dev" / "dev-v1.1.json")
+    for name, path in data["tydi_dev"].items():
+        (sim.store / "tydiqa-goldp").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, sim.store / "tydiqa-goldp" / name)
+    write_csv(files["train.csv"], comp / "train.csv")
+    write_csv(files["test.csv"], comp / "test.csv")
+    write_csv(files["test.csv"][["id"]].assign(PredictionString=""), comp / "sample_submission.csv")
+    write_csv(files["solution.csv"], out / "solution.csv")
+    weights = sim.store / "e5-small-qa"
+    base = ablate.base_model(ablate_long.BASE)
+    if weights.is_symlink():
+        weights.unlink()
+    weights.symlink_to(base.resolve(), target_is_directory=True)
+    place_wheels(sim.store, WHEELS_SLUG)
+    write_text("datasets:\n" + "".join(f'  {k}: "{v}"\n' for k, v in DATASETS.items()),
+               sim.root / "kaggle_datasets.yaml")
+    return {"base": str(base), "train": files["train.csv"], "test": files["test.csv"]}
+
+
+def input_digest(sim: KaggleSim, base: Path) -> str:
+    """What every kernel reads besides its notebook: the competition files, the external sets, the base."""
+    files = sorted(p for d in (sim.store / COMPETITION, sim.store / "tydiqa-goldp", sim.store / "squad-dev")
+                   for p in d.rglob("*") if p.is_file())
+    weights = base / "model.safetensors"
+    return fingerprint(*(p.read_bytes() for p in files), (base / "config.json").read_bytes(),
+                       str(weights.stat().st_size) if weights.exists() else "")
+
+
+def run_kernel(sim: KaggleSim, folder: Path, executed: Path, env: dict, done_dir: Path,
+               digest: str) -> tuple[Path, float, bool]:
+    """(its working directory, minutes, reused): a kernel whose notebook and inputs match a finished run is reused."""
+    meta = json.loads((folder / "kernel-metadata.json").read_text(encoding="utf-8"))
+    slug = meta["id"].split("/")[-1]
+    fp = fingerprint((folder / meta["code_file"]).read_bytes(), digest)
+    mark = done_dir / f"{slug}.json"
+    if mark.is_file() and json.loads(mark.read_text())["fingerprint"] == fp and sim.working(slug).is_dir():
+        saved = json.loads(mark.read_text())
+        print(f"== {slug}: reused ({saved['minutes']:.1f} min when it ran)", flush=True)
+        return sim.working(slug), saved["minutes"], True
+    t = time.time()
+    work = sim.run(folder, executed, env, timeout_s=KERNEL_TIMEOUT_S)
+    minutes = (time.time() - t) / 60
+    write_json({"fingerprint": fp, "minutes": round(minutes, 2)}, mark)
+    print(f"== {slug}: {minutes:.1f} min", flush=True)
+    return work, minutes, False
+
+
+def run(out: Path, folds: int = FOLDS, sizes: dict[str, int] = TRAIN_QUESTIONS, data_dir: Path = chaii_like.DATA_DIR,
+        log: Path | None = None, table: Path | None = TABLE, test_sizes: dict[str, int] | None = None) -> dict:
+    t0 = time.time()
+    out = Path(out).resolve()
+    sim = KaggleSim(out / "sim")
+    env = offline_env(sim.root / "site")
+    native, why = bf16_support()
+    env["OMP_NUM_THREADS"] = os.environ.get("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+    placed = place_data(sim, out, competition_data(Path(data_dir), sizes, test_sizes))
+    digest = input_digest(sim, Path(placed["base"]))
+
+    kernels = sim.root / "kernels"
+    shutil.rmtree(kernels, ignore_errors=True)
+    params = {**TRAIN_PARAMETERS, "bf16": native}
+    folders = build(kernels, USER, {f: folds for f in FAMILIES}, wheels=False, recipes=FAMILIES,
+                    datasets_config=sim.root / "kaggle_datasets.yaml", train_parameters=params, limits=False)
+    *training, submit = folders
+    # bf16 inference where it is native (the ablation scores in bf16 too); "auto" would take fp32 on a CPU
+    set_parameters(submit, save_logits=True, num_processes=1, precision="bf16" if native else "fp32")
+    executed, done = out / "executed", out / "done"
+    minutes = {"train": 0.0, "submit": 0.0}
+    fps = []
+    for folder in training:
+        _, m, _ = run_kernel(sim, folder, executed, env, done, digest)
+        minutes["train"] += m
+        fps.append(json.loads((done / f"{folder.name}.json").read_text())["fingerprint"])
+    work, m, _ = run_kernel(sim, submit, executed, env, done, fingerprint(digest, *fps))
+    minutes["submit"] = m
+
+    test = load_chaii_csv(sim.store / COMPETITION / "test.csv", split="test")
+    solution = read_solution(out / "solution.csv")
+    submission = read_submission(work / "submission.csv")
+    write_submission(submission, test["id"], out / "submission.csv")
+    logits, backbones = load_logits(work / "test_logits")
+    answers = candidates(test, logits, backbones)
+    answers["submission (the submit kernel's)"] = dict(zip(submission["id"], submission["PredictionString"],
+                                                          strict=True))
+    scores = score_rows(answers, test, solution)
+    family_rows = scores[scores["answers"].str.contains("folds averaged")]
+    best = family_rows.loc[family_rows["all"].idxmax(), "answers"]
+    gains = []
+    for name in [n for n in answers if n.startswith(("vote", "char", "submission"))]:
+        for lang in ["hindi", "tamil", "all"]:
+            rows = solution if lang == "all" else solution[solution["language"] == lang]
+            g, lo, hi = paired_gain(per_question(answers[name], rows), per_question(answers[best], rows))
+            gains.append({"answers": name, "over": best, "language": lang, "gain": g, "lo": lo, "hi": hi})
+    blend = json.loads((work / "blend.json").read_text()) if (work / "blend.json").is_file() else {}
+    machine = explog.machine()
+    info = {"date": time.strftime("%Y-%m-%d"), "cpu": machine.get("cpu", "?"),
+            "precision": "bf16" if native else f"fp32 ({why})", "minutes": (time.time() - t0) / 60,
+            "train_minutes": minutes["train"], "submit_minutes": minutes["submit"],
+            "git_commit": explog.git_commit(), "train_questions": len(placed["train"]),
+            "train_by_language": ", ".join(f"{k} {v}" for k, v in placed["train"]["language"].value_counts().items()),
+            "test_by_language": ", ".join(f"{k} {v}" for k, v in test["language"].value_counts().items()),
+            "blend": f"{blend.get('scheme', '?')} over {blend.get('backbones', '?')}"}
+    result = {"info": info, "scores": scores.to_dict(orient="records"), "gains": gains, "best_family": best}
+    write_json(result, out / "e2e_real.json")
+    text = markdown(scores, gains, info)
+    if table is not None:
+        write_text(text, table)
+    print(text, flush=True)
+    if log is not None:
+        config = {"families": FAMILIES, "folds": folds, "train_questions": sizes, "train": params,
+                  "base": ablate_long.BASE, "data_digest": digest}
+        sub = scores.set_index("answers").loc["submission (the submit kernel's)"]
+        explog.append_run(log, explog.run_row(
+            config, {"submission": {k: float(v) for k, v in sub.items()},
+                     "best_family": best, "gains": gains},
+            {"train": info["train_by_language"], "test": info["test_by_language"]},
+            run_id=f"e2e-real-{explog.config_hash(config)}-{time.strftime('%Y%m%d%H%M')}", kind=KIND,
+            git_commit=info["git_commit"], backbone="e5-small-qa (grouped base) x 3 families",
+            total_seconds=round(time.time() - t0, 1), train_minutes=round(minutes["train"], 1),
+            submit_minutes=round(minutes["submit"], 1), precision=info["precision"], out_dir=str(out)))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m research.kaggle_sim.e2e_real", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=str(REPO_ROOT / "runs" / "e2e-real"))
+    ap.add_argument("--folds", type=int, default=FOLDS)
+    ap.add_argument("--size", action="append", default=[], metavar="LANGUAGE=N",
+                    help=f"training questions per language (default {TRAIN_QUESTIONS})")
+    ap.add_argument("--test-size", action="append", default=[], metavar="LANGUAGE=N",
+                    help="score only a sample of the held-out questions (a trial of the path; default: all 435)")
+    ap.add_argument("--data-dir", type=Path, default=chaii_like.DATA_DIR)
+    ap.add_argument("--no-log", action="store_true", help="write no experiment-log row and no docs table (a trial)")
+    a = ap.parse_args(argv)
+    sizes, test_sizes = sizes_of(a.size, "--size"), sizes_of(a.test_size, "--test-size") if a.test_size else None
+    trial = a.no_log or test_sizes is not None
+    run(Path(a.out), a.folds, sizes, a.data_dir, None if trial else explog.default_log(), None if trial else TABLE,
+        test_sizes)
+    return 0
+
+
+def sizes_of(pairs: list[str], flag: str) -> dict[str, int]:
+    sizes = dict(TRAIN_QUESTIONS)
+    for pair in pairs:
+        k, _, v = pair.partition("=")
+        if k not in sizes or not v.isdigit():
+            raise SystemExit(f"{flag} {pair!r}: expected LANGUAGE=N with LANGUAGE in {list(sizes)}")
+        sizes[k] = int(v)
+    return sizes
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""`make e2e-real`'s pieces: its data keep the held-out articles out of training, its families plan as kernels with
+their own recipes, and its scoring of the saved logits (each model, each family, the vote) is the metric's."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from research.kaggle_sim import e2e_real
+from src.common.paths import REPO_ROOT, SHARED_DIR
+from src.kaggle.plan import plan_kernels
+from src.train.recipe import load_recipe
+
+DATA = SHARED_DIR / "data"
+needs_shared = pytest.mark.skipif(not (DATA / "xquad").is_dir(), reason="shared real data not present")
+
+
+@needs_shared
+def test_the_competition_data_never_holds_a_held_out_article_in_training():
+    from research.experiments import evalsets
+
+    data = e2e_real.competition_data(DATA, {"hindi": 30, "tamil": 20}, {"hindi": 10, "tamil": 5})
+    files, held = data["files"], set(evalsets.held_out_titles(DATA))
+    train, test, solution = files["train.csv"], files["test.csv"], files["solution.csv"]
+    assert train["language"].value_counts().to_dict() == {"hindi": 30, "tamil": 20}
+    assert list(test["id"]) == list(solution["id"]) and len(test) == 15 and "answer_text" not in test
+    assert not set(train["context"]) & set(test["context"])
+    assert {a["title"] for a in data["squad_dev"]["data"]}.isdisjoint(held) and len(data["squad_dev"]["data"]) == 36
+    assert all(json.loads(a) for a in solution["answers"])
+    assert sorted(data["tydi_dev"]) == sorted(f"{lang}_tydiqa_dev.json" for lang in e2e_real.TYDI_DEV)
+
+
+def test_sampling_asks_no_more_than_there_is():
+    df = pd.DataFrame({"id": list("abcde"), "language": ["hindi"] * 3 + ["tamil"] * 2})
+    assert list(e2e_real.sample_train(df, {"hindi": 2, "tamil": 2})["language"]) == ["hindi", "hindi", "tamil", "tamil"]
+    with pytest.raises(ValueError, match="3 tamil training questions asked, .* has 2"):
+        e2e_real.sample_train(df, {"hindi": 1, "tamil": 3})
+
+
+def test_the_three_families_plan_as_kernels_each_with_its_own_recipe_and_data(tmp_path):
+    conf = tmp_path / "kaggle_datasets.yaml"
+    conf.write_text("datasets:\n" + "".join(f'  {k}: "{v}"\n' for k, v in e2e_real.DATASETS.items()))
+    plans = plan_kernels("e2e-user", {f: 2 for f in e2e_real.FAMILIES}, recipes=e2e_real.FAMILIES,
+                         datasets_config=conf, train_parameters=e2e_real.TRAIN_PARAMETERS, sized=False)
+    *training, submit = plans
+    assert len(training) == 6 and len({p.slug for p in training}) == 6
+    for p in training:
+        family = p.parameters["backbone"]
+        assert p.parameters["recipe"] == e2e_real.FAMILIES[family]
+        assert "e2e-user/e5-small-qa" in p.metadata["dataset_sources"]
+        assert {"e2e-user/tydiqa-goldp", "e2e-user/squad-dev"} <= set(p.metadata["dataset_sources"])
+    assert submit.parameters["model_dirs"].count("/model") == 6
+    recipes = {f: load_recipe(r) for f, r in e2e_real.FAMILIES.items()}
+    assert [r.augment.negative_fraction for r in recipes.values()] == [1.0, 0.3, 0.3]
+    assert not recipes["e5-small-qa@plain"].sequential and recipes["e5-small-qa@winner"].augment.random_crop
+    for r in recipes.values():      # every source is one the simulation places
+        for src in (s for stage in r.stages for s in stage.sources if s.kind != "chaii"):
+            assert src.path.split("/")[0] in e2e_real.DATASETS, src.path
+
+
+def test_a_family_of_one_model_is_that_model_and_the_vote_needs_two_families(tiny_dirs):
+    from src.infer.devices import predict_models
+
+    test = pd.read_csv(REPO_ROOT / "input" / "test.csv", dtype=str, keep_default_na=False).head(8)
+    bert, xlmr = str(tiny_dirs["tiny-bert"]), str(tiny_dirs["tiny-xlmr"])
+    logits = predict_models([bert, xlmr, bert], test, num_processes=1)
+    answers = e2e_real.candidates(test, logits, ["a@x", "b@y", "c@z"])
+    assert answers["a@x fold 0"] == answers["a@x (1 folds averaged)"]
+    assert answers["a@x fold 0"] == answers["c@z fold 0"]       # the same model under two family names
+    vote = answers["vote 2 of 3 families"]
+    assert all(vote[i] == answers["a@x fold 0"][i] for i in test["id"])   # a and c agree on every word
+    assert set(answers) >= {"char blend of 3 families, equal weights", "b@y (1 folds averaged)"}
+
+
+def test_the_paired_gain_is_the_mean_difference_with_an_interval_around_it():
+    rng = np.random.default_rng(0)
+    b = rng.uniform(size=400)
+    g, lo, hi = e2e_real.paired_gain(b + 0.1, b)
+    assert g == pytest.approx(0.1) and lo == pytest.approx(0.1) and hi == pytest.approx(0.1)
+    g, lo, hi = e2e_real.paired_gain(rng.uniform(size=400), b)
+    assert lo < g < hi and hi - lo > 0.02
+
+
+def test_per_question_takes_the_best_gold():
+    sol = pd.DataFrame({"id": ["q1", "q2"], "answers": [["नई दिल्ली", "दिल्ली"], ["चेन्नई"]]})
+    assert list(e2e_real.per_question({"q1": "दिल्ली", "q2": "मदुरै"}, sol)) == [1.0, 0.0]
