@@ -71,6 +71,7 @@ TRAIN_PARAMETERS.update(save_steps=100_000, experiment_log="none", num_processes
 TYDI_DEV = ("english", "bengali", "telugu")
 DATASETS = {"tydiqa-goldp": "{user}/tydiqa-goldp", "squad-dev": "{user}/squad-dev"}
 KIND = "e2e-real"
+SUBMIT_RULES = AnswerRules(whole_letters=True)   # notebook 05's default answer rules: every row scored alike
 TABLE = REPO_ROOT / "docs" / "e2e_real.md"
 KERNEL_TIMEOUT_S = 4 * 3600
 
@@ -284,7 +285,7 @@ def run(out: Path, folds: int = FOLDS, sizes: dict[str, int] = TRAIN_QUESTIONS, 
     submission = read_submission(work / "submission.csv")
     write_submission(submission, test["id"], out / "submission.csv")
     logits, backbones = load_logits(work / "test_logits")
-    answers = candidates(test, logits, backbones)
+    answers = candidates(test, logits, backbones, rules=SUBMIT_RULES)
     answers["submission (the submit kernel's)"] = dict(zip(submission["id"], submission["PredictionString"],
                                                           strict=True))
     scores = score_rows(answers, test, solution)
