@@ -167,3 +167,15 @@ def test_group_by_length_batches_windows_of_similar_length_and_refuses_a_designe
     with pytest.raises(ValueError, match="designed order"):
         train_fold(train, cfg_for(tiny_dirs, tmp_path / "seq", group_by_length=True, experiment_log=""),
                    valid_df=data[1], sequential=True)
+
+
+def test_a_bf16_refusal_names_what_the_run_trains_in(monkeypatch, capsys):
+    """On a GPU without bf16 (Kaggle's T4) the run trains in fp16; the message used to say fp32."""
+    from types import SimpleNamespace
+
+    from src.infer import precision
+
+    monkeypatch.setattr(precision, "bf16_support", lambda device=None: (False, "compute capability 7.5 < 8"))
+    assert precision.use_bf16(SimpleNamespace(bf16=True), fallback="fp16") is False
+    assert "training in fp16" in capsys.readouterr().out
+    assert precision.use_bf16(SimpleNamespace(bf16=False)) is False and capsys.readouterr().out == ""

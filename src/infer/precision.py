@@ -30,11 +30,12 @@ def bf16_support(device=None) -> tuple[bool, str]:
     return False, "the CPU has no native bf16 (avx512_bf16 / amx_bf16): emulated bf16 is slower than fp32"
 
 
-def use_bf16(cfg) -> bool:
-    """Whether this run trains in bf16: asked for and supported; a refusal is printed with its reason."""
+def use_bf16(cfg, fallback: str = "fp32") -> bool:
+    """Whether this run trains in bf16: asked for and supported; a refusal is printed with its reason and what the
+    run trains in instead (`fallback`: fp16 on a GPU without bf16, such as Kaggle's T4 and P100)."""
     if not cfg.bf16:
         return False
     ok, why = bf16_support()
     if not ok:
-        print(f"   bf16 asked for but not used: {why}; training in fp32", flush=True)
+        print(f"   bf16 asked for but not used: {why}; training in {fallback}", flush=True)
     return ok

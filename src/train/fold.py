@@ -136,8 +136,9 @@ def training_arguments(cfg: TrainConfig, n_windows: int | None = None, **overrid
     import torch
     from transformers import TrainingArguments
 
-    bf16 = use_bf16(cfg)
-    fp16 = (torch.cuda.is_available() if cfg.fp16 is None else cfg.fp16) and not bf16
+    wants_fp16 = torch.cuda.is_available() if cfg.fp16 is None else cfg.fp16
+    bf16 = use_bf16(cfg, fallback="fp16" if wants_fp16 else "fp32")
+    fp16 = wants_fp16 and not bf16
     per_device, accum = split_batch(cfg.batch_size, cfg.grad_accum, world_size())
     kw = dict(
         output_dir=str(Path(cfg.output_dir) / "checkpoints"),
