@@ -49,7 +49,7 @@ from src.common.io import write_csv, write_json, write_text
 from src.common.paths import COMPETITION, REPO_ROOT
 from src.data.load import load_chaii_csv
 from src.infer.answer_rules import AnswerRules, answers_from_spans
-from src.infer.metric import best_over_golds, jaccard
+from src.infer.metric import best_over_golds, bootstrap_ci, jaccard
 from src.infer.precision import bf16_support
 from src.kaggle.build import build
 from src.kaggle.plan import WHEELS_SLUG
@@ -111,9 +111,7 @@ def per_question(answers: dict[str, str], solution: pd.DataFrame) -> np.ndarray:
 def paired_gain(a: np.ndarray, b: np.ndarray, n_boot: int = 1000, seed: int = 0) -> tuple[float, float, float]:
     """Mean of a - b over questions and its 95% paired bootstrap interval (the same resampled questions)."""
     d = a - b
-    idx = np.random.default_rng(seed).integers(0, len(d), size=(n_boot, len(d)))
-    boots = d[idx].mean(axis=1)
-    return float(d.mean()), float(np.quantile(boots, 0.025)), float(np.quantile(boots, 0.975))
+    return (float(d.mean()), *bootstrap_ci(d, n_boot, seed=seed))
 
 
 def candidates(test: pd.DataFrame, logits: list, backbones: list[str], cfg: BlendConfig = BlendConfig(),
@@ -233,22 +231,23 @@ def input_digest(sim: KaggleSim, base: Path) -> str:
 
 
 def run_kernel(sim: KaggleSim, folder: Path, executed: Path, env: dict, done_dir: Path,
-               digest: str) -> tuple[Path, float, bool]:
-    """(its working directory, minutes, reused): a kernel whose notebook and inputs match a finished run is reused."""
+               digest: str) -> tuple[Path, float, str]:
+    """(its working directory, minutes, fingerprint): a kernel whose notebook and inputs match a finished run is
+    reused."""
     meta = json.loads((folder / "kernel-metadata.json").read_text(encoding="utf-8"))
     slug = meta["id"].split("/")[-1]
     fp = fingerprint((folder / meta["code_file"]).read_bytes(), digest)
     mark = done_dir / f"{slug}.json"
-    if mark.is_file() and json.loads(mark.read_text())["fingerprint"] == fp and sim.working(slug).is_dir():
-        saved = json.loads(mark.read_text())
+    saved = json.loads(mark.read_text()) if mark.is_file() else {}
+    if saved.get("fingerprint") == fp and sim.working(slug).is_dir():
         print(f"== {slug}: reused ({saved['minutes']:.1f} min when it ran)", flush=True)
-        return sim.working(slug), saved["minutes"], True
+        return sim.working(slug), saved["minutes"], fp
     t = time.time()
     work = sim.run(folder, executed, env, timeout_s=KERNEL_TIMEOUT_S)
     minutes = (time.time() - t) / 60
     write_json({"fingerprint": fp, "minutes": round(minutes, 2)}, mark)
     print(f"== {slug}: {minutes:.1f} min", flush=True)
-    return work, minutes, False
+    return work, minutes, fp
 
 
 def run(out: Path, folds: int = FOLDS, sizes: dict[str, int] = TRAIN_QUESTIONS, data_dir: Path = chaii_like.DATA_DIR,
@@ -274,9 +273,9 @@ def run(out: Path, folds: int = FOLDS, sizes: dict[str, int] = TRAIN_QUESTIONS, 
     minutes = {"train": 0.0, "submit": 0.0}
     fps = []
     for folder in training:
-        _, m, _ = run_kernel(sim, folder, executed, env, done, digest)
+        _, m, fp = run_kernel(sim, folder, executed, env, done, digest)
         minutes["train"] += m
-        fps.append(json.loads((done / f"{folder.name}.json").read_text())["fingerprint"])
+        fps.append(fp)
     work, m, _ = run_kernel(sim, submit, executed, env, done, fingerprint(digest, *fps))
     minutes["submit"] = m
 
