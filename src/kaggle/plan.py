@@ -174,9 +174,9 @@ def plan_kernels(user: str, counts: dict[str, int] | None = None, template: dict
             raise PlanError(f"backbone {name!r} has no kaggle_dataset in the registry: it cannot run on Kaggle")
         path = recipe_file(recipes.get(name, recipe))
         the_recipe, data_sets = loaded[path]
+        weights_set = b.kaggle_dataset.format(user=user)   # e5-small-qa's is the user's own upload
         for k in range(n):
             slug = training_slug(name, k)
-            weights_set = b.kaggle_dataset.format(user=user)   # e5-small-qa's is the user's own upload
             meta = kernel_metadata(user, slug, f"{slug}.ipynb", [weights_set, wheels, *data_sets], [], machine=machine)
             # by name: the kernel reads its inlined copy, configs/<name>.yaml (kernel_build.kernel_files)
             params = dict(backbone=name, fold=k, n_folds=n, recipe=path.stem, **(train_parameters or {}))
