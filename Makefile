@@ -7,6 +7,8 @@
 #   make ablate-target  plain on the grouped base with all 925 Hindi questions, 3 seeds: the configuration at 0.45
 #   make ablate-long  the same ablation with every question beside its whole article (chaii's shape; Hindi +
 #               Tamil), resumes from docs/experiments.jsonl, writes docs/ablation_table_long.md
+#   make seed-blend  a long-grid variant's seeds averaged window by window vs each alone, from their saved logits
+#               (VARIANT=plain, SHAPE=article) -> docs/seed_blend.md
 #   make infer-settings  window/answer-length/rules for plain, chosen on a Hindi dev split, then scored once
 #   make chaii-like  real Hindi/Tamil questions beside their whole article, in chaii's train/test/solution CSVs
 #               -> runs/chaii_like/ (no test article in any training source), and its size card
@@ -43,7 +45,7 @@ COUNTS ?=
 MACHINE ?=
 E2E_DIR ?= runs/e2e
 
-.PHONY: demo test lint help backbones clean clean-notebooks batch kernels push status e2e e2e-real bench blend-check e5-small e5-qa bf16-check bench-grouping base-qa ablate ablate-target ablate-long infer-settings chaii-like
+.PHONY: demo test lint help backbones clean clean-notebooks batch kernels push status e2e e2e-real bench blend-check e5-small e5-qa bf16-check bench-grouping base-qa ablate ablate-target ablate-long seed-blend infer-settings chaii-like
 
 # torch first: a plain `pip install torch` (or one pulled in by another package) fetches a multi-GB CUDA build
 .venv/.installed: requirements.txt
@@ -166,6 +168,12 @@ LONG_ARGS ?=
 LONG_TABLE ?= docs/ablation_table_long.md
 ablate-long: .venv/.installed
 	OMP_NUM_THREADS=2 $(PY) -m research.experiments.ablate run --shape article --variants $(LONG_VARIANTS) --seeds "$(SEEDS)" $(LONG_ARGS) $(if $(LONG_TABLE),--table $(LONG_TABLE))
+
+# Reads the variant's runs' saved logits (their folders under ~/.cache/chaii-recipes): under a minute, no training
+VARIANT ?= plain
+SHAPE ?= article
+seed-blend: .venv/.installed
+	$(PY) -m research.experiments.seed_blend --shape $(SHAPE) --variant $(VARIANT)
 
 # Needs plain's saved models (make ablate); 10 min on 2 cores (measured); writes docs/infer_settings.md
 infer-settings: .venv/.installed

@@ -8,6 +8,7 @@ import pytest
 
 from research.kaggle_sim import e2e_real
 from src.common.paths import REPO_ROOT, SHARED_DIR
+from src.infer.metric import paired_gain
 from src.kaggle.plan import plan_kernels
 from src.train.recipe import load_recipe
 
@@ -77,9 +78,9 @@ def test_a_family_of_one_model_is_that_model_and_the_vote_needs_two_families(tin
 def test_the_paired_gain_is_the_mean_difference_with_an_interval_around_it():
     rng = np.random.default_rng(0)
     b = rng.uniform(size=400)
-    g, lo, hi = e2e_real.paired_gain(b + 0.1, b)
+    g, lo, hi = paired_gain(b + 0.1, b)
     assert g == pytest.approx(0.1) and lo == pytest.approx(0.1) and hi == pytest.approx(0.1)
-    g, lo, hi = e2e_real.paired_gain(rng.uniform(size=400), b)
+    g, lo, hi = paired_gain(rng.uniform(size=400), b)
     assert lo < g < hi and hi - lo > 0.02
 
 

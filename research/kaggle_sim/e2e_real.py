@@ -49,7 +49,7 @@ from src.common.io import write_csv, write_json, write_text
 from src.common.paths import COMPETITION, REPO_ROOT
 from src.data.load import load_chaii_csv
 from src.infer.answer_rules import AnswerRules, answers_from_spans
-from src.infer.metric import best_over_golds, bootstrap_ci, jaccard
+from src.infer.metric import best_over_golds, jaccard, paired_gain
 from src.infer.precision import bf16_support
 from src.kaggle.build import build
 from src.kaggle.plan import WHEELS_SLUG
@@ -106,12 +106,6 @@ def per_question(answers: dict[str, str], solution: pd.DataFrame) -> np.ndarray:
     """Jaccard of each solution row's answer, best over its golds (the competition's metric, per question)."""
     return np.array([best_over_golds(jaccard, answers.get(i, ""), g)
                      for i, g in zip(solution["id"], solution["answers"], strict=True)])
-
-
-def paired_gain(a: np.ndarray, b: np.ndarray, n_boot: int = 1000, seed: int = 0) -> tuple[float, float, float]:
-    """Mean of a - b over questions and its 95% paired bootstrap interval (the same resampled questions)."""
-    d = a - b
-    return (float(d.mean()), *bootstrap_ci(d, n_boot, seed=seed))
 
 
 def candidates(test: pd.DataFrame, logits: list, backbones: list[str], cfg: BlendConfig = BlendConfig(),

@@ -105,6 +105,13 @@ def bootstrap_ci(values: Sequence[float], n_boot: int = 1000, level: float = 0.9
     return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
 
 
+def paired_gain(a: Sequence[float], b: Sequence[float], n_boot: int = 1000,
+                seed: int = 0) -> tuple[float, float, float]:
+    """Mean of a - b over questions and its 95% paired bootstrap interval (the same resampled questions)."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    return (float(d.mean()), *bootstrap_ci(d, n_boot, seed=seed))
+
+
 def qa_metrics(df: pd.DataFrame, pred_col: str = "prediction", by: Sequence[str] = ("language", "eval_set"),
                interval: bool = False, n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
     """Jaccard, EM, F1 and the share of non-zero Jaccard (the 4th place's checkpoint criterion), overall (`_all`)
