@@ -11,6 +11,7 @@ from src.kaggle import build as kb
 from src.kaggle import cli as kk
 from src.kaggle import plan as kp
 from src.kaggle import sizing as z
+from src.kaggle import sizing_facts as f
 from src.train.recipe import Augment, Recipe, Source, Stage
 
 USER = "tester"
@@ -20,9 +21,9 @@ FPW = z.flops_per_window
 @pytest.fixture
 def toy_sources(monkeypatch):
     """Two context lengths per source, so every window count below can be done by hand."""
-    toy = z.SourceSize(100, 10.0, (50, 500))
-    monkeypatch.setitem(z.SOURCES, "toy.json", toy)
-    monkeypatch.setitem(z.SOURCES, "train.csv", z.SourceSize(1114, 10.0, (50, 500)))
+    toy = f.SourceSize(100, 10.0, (50, 500))
+    monkeypatch.setitem(f.SOURCES, "toy.json", toy)
+    monkeypatch.setitem(f.SOURCES, "train.csv", f.SourceSize(1114, 10.0, (50, 500)))
     return toy
 
 
@@ -51,14 +52,14 @@ def test_the_table_counts_every_stage_and_every_epoch(toy_sources):
     assert size.stage_windows == [2 * 350, 2 * 2 * 350]
     short, long = [64], [128] * 5 + [104]
     assert size.tokens == pytest.approx(6 * 50 * (sum(short) + sum(long)))       # 6 = (1 + 2 repeats) x 2 epochs
-    s = z.SHAPES["muril-large"]
+    s = f.SHAPES["muril-large"]
     train = 3 * 6 * 50 * sum(FPW(s.layers, s.hidden, s.ffn, w, w * w) for w in short + long)
     # the held-out fold (1114 / 2 rows) scored once at the backbone's 384 / 128: 1 window or 2 (384, 14 + 500 - 242)
     valid = 1114 / 2 / 2 * sum(FPW(s.layers, s.hidden, s.ffn, w, w * w) for w in (64, 384, 272))
     assert size.flops == pytest.approx(train + valid)
-    assert size.hours(z.T4) == pytest.approx(z.SETUP_HOURS + size.flops / 20e12 / 3600)
-    assert size.estimate_hours == pytest.approx(z.SETUP_HOURS + size.flops / (20e12 * z.DDP_SPEEDUP) / 3600)
-    assert size.hours(z.P100) == pytest.approx(z.SETUP_HOURS + size.flops / (18.7e12 * 20 / 65) / 3600)
+    assert size.hours(f.T4) == pytest.approx(f.SETUP_HOURS + size.flops / 20e12 / 3600)
+    assert size.estimate_hours == pytest.approx(f.SETUP_HOURS + size.flops / (20e12 * f.DDP_SPEEDUP) / 3600)
+    assert size.hours(f.P100) == pytest.approx(f.SETUP_HOURS + size.flops / (18.7e12 * 20 / 65) / 3600)
     one_epoch = z.size_training("k", recipe, "muril-large", 2, {"epochs": 1, "batch_size": 1}, "NvidiaTeslaT4")
     assert one_epoch.flops == pytest.approx(train / 2 + valid)
 
@@ -74,16 +75,16 @@ def test_limit_on_a_source_and_the_chaii_fold_share_size_the_questions(toy_sourc
 
 def test_model_shapes_give_the_public_parameter_counts():
     # muril-large-cased ~506M, rembert (QA, no output embeddings) ~575M, xlm-roberta-large ~560M
-    assert [round(z.SHAPES[n].params / 1e6) for n in ("muril-large", "rembert", "xlm-roberta-large-squad2")] == \
+    assert [round(f.SHAPES[n].params / 1e6) for n in ("muril-large", "rembert", "xlm-roberta-large-squad2")] == \
         [505, 575, 559]
 
 
 def test_a_batch_too_large_for_the_gpu_is_halved_with_the_same_optimizer_batch():
-    rembert = z.SHAPES["rembert"]
+    rembert = f.SHAPES["rembert"]
     # 512-token windows (the recipe's TyDi bn/te in stage 2), eager attention: batch 4 does not fit a T4
-    assert z.training_gpu_gib(rembert, 4, 512) > z.MEMORY_MARGIN * z.T4.memory_gib
-    assert z.fit_batch(rembert, 4, 4, 512, z.T4) == (2, 8)
-    assert z.fit_batch(z.SHAPES["muril-large"], 4, 4, 512, z.T4) == (4, 4)
+    assert z.training_gpu_gib(rembert, 4, 512) > f.MEMORY_MARGIN * f.T4.memory_gib
+    assert z.fit_batch(rembert, 4, 4, 512, f.T4) == (2, 8)
+    assert z.fit_batch(f.SHAPES["muril-large"], 4, 4, 512, f.T4) == (4, 4)
     plans = {p.slug: p for p in kp.plan_kernels(USER, {"muril-large": 2, "rembert": 2})}
     assert (plans["chaii-recipes-03-rembert-fold0"].parameters["batch_size"],
             plans["chaii-recipes-03-rembert-fold0"].parameters["grad_accum"]) == (2, 8)
@@ -155,7 +156,7 @@ def test_make_kernels_passes_the_machine():
 
 def test_submit_kernel_is_sized_against_the_competitions_rerun_limit():
     size = kp.plan_kernels(USER)[-1].size
-    assert size.submit and size.limits.hours == z.SUBMIT_HOURS == 5
-    per_row = sum(len(z.window_lengths(c, 11.6, 384, 128)) for c in z.SOURCES["train.csv"].context_tokens) / 5
-    assert size.stage_windows == [pytest.approx(13 * z.TEST_ROWS * per_row)]
-    assert math.isclose(size.hours(z.T4, 2), z.SETUP_HOURS + size.flops / (20e12 * 1.8) / 3600)
+    assert size.submit and size.limits.hours == f.SUBMIT_HOURS == 5
+    per_row = sum(len(z.window_lengths(c, 11.6, 384, 128)) for c in f.SOURCES["train.csv"].context_tokens) / 5
+    assert size.stage_windows == [pytest.approx(13 * f.TEST_ROWS * per_row)]
+    assert math.isclose(size.hours(f.T4, 2), f.SETUP_HOURS + size.flops / (20e12 * 1.8) / 3600)

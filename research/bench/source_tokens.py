@@ -1,4 +1,4 @@
-"""Context and question lengths in tokens of the recipe's sources: the constants of `src.kaggle.sizing.SOURCES`.
+"""Context and question lengths in tokens of the recipe's sources: the constants of `src.kaggle.sizing_facts.SOURCES`.
 
 XLM-R's SentencePiece tokenizer (multilingual-e5-small ships the same 250k vocabulary; RemBERT's is of the same kind,
 MuRIL's Indic WordPiece is coarser on Hindi and Tamil) over the real files in ../shared/data. Sources that are not on

@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from src.common.paths import COMPETITION
 from src.kaggle import sizing
 from src.kaggle.metadata import DEFAULT_MACHINE, MACHINE_SHAPES, kernel_metadata, read_template, template_slug
+from src.kaggle.sizing_facts import MACHINES
 from src.kaggle.wheels import WHEELS_SLUG
 from src.train.backbones import FAMILY_FORM, get_backbone
 from src.train.recipe import CONFIG_DIR, Recipe, load_recipe
@@ -225,7 +226,7 @@ def fitted_batch(recipe: Recipe, backbone: str, params: dict, machine: str) -> d
     longest = max((src.max_length or length) for stage, (length, _) in zip(recipe.stages, recipe.stage_lengths(),
                                                                              strict=True) for src in stage.sources)
     shape = sized_or_refused(sizing.backbone_shape, backbone)
-    batch, accum = sizing.fit_batch(shape, b.batch_size, accum, longest, sizing.MACHINES[machine].gpu)
+    batch, accum = sizing.fit_batch(shape, b.batch_size, accum, longest, MACHINES[machine].gpu)
     return {} if batch == b.batch_size else {"batch_size": batch, "grad_accum": accum}
 
 
