@@ -17,11 +17,14 @@ import pandas as pd
 
 from research.bench.workers import peak_rss_mb
 from src.common.paths import SHARED_DIR
+from src.kaggle.plan import WINNER_COUNTS
+from src.kaggle.sizing_facts import SHAPES
 
 CHAII_TEST = SHARED_DIR / "data" / "chaii_format" / "test_public_sample.csv"
-# The winner's three backbones: (layers, hidden, ffn) and how many models of each went into the submission.
-WINNER_MODELS = {"muril-large": ((24, 1024, 4096), 3), "rembert": ((32, 1152, 4608), 5),
-                 "xlm-roberta-large-squad2": ((24, 1024, 4096), 5)}
+# The winner's three backbones: (layers, hidden, ffn) and how many models of each went into the submission, from the
+# kernel plan's counts and the sizing's shapes.
+WINNER_MODELS = {name: ((SHAPES[name].layers, SHAPES[name].hidden, SHAPES[name].ffn), k)
+                 for name, k in WINNER_COUNTS.items()}
 
 
 def simulated_logits(n_rows: int, seed: int = 0):

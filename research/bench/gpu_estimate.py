@@ -12,13 +12,16 @@ from pathlib import Path
 
 from research.bench.blend_memory import WINNER_MODELS
 from src.kaggle.sizing import flops_per_window
+from src.kaggle.sizing_facts import SHAPES
 from src.kaggle.sizing_facts import T4_TFLOPS as GPU_TFLOPS
 
 # Kaggle's T4: 65 TFLOPS fp16 tensor-core peak; encoder inference with autocast typically sustains 25-35% of it, so
 # 20 TFLOPS is the assumption (printed with the estimate). It lives in src.kaggle.sizing_facts, beside Kaggle's limits.
 GPU_NAME = "Kaggle T4, fp16"
-MURIL_LARGE = dict(num_hidden_layers=24, hidden_size=1024, intermediate_size=4096, num_attention_heads=16,
-                   vocab_size=197285, max_position_embeddings=512, type_vocab_size=2)
+_MURIL = SHAPES["muril-large"]
+MURIL_LARGE = dict(num_hidden_layers=_MURIL.layers, hidden_size=_MURIL.hidden, intermediate_size=_MURIL.ffn,
+                   num_attention_heads=_MURIL.heads, vocab_size=_MURIL.vocab,
+                   max_position_embeddings=_MURIL.positions, type_vocab_size=_MURIL.types)
 
 
 def model_shape(model_dir: str) -> tuple[int, int, int]:

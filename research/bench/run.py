@@ -19,6 +19,7 @@ import os
 import sys
 import tempfile
 from dataclasses import asdict, dataclass
+from itertools import accumulate
 from pathlib import Path
 
 import pandas as pd
@@ -169,7 +170,8 @@ def estimate_rows(model: str, record: dict, bl: dict, length: int) -> list[dict]
     """The 13-model Kaggle GPU time: measured on this GPU when there is one, else from the assumed TFLOPS."""
     import torch
 
-    per_backbone = dict(zip(WINNER_MODELS, [bl["windows"][0], bl["windows"][3], bl["windows"][8]], strict=True))
+    first = list(accumulate((k for _, k in WINNER_MODELS.values()), initial=0))[:-1]   # each backbone's first model
+    per_backbone = {name: bl["windows"][i] for name, i in zip(WINNER_MODELS, first, strict=True)}
     rows = []
     if torch.cuda.is_available():
         measured = gpu_rows(model, length)
@@ -179,7 +181,7 @@ def estimate_rows(model: str, record: dict, bl: dict, length: int) -> list[dict]
                              ratio="", same_as_fp32="", jaccard="", note=f"{r['gpu']}, forward only, windows of "
                                                                          f"{length}, batch 64"))
         large = max((r for r in measured if r["model"].startswith("MuRIL")), key=lambda r: r["windows_per_s"])
-        tflops = large["windows_per_s"] * flops_per_window(24, 1024, 4096, length) / 1e12
+        tflops = large["windows_per_s"] * flops_per_window(*WINNER_MODELS["muril-large"][0], length) / 1e12
         source = f"{tflops:.0f} TFLOPS measured on {large['gpu']} ({large['precision']}, MuRIL-large shape)"
     else:
         tflops, source = GPU_TFLOPS, f"{GPU_TFLOPS:.0f} TFLOPS sustained, assumed ({GPU_NAME}); no GPU here"
