@@ -2,11 +2,11 @@
 ones."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
+from research.experiments.evalsets import whole_articles
 from src.common.paths import SHARED_DIR
 
 XQUAD_HI = SHARED_DIR / "data" / "xquad" / "xquad.hi.json"
@@ -17,22 +17,12 @@ HELD_OUT = slice(TRAIN_ARTICLES, None)
 def long_hindi_questions(n: int, path: Path = XQUAD_HI, articles: slice = slice(None)) -> pd.DataFrame:
     """XQuAD-hi questions with their whole article as context (about 3,000 characters, several windows each),
     from `articles` (file order), taken round-robin over them so every article appears."""
-    data = json.loads(path.read_text(encoding="utf-8"))["data"][articles]
-    per_article = []
-    for art in data:
-        context, rows = "", []
-        for p in art["paragraphs"]:
-            base = len(context) + (1 if context else 0)
-            context = (context + "\n" + p["context"]) if context else p["context"]
-            for q in p["qas"]:
-                a = q["answers"][0]
-                rows.append(dict(id=q["id"], question=q["question"], answer_text=a["text"],
-                                 answer_start=a["answer_start"] + base, language="hindi"))
-        per_article.append([dict(r, context=context) for r in rows])
-    out = []
-    for i in range(max(len(a) for a in per_article)):
-        out += [a[i] for a in per_article if i < len(a)]
-    return pd.DataFrame(out[:n])
+    df = whole_articles(xquad_frame(path, articles))
+    by_article = df.groupby("title", sort=False)
+    # the i-th question of every article before any article's (i+1)-th
+    order = df.assign(_i=by_article.cumcount(), _a=by_article.ngroup()).sort_values(["_i", "_a"], kind="stable")
+    columns = ["id", "question", "answer_text", "answer_start", "language", "context"]
+    return order[columns].head(n).reset_index(drop=True)
 
 
 def xquad_frame(path: Path = XQUAD_HI, articles: slice = slice(None)) -> pd.DataFrame:
