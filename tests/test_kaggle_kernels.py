@@ -255,6 +255,12 @@ def test_a_family_trains_its_backbone_with_its_own_recipe_and_votes_as_its_own_b
     with pytest.raises(kp.PlanError, match=r"same kernel slug: chaii-recipes-03-muril-large-a-b-fold0 "
                                            r"\(muril-large@a-b and muril-large@a_b\)"):
         kp.plan_kernels(USER, {"muril-large@a_b": 2, "muril-large@a-b": 2}, sized=False)
+    # Kaggle caps a slug at 50 characters: 'chaii-recipes-03-' and '-fold1' leave a family name 27
+    long_tag = "muril-large@" + "t" * 16                                  # 28 characters: one too many
+    with pytest.raises(kp.PlanError, match=rf"chaii-recipes-03-muril-large-{'t' * 16}-fold1 \(51 characters, "
+                                           rf"from '{long_tag}': 1 too many\)"):
+        kp.plan_kernels(USER, {long_tag: 2}, sized=False)
+    assert len(kp.plan_kernels(USER, {long_tag[:-1]: 2}, sized=False)[1].slug) == km.SLUG_MAX
     with pytest.raises(kp.PlanError, match="expected <backbone>"):
         kp.parse_recipes(["muril-large@short"])
     with pytest.raises(ValueError, match="family tag 'Short' is malformed"):

@@ -18,7 +18,8 @@ ROOT_METADATA = REPO_ROOT / "kernel-metadata.json"   # the submit kernel's templ
 USER_PLACEHOLDER = "your-kaggle-username"
 # what `kaggle kernels pull -m` writes in front of source names, and push then rejects or misreads
 SOURCE_PREFIXES = ("c/", "code/", "dataset/")
-SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{3,48}[a-z0-9]$")   # Kaggle: 5-50 chars, lowercase, digits, hyphens
+SLUG_MAX = 50               # Kaggle caps a kernel slug at 50 characters
+SLUG_RE = re.compile(rf"^[a-z0-9][a-z0-9-]{{3,{SLUG_MAX - 2}}}[a-z0-9]$")   # 5-50 chars, lowercase, digits, hyphens
 USER_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 # `machine_shape`: the accelerator `kaggle kernels push` asks for (kaggle CLI 2.2.4 sends it from the metadata, or
 # `--accelerator`, which overrides it; without either Kaggle picks). kagglesdk 0.1.38's ApiSaveKernelRequest lists

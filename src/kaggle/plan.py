@@ -22,7 +22,14 @@ from pathlib import Path, PurePosixPath
 
 from src.common.paths import COMPETITION
 from src.kaggle import sizing
-from src.kaggle.metadata import DEFAULT_MACHINE, MACHINE_SHAPES, kernel_metadata, read_template, template_slug
+from src.kaggle.metadata import (
+    DEFAULT_MACHINE,
+    MACHINE_SHAPES,
+    SLUG_MAX,
+    kernel_metadata,
+    read_template,
+    template_slug,
+)
 from src.kaggle.sizing_facts import MACHINES
 from src.kaggle.wheels import WHEELS_SLUG
 from src.train.backbones import FAMILY_FORM, get_backbone
@@ -186,7 +193,7 @@ def plan_kernels(user: str, counts: dict[str, int] | None = None, template: dict
                 params.update(fitted_batch(the_recipe, name, params, machine))
                 size = sized_or_refused(sizing.size_training, slug, the_recipe, name, n, params, machine)
             plans.append(KernelPlan(slug, "03_recipe_training", params, meta, size=size, recipe=path))
-    check_distinct_slugs(plans)
+    check_slugs(plans)
     slug = template_slug(template)
     model_dirs = [f"../input/{p.slug}/{p.parameters['backbone']}/fold{p.parameters['fold']}/model" for p in plans]
     meta = kernel_metadata(user, slug, f"{slug}.ipynb", [wheels], [f"{user}/{p.slug}" for p in plans], template,
@@ -197,8 +204,14 @@ def plan_kernels(user: str, counts: dict[str, int] | None = None, template: dict
     return plans
 
 
-def check_distinct_slugs(plans: list[KernelPlan]) -> None:
-    """Two names that differ only in '@'/'_' (muril-large@a_b, muril-large@a-b) would push to one kernel."""
+def check_slugs(plans: list[KernelPlan]) -> None:
+    """Kaggle caps a slug at 50 characters (a long family name goes over), and two names that differ only in
+    '@'/'_' (muril-large@a_b, muril-large@a-b) would push to one kernel."""
+    too_long = {p.parameters["backbone"]: p.slug for p in plans if len(p.slug) > SLUG_MAX}  # its last fold's
+    if too_long:
+        raise PlanError(f"kernel slug over Kaggle's {SLUG_MAX}-character cap: " + "; ".join(
+            f"{slug} ({len(slug)} characters, from {name!r}: {len(slug) - SLUG_MAX} too many)"
+            for name, slug in too_long.items()) + f"; give the family a shorter tag ({FAMILY_FORM})")
     by_slug: dict[str, list[str]] = {}
     for p in plans:
         by_slug.setdefault(p.slug, []).append(p.parameters["backbone"])
