@@ -413,9 +413,14 @@ def parse_overrides(pairs: list[str], defaults: dict, flag: str) -> dict:
 
 
 def parse_base_overrides(pairs: list[str]) -> dict:
-    """`--base KEY=VALUE` pairs as BaseQAConfig fields."""
+    """`--base KEY=VALUE` pairs as BaseQAConfig fields, checked by BaseQAConfig itself (e.g. squad_shape's values)."""
     from research.experiments.base_qa import BaseQAConfig
-    return parse_overrides(pairs, dataclasses.asdict(BaseQAConfig()), "--base")
+    out = parse_overrides(pairs, dataclasses.asdict(BaseQAConfig()), "--base")
+    try:
+        BaseQAConfig(**out)
+    except ValueError as e:
+        raise SystemExit(f"--base: {e}") from None
+    return out
 
 
 RUN_SETS = ("seed", "soft_label_radius", "model_path", "output_dir", "experiment_log")  # each run sets these itself
@@ -452,7 +457,7 @@ def main(argv: list[str] | None = None) -> None:
                          "e.g. --train group_by_length=true")
     ap.add_argument("--base", action="append", default=[], metavar="KEY=VALUE",
                     help="fine-tune another base (research.experiments.base_qa.BaseQAConfig fields; new run ids), "
-                         "e.g. --base group_by_length=true --base max_windows=0")
+                         "e.g. --base group_by_length=true --base max_windows=0 --base squad_shape=article")
     a = ap.parse_args(argv)
     g = grid_of(a.shape)
     # the paragraph grid's report is called as before (tests replace it with a three-argument stand-in)

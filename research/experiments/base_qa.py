@@ -11,7 +11,22 @@ Sizing (2 CPU cores): bf16 autocast trains e5-small at ~3.0 windows/s at 256 tok
 `max_windows` = 10,800 is 60 minutes of training in bf16, leaving ~15 minutes for tokenizing, checkpoints and
 scoring 1,412 evaluation questions (97 minutes in fp32).
 
+`squad_shape="article"` (`--squad-shape article`) lets the base meet long contexts: every SQuAD question sits beside
+its whole article (`evalsets.whole_articles`: the paragraphs joined in file order, the answer moved), TyDi-en stays
+paragraphs, and no evaluated title can enter (the articles are joined from the SQuAD frame left after dropping the
+held-out titles, and `training_frames` refuses to return if `evalsets.leaks` finds anything). Its compute is the
+paragraph build's: the article part keeps exactly the windows the same questions give as paragraphs
+(`article_windows`). Measured with e5-small's tokenizer at 256/96 (2026-12-05; token counts, the same on any
+machine): SQuAD dev articles 0-35 are 8,123 questions in 36 articles (1,545 paragraphs); as paragraphs 9,928 windows
+(8,504 with the answer), as whole articles 525,934 (64.7 a question), 13,316 of them with the answer (1.64 a
+question). Answer windows alone exceed the paragraph count, so each question keeps one of its answer windows (8,123)
+and a seeded sample of 1,805 windows without the answer fills the 9,928: about as many negatives as the paragraph
+build's 1,424, drawn from the other paragraphs of the same article. With TyDi-en's 4,242 windows that is the same
+14,170 windows as the paragraph build. Cutting the 525,934 windows took 6.3 min (counted niced on 2 cores beside a
+training run) and holds them all in Arrow once (~0.7 GB) before the sample.
+
     python -m research.experiments.base_qa            # build (or find) the base, print its zero-shot scores
+    python -m research.experiments.base_qa --group-by-length --max-windows 0 --squad-shape article
 """
 from __future__ import annotations
 
@@ -24,11 +39,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from research.experiments import evalsets
 from src.common.paths import CACHE_DIR
 from src.train import explog
 
 BASE_DIR = CACHE_DIR / "base-qa"
 RESULT = "base_qa.json"
+SQUAD = "squad_dev"                  # the training source `squad_shape` acts on
+SQUAD_SHAPES = evalsets.SHAPES       # "paragraph" | "article"
 
 
 @dataclass
@@ -48,6 +66,11 @@ class BaseQAConfig:
     eval_steps: int = 0                 # > 0: also score the evaluation sets during training
     seed: int = 42
     group_by_length: bool = False       # batches of similar length (TrainConfig.group_by_length): 1.29x windows/s
+    squad_shape: str = "paragraph"      # "article": each SQuAD question beside its whole article, equal compute
+
+    def __post_init__(self):
+        if self.squad_shape not in SQUAD_SHAPES:
+            raise ValueError(f"BaseQAConfig.squad_shape must be one of {SQUAD_SHAPES}, got {self.squad_shape!r}")
 
     def to_dict(self) -> dict:
         """The config as logged and hashed. Fields added after the grid was logged appear only when set, so the
@@ -56,7 +79,7 @@ class BaseQAConfig:
         return {k: v for k, v in d.items() if k not in LATER_FIELDS or v != LATER_FIELDS[k]}
 
 
-LATER_FIELDS = {"group_by_length": False}   # field -> the value every earlier build had
+LATER_FIELDS = {"group_by_length": False, "squad_shape": "paragraph"}   # field -> what every earlier build had
 
 
 def base_dir(cfg: BaseQAConfig) -> Path:
@@ -64,13 +87,86 @@ def base_dir(cfg: BaseQAConfig) -> Path:
     return BASE_DIR if cfg == BaseQAConfig() else BASE_DIR.with_name(f"base-qa-{explog.config_hash(cfg.to_dict())}")
 
 
+def shaped(frames: dict[str, pd.DataFrame], squad_shape: str) -> dict[str, pd.DataFrame]:
+    """The training frames as the base meets them: as they are, or ("article") the SQuAD source's questions each
+    beside its whole article (`evalsets.whole_articles`), the other sources unchanged."""
+    if squad_shape not in SQUAD_SHAPES:
+        raise ValueError(f"squad_shape must be one of {SQUAD_SHAPES}, got {squad_shape!r}")
+    if squad_shape == "paragraph":
+        return frames
+    if SQUAD not in frames:
+        raise ValueError(f"squad_shape='article' reshapes the {SQUAD!r} source; the frames are {sorted(frames)}")
+    return {k: evalsets.whole_articles(v) if k == SQUAD else v for k, v in frames.items()}
+
+
+def training_frames(squad_shape: str = "paragraph", data_dir: Path = evalsets.DATA_DIR) -> dict[str, pd.DataFrame]:
+    """The base's training sources as paragraphs (TyDi-en train, SQuAD dev articles 0-35). Raises a ValueError
+    listing every leak if an evaluated question id, title, context or paragraph (of either evaluation shape) is in
+    them as the base meets them (`shaped`)."""
+    trains = {k: v for k, v in evalsets.train_sources(data_dir).items() if k in ("tydi_en", SQUAD)}
+    every = {**evalsets.eval_sets(data_dir), **evalsets.eval_sets(data_dir, shape="article")}
+    problems = evalsets.leaks(every, shaped(trains, squad_shape))
+    if problems:
+        raise ValueError(f"{data_dir}: the base's training frames hold evaluated data:\n" + "\n".join(problems))
+    return trains
+
+
+def keep_windows(has_answer: np.ndarray, example_id: np.ndarray, budget: int, rng: np.random.Generator
+                 ) -> np.ndarray:
+    """Keep mask over one source's windows, `budget` of them (fewer only if it has fewer): every window with the
+    answer if they fit, else one of each question's (a seeded choice), then a seeded sample of the windows without
+    it for the rest (`src.train.augment.sample_negatives`)."""
+    from src.train.augment import sample_negatives
+
+    has_answer = np.asarray(has_answer, dtype=bool)
+    pos = np.flatnonzero(has_answer)
+    if len(pos) > budget:
+        shuffled = rng.permutation(pos)
+        _, first = np.unique(np.asarray(example_id)[shuffled], return_index=True)
+        pos = np.sort(shuffled[first])
+        if len(pos) > budget:
+            raise ValueError(f"{len(pos)} questions have an answer window, more than the budget of {budget} windows")
+    neg = np.flatnonzero(~has_answer)
+    pool = np.sort(np.concatenate([pos, neg]))
+    fraction = min(1.0, (budget - len(pos)) / len(neg)) if len(neg) else 0.0
+    keep = np.zeros(len(has_answer), dtype=bool)
+    keep[pool[sample_negatives(has_answer[pool], fraction, rng)]] = True
+    return keep
+
+
+def article_windows(paragraphs: pd.DataFrame, tokenizer, cfg: BaseQAConfig):
+    """The windows of `paragraphs`' questions each beside its whole article, as many as the same questions give as
+    paragraphs (`keep_windows`, seeded by `cfg.seed`). Windows are cut by the recipe's chunked featurizer
+    (`src.train.recipe.source_windows`, every window once, no augmentation)."""
+    import pyarrow as pa
+    from datasets import Dataset
+
+    from src.train.fold import features_dataset
+    from src.train.recipe import Augment, source_windows
+
+    budget = len(features_dataset(paragraphs, tokenizer, cfg.max_length, cfg.doc_stride))
+    rng = np.random.default_rng([cfg.seed, 1])      # not max_windows' stream (default_rng(seed)): independent draws
+    articles = evalsets.whole_articles(paragraphs)
+    table = source_windows(articles, tokenizer, cfg.max_length, cfg.doc_stride,
+                           Augment(random_crop=False, progressive=False), rng)
+    has_answer = table.column("has_answer").to_numpy(zero_copy_only=False)
+    keep = keep_windows(has_answer, np.asarray(table.column("example_id").to_pylist()), budget, rng)
+    print(f"base-qa: {len(articles)} questions beside their whole article: {len(keep)} windows, "
+          f"{int(has_answer.sum())} with the answer; kept {int((keep & has_answer).sum())} with it + "
+          f"{int((keep & ~has_answer).sum())} without = {int(keep.sum())}, their windows as paragraphs", flush=True)
+    return Dataset(table.filter(pa.array(keep)))
+
+
 def train_windows(frames: dict[str, pd.DataFrame], tokenizer, cfg: BaseQAConfig):
-    """All sources' windows, then a seeded sample of `max_windows` of them (positives and negatives alike)."""
+    """All sources' windows (the SQuAD source's as `article_windows` with `squad_shape="article"`), then a seeded
+    sample of `max_windows` of them (positives and negatives alike). `frames` hold paragraphs."""
     from datasets import concatenate_datasets
 
     from src.train.fold import features_dataset
 
-    parts = [features_dataset(df, tokenizer, cfg.max_length, cfg.doc_stride) for df in frames.values()]
+    shaped(frames, cfg.squad_shape)                 # a clear error before any tokenizing
+    parts = [article_windows(df, tokenizer, cfg) if cfg.squad_shape == "article" and name == SQUAD
+             else features_dataset(df, tokenizer, cfg.max_length, cfg.doc_stride) for name, df in frames.items()]
     ds = concatenate_datasets(parts)
     if 0 < cfg.max_windows < len(ds):
         keep = np.sort(np.random.default_rng(cfg.seed).choice(len(ds), cfg.max_windows, replace=False))
@@ -107,11 +203,8 @@ def build(cfg: BaseQAConfig | None = None, out_dir: str | Path | None = None,
             print(f"base-qa found in {out} (config {h})", flush=True)
             return cached
         print(f"base-qa in {out} has another config ({cached.get('config_hash')} != {h}): rebuilding", flush=True)
-    from research.experiments import evalsets
-    if trains is None or evals is None:
-        all_trains = evalsets.train_sources()
-        trains = trains or {k: all_trains[k] for k in ("tydi_en", "squad_dev")}
-        evals = evals or evalsets.eval_sets()
+    trains = training_frames(cfg.squad_shape) if trains is None else trains
+    evals = evalsets.eval_sets() if evals is None else evals
     model_dir = cfg.model_dir or str(ensure_e5_small(CACHE_DIR / "e5-small"))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     dataset = train_windows(trains, tokenizer, cfg)
@@ -145,7 +238,6 @@ def rescore(out_dir: str | Path = BASE_DIR, evals: dict[str, pd.DataFrame] | Non
     rewrites the metrics in base_qa.json and in the base's row of the experiment log."""
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-    from research.experiments import evalsets
     from src.common.io import write_json
     from src.train.fold import TrainConfig, score_model, update_metrics_json
 
@@ -173,11 +265,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=None, help="default: the cache folder of this config (base_dir)")
     ap.add_argument("--max-windows", type=int, default=BaseQAConfig.max_windows, help="0: every training window")
     ap.add_argument("--group-by-length", action="store_true", help="batches of windows of similar length")
+    ap.add_argument("--squad-shape", choices=SQUAD_SHAPES, default=BaseQAConfig.squad_shape,
+                    help="article: each SQuAD question beside its whole article, as many windows as paragraphs")
     ap.add_argument("--fp32", action="store_true", help="train in fp32 (bf16 autocast is the default)")
     ap.add_argument("--rescore", action="store_true",
                     help="score the built base again (after a change to the evaluation) and update its log row")
     a = ap.parse_args(argv)
-    cfg = BaseQAConfig(max_windows=a.max_windows, bf16=not a.fp32, group_by_length=a.group_by_length)
+    cfg = BaseQAConfig(max_windows=a.max_windows, bf16=not a.fp32, group_by_length=a.group_by_length,
+                       squad_shape=a.squad_shape)
     res = rescore(a.out or base_dir(cfg)) if a.rescore else build(cfg, a.out)
     names = list(res["data"]["eval"])
     print(f"zero-shot scores of {res['model_dir']} (Jaccard with 95% bootstrap interval, EM and F1 in %):")
