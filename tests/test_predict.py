@@ -123,3 +123,13 @@ def test_offsets_array_equals_the_loop(seed):
                 for _ in range(rng.integers(0, 40))] for _ in range(20)] + [[], [None, None]]
     assert np.array_equal(offsets_array(mapping, 45), _offsets_loop(mapping, 45))
     assert offsets_array([], 0).shape == (0, 0, 2)
+
+
+def test_of_examples_keeps_the_windows_of_those_examples_in_their_order():
+    from src.infer.predict import WindowLogits
+    ids = np.array(["a", "b", "a", "c"])
+    start = np.arange(8, dtype=np.float16).reshape(4, 2)
+    x = WindowLogits(ids, start, -start, np.zeros((4, 2, 2), np.int32))
+    y = x.of_examples(["c", "a"])
+    assert y.example_id.tolist() == ["a", "a", "c"]
+    assert y.start.tolist() == [[0, 1], [4, 5], [6, 7]] and y.end.tolist() == [[0, -1], [-4, -5], [-6, -7]]

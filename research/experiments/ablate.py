@@ -33,7 +33,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from research.experiments import ablation_table
@@ -295,10 +294,7 @@ def save_held_out(out_dir: Path, held: pd.DataFrame, name: str = "xquad_hi") -> 
     from src.common.io import write_csv
     from src.infer.predict import WindowLogits
 
-    logits = WindowLogits.load(out_dir / "oof_logits.npz")
-    keep = np.isin(logits.example_id, held["id"].to_numpy())
-    WindowLogits(logits.example_id[keep], logits.start[keep], logits.end[keep], logits.offsets[keep]).save(
-        out_dir / f"{name}_logits.npz")
+    WindowLogits.load(out_dir / "oof_logits.npz").of_examples(held["id"]).save(out_dir / f"{name}_logits.npz")
     cols = [c for c in ("id", "context", "question", "answer_text", "answer_start", "language", "title") if c in held]
     write_csv(held[cols], out_dir / f"{name}_examples.csv")
 

@@ -31,15 +31,9 @@ KIND = "seed-blend"
 TABLE = Path("docs/seed_blend.md")
 
 
-def restrict(logits: WindowLogits, ids) -> WindowLogits:
-    """The windows of these examples only."""
-    keep = np.isin(logits.example_id, np.asarray(ids))
-    return WindowLogits(logits.example_id[keep], logits.start[keep], logits.end[keep], logits.offsets[keep])
-
-
 def per_question(examples: pd.DataFrame, logits: list[WindowLogits]) -> np.ndarray:
     """Each example's Jaccard (best over its golds) of the answer decoded from these models' averaged logits."""
-    spans = blend_spans(examples, [restrict(x, examples["id"]) for x in logits])
+    spans = blend_spans(examples, [x.of_examples(examples["id"]) for x in logits])
     scored = examples.assign(prediction=span_texts(examples["context"], spans))
     return score_rows(scored)["jaccard"].to_numpy()
 

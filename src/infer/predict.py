@@ -48,6 +48,11 @@ class WindowLogits:
     def with_logits(self, start: np.ndarray, end: np.ndarray) -> "WindowLogits":
         return WindowLogits(self.example_id, start.astype(np.float16), end.astype(np.float16), self.offsets)
 
+    def of_examples(self, ids) -> "WindowLogits":
+        """The windows of these examples only, in their order here."""
+        keep = np.isin(self.example_id, np.asarray(ids))
+        return WindowLogits(self.example_id[keep], self.start[keep], self.end[keep], self.offsets[keep])
+
 
 def share_offsets(logits: list[WindowLogits]) -> list[WindowLogits]:
     """Models with the same tokenizer and windows hold one offsets array between them (the offsets take twice
