@@ -8,7 +8,7 @@
 #   make ablate-long  the same ablation with every question beside its whole article (chaii's shape; Hindi +
 #               Tamil), resumes from docs/experiments.jsonl, writes docs/ablation_table_long.md
 #   make seed-blend  a long-grid variant's seeds averaged window by window vs each alone, from their saved logits
-#               (VARIANT=plain, SHAPE=article) -> docs/seed_blend.md
+#               (VARIANT=plain, SHAPE=article; LONG_ARGS="--size hindi=925 ..." as ablate-long's) -> docs/seed_blend.md
 #   make infer-settings  window/answer-length/rules for plain, chosen on a Hindi dev split, then scored once
 #   make chaii-like  real Hindi/Tamil questions beside their whole article, in chaii's train/test/solution CSVs
 #               -> runs/chaii_like/ (no test article in any training source), and its size card
@@ -173,7 +173,7 @@ ablate-long: .venv/.installed
 VARIANT ?= plain
 SHAPE ?= article
 seed-blend: .venv/.installed
-	$(PY) -m research.experiments.seed_blend --shape $(SHAPE) --variant $(VARIANT)
+	$(PY) -m research.experiments.seed_blend --shape $(SHAPE) --variant $(VARIANT) $(LONG_ARGS)
 
 # Needs plain's saved models (make ablate); 10 min on 2 cores (measured); writes docs/infer_settings.md
 infer-settings: .venv/.installed

@@ -43,3 +43,24 @@ def test_a_seed_averaged_with_itself_gains_nothing_and_the_table_says_so():
     row = {"grid": "article", "variant": "plain", "runs": ["r0", "r1"], "sets": ["s"], "metrics": m}
     assert "| article | plain | 2 | s | 1.000 | 1.000 | 1.000 [1.000, 1.000] | +0.000 [+0.000, +0.000] |" \
         in seed_blend.markdown([row])
+
+
+def test_size_flags_pick_the_bigger_grid_and_its_rows_say_which(monkeypatch, tmp_path):
+    # the full-data runs (--size hindi=925 --size tamil=658) have their own run ids: averaging them needs the grid's
+    # sizes set as `ablate run` sets them, and the table must tell that grid from the default one
+    from research.experiments import ablate_long
+    monkeypatch.setattr(ablate_long, "SIZES", dict(ablate_long.SIZES))
+    seen = {}
+
+    def fake_run(shape, variant, log, data_dir, out_root=None, overrides=()):
+        seen.update(sizes=dict(ablate_long.SIZES), overrides=list(overrides))
+
+    monkeypatch.setattr(seed_blend, "run", fake_run)
+    seed_blend.main(["--size", "hindi=925", "--size", "tamil=658", "--log", str(tmp_path / "log.jsonl"),
+                     "--table", str(tmp_path / "t.md")])
+    assert seen["sizes"]["hindi"] == 925 and seen["sizes"]["tamil"] == 658
+    assert seen["overrides"] == ["hindi=925", "tamil=658"]
+    m = seed_blend.blend_metrics(VALID, [model({5: 4.0}, {5: 4.0})] * 2, ["s"])
+    row = {"grid": "article", "overrides": seen["overrides"], "variant": "plain", "runs": ["r0", "r1"],
+           "sets": ["s"], "metrics": m}
+    assert "| article (hindi=925, tamil=658) | plain | 2 |" in seed_blend.markdown([row])

@@ -430,6 +430,30 @@ def parse_train_overrides(pairs: list[str]) -> dict:
     return parse_overrides(pairs, defaults, "--train")
 
 
+def add_config_args(ap) -> None:
+    """The flags that pick another configuration of a grid (its sizes, fine-tune settings, base): new run ids."""
+    ap.add_argument("--size", action="append", default=[], metavar="KEY=N",
+                    help=f"override a size (a bigger grid gets new run ids); keys: {sorted(SIZES)} (paragraph), "
+                         "hindi, tamil, tydi_en_dev (article)")
+    ap.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
+                    help="another fine-tune setting (src.train.fold.TrainConfig fields; new run ids), "
+                         "e.g. --train group_by_length=true")
+    ap.add_argument("--base", action="append", default=[], metavar="KEY=VALUE",
+                    help="fine-tune another base (research.experiments.base_qa.BaseQAConfig fields; new run ids), "
+                         "e.g. --base group_by_length=true --base max_windows=0 --base squad_shape=article")
+
+
+def apply_config_args(g, a) -> None:
+    """Set the grid `g`'s configuration from `add_config_args`' flags in `a`."""
+    g.BASE.update(parse_base_overrides(a.base))
+    TRAIN.update(parse_train_overrides(a.train))     # both grids fine-tune with these settings
+    for kv in a.size:
+        key, _, n = kv.partition("=")
+        if key not in g.SIZES or not n.isdigit():
+            raise SystemExit(f"--size wants KEY=N with KEY in {sorted(g.SIZES)}, got {kv!r}")
+        g.SIZES[key] = int(n)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("command", choices=["run", "report", "reproduce", "rescore"])
@@ -445,27 +469,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data-dir", type=Path, default=SHARED_DIR / "data")
     ap.add_argument("--table", type=Path, default=None, help="also write the markdown table here")
     ap.add_argument("--plot", type=Path, default=None, help="also save the plot here")
-    ap.add_argument("--size", action="append", default=[], metavar="KEY=N",
-                    help=f"override a size (a bigger grid gets new run ids); keys: {sorted(SIZES)} (paragraph), "
-                         "hindi, tamil, tydi_en_dev (article)")
-    ap.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
-                    help="another fine-tune setting (src.train.fold.TrainConfig fields; new run ids), "
-                         "e.g. --train group_by_length=true")
-    ap.add_argument("--base", action="append", default=[], metavar="KEY=VALUE",
-                    help="fine-tune another base (research.experiments.base_qa.BaseQAConfig fields; new run ids), "
-                         "e.g. --base group_by_length=true --base max_windows=0 --base squad_shape=article")
+    add_config_args(ap)
     a = ap.parse_args(argv)
     g = grid_of(a.shape)
     # the paragraph grid's report is called as before (tests replace it with a three-argument stand-in)
     kw = {} if g is this_grid() else {"grid": g}
     out_root = a.out_root or g.OUT_ROOT
-    g.BASE.update(parse_base_overrides(a.base))
-    TRAIN.update(parse_train_overrides(a.train))     # both grids fine-tune with these settings
-    for kv in a.size:
-        key, _, n = kv.partition("=")
-        if key not in g.SIZES or not n.isdigit():
-            raise SystemExit(f"--size wants KEY=N with KEY in {sorted(g.SIZES)}, got {kv!r}")
-        g.SIZES[key] = int(n)
+    apply_config_args(g, a)
     if a.command == "rescore":
         row = rescore(a.run_id, a.log, out_root, a.data_dir, **kw)
         print(f"rescored {a.run_id}: { {n: row['metrics'][n] for n in g.EVAL_SETS if n in row['metrics']} }")

@@ -8,6 +8,10 @@ average's Jaccard minus the seeds' mean on it; 95% bootstrap over questions). No
 saved logits, so it needs the runs' folders on this machine, and logs one row of kind "seed-blend".
 
     python -m research.experiments.seed_blend --shape article --variant plain     # -> docs/seed_blend.md
+    python -m research.experiments.seed_blend --variant plain --size hindi=925 --size tamil=658   # another grid
+
+`--size`, `--train` and `--base` pick the grid's configuration as `research.experiments.ablate run` does; the
+table's grid column names them.
 """
 from __future__ import annotations
 
@@ -62,15 +66,18 @@ def markdown(rows: list[dict]) -> str:
     for r in rows:
         for name in r.get("sets", sorted(r["metrics"])):
             m = r["metrics"][name]
-            lines.append(f"| {r['grid']} | {r['variant']} | {len(r['runs'])} | {name} | {m['seeds_mean']:.3f} | "
+            grid = r["grid"] + (f" ({', '.join(r['overrides'])})" if r.get("overrides") else "")
+            lines.append(f"| {grid} | {r['variant']} | {len(r['runs'])} | {name} | {m['seeds_mean']:.3f} | "
                          f"{m['seeds_best']:.3f} | {m['average']:.3f} [{m['average_ci'][0]:.3f}, "
                          f"{m['average_ci'][1]:.3f}] | {m['gain']:+.3f} [{m['gain_ci'][0]:+.3f}, "
                          f"{m['gain_ci'][1]:+.3f}] |")
     return "\n".join(lines) + "\n"
 
 
-def run(shape: str, variant: str, log: Path, data_dir: Path, out_root: Path | None = None) -> dict:
-    """Average the logged seeds of `variant` (the grid's current configuration), score, log and return the row."""
+def run(shape: str, variant: str, log: Path, data_dir: Path, out_root: Path | None = None,
+        overrides: list[str] = ()) -> dict:
+    """Average the logged seeds of `variant` (the grid's current configuration, set beforehand by
+    `ablate.apply_config_args`; `overrides` names it in the row), score, log and return the row."""
     g = ablate.grid_of(shape)
     rows = [r for r in ablate.ablation_rows(log, g) if r["variant"] == variant]
     if len(rows) < 2:
@@ -87,7 +94,8 @@ def run(shape: str, variant: str, log: Path, data_dir: Path, out_root: Path | No
     metrics = blend_metrics(combined({n: evals[n] for n in sets}), logits, sets)
     runs = sorted(r["run_id"] for r in rows)
     row = {"run_id": f"seed-blend-{shape}-{variant}-{explog.config_hash(runs)}", "kind": KIND, "grid": shape,
-           "variant": variant, "runs": runs, "sets": sets, "metrics": metrics, "commit": explog.git_commit()}
+           "variant": variant, "overrides": list(overrides), "runs": runs, "sets": sets, "metrics": metrics,
+           "commit": explog.git_commit()}
     if row["run_id"] in explog.done_run_ids(log):
         explog.update_run(log, row["run_id"], **{k: v for k, v in row.items() if k != "run_id"})
     else:
@@ -102,8 +110,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--log", type=Path, default=explog.REPO_LOG)
     ap.add_argument("--data-dir", type=Path, default=SHARED_DIR / "data")
     ap.add_argument("--table", type=Path, default=TABLE)
+    ablate.add_config_args(ap)
     a = ap.parse_args(argv)
-    run(a.shape, a.variant, a.log, a.data_dir)
+    ablate.apply_config_args(ablate.grid_of(a.shape), a)
+    run(a.shape, a.variant, a.log, a.data_dir, overrides=[*a.size, *a.train, *a.base])
     text = markdown([r for r in explog.read_log(a.log) if r.get("kind") == KIND])
     write_text(text, a.table)
     print(text)
