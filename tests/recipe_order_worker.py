@@ -18,8 +18,9 @@ from src.data.synthetic import make_synthetic_qa  # noqa: E402
 from src.train.augment import QACollator  # noqa: E402
 from src.train.backbones import ensure_tiny  # noqa: E402
 from src.train.fold import TrainConfig, training_arguments  # noqa: E402
-from src.train.recipe import Augment, Recipe, Source, Stage, build_dataset  # noqa: E402
+from src.train.recipe import Augment, Recipe, Source, Stage  # noqa: E402
 from src.train.trainer import trainer_class  # noqa: E402
+from src.train.windows import build_dataset  # noqa: E402
 
 MODELS = Path(os.environ.get("CHAII_MODELS", Path(__file__).resolve().parents[1] / ".cache" / "backbones"))
 

@@ -12,7 +12,8 @@ from research.experiments import ablate, evalsets
 from research.experiments import ablate_long as L
 from src.data.synthetic import make_synthetic_qa
 from src.train import explog
-from src.train.recipe import Recipe, build_dataset
+from src.train.recipe import Recipe
+from src.train.windows import build_dataset
 
 DATA = evalsets.DATA_DIR
 needs_data = pytest.mark.skipif(not (DATA / "xquad" / "xquad.hi.json").exists(), reason="needs ../shared/data")

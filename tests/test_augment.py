@@ -12,7 +12,8 @@ from src.train.augment import (
     soft_label_loss,
     soft_targets,
 )
-from src.train.recipe import Augment, Recipe, Source, Stage, build_dataset
+from src.train.recipe import Augment, Recipe, Source, Stage
+from src.train.windows import build_dataset
 from tests.test_features import long_frame
 
 OFF = Augment(random_crop=False, progressive=False, cutout=0.0, negative_fraction=1.0)

@@ -12,7 +12,7 @@ import pytest
 from src.common.paths import REPO_ROOT
 from src.data.synthetic import make_synthetic_qa
 from src.notebooks import batch
-from src.train.fold import last_complete_checkpoint
+from src.train.fold_outputs import last_complete_checkpoint
 
 
 def test_real_parameter_sets_train_their_tiny_stand_ins(tmp_path):

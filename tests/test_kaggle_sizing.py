@@ -12,10 +12,11 @@ from src.kaggle import cli as kk
 from src.kaggle import plan as kp
 from src.kaggle import sizing as z
 from src.kaggle import sizing_facts as f
+from src.kaggle import sizing_windows as zw
 from src.train.recipe import Augment, Recipe, Source, Stage
 
 USER = "tester"
-FPW = z.flops_per_window
+FPW = zw.flops_per_window
 
 
 @pytest.fixture
@@ -29,11 +30,11 @@ def toy_sources(monkeypatch):
 
 def test_window_lengths_follow_the_tokenizers_overflow():
     # room for 128 - 10 - 4 = 114 context tokens; overlap 32 -> a step of 82
-    assert z.window_lengths(50, 10, 128, 32) == [64]
-    assert z.window_lengths(500, 10, 128, 32) == [128.0] * 5 + [10 + 4 + 500 - 5 * 82]
-    assert z.mean_overlap(128, random_crop=True) == (64 + 128) / 2 and z.mean_overlap(128, False) == 128
+    assert zw.window_lengths(50, 10, 128, 32) == [64]
+    assert zw.window_lengths(500, 10, 128, 32) == [128.0] * 5 + [10 + 4 + 500 - 5 * 82]
+    assert zw.mean_overlap(128, random_crop=True) == (64 + 128) / 2 and zw.mean_overlap(128, False) == 128
     # a batch of 2 from {64, 128} equally often pads to 128 unless both are 64 (1 in 4)
-    hist = z.Histogram([64, 128], [1, 1])
+    hist = zw.Histogram([64, 128], [1, 1])
     assert hist.batch_max(2) == pytest.approx((0.25 * 64 + 0.75 * 128, 0.25 * 64 ** 2 + 0.75 * 128 ** 2))
     assert hist.batch_max(1) == pytest.approx((96, (64 ** 2 + 128 ** 2) / 2))
     # 2 x (4h^2 + 2h ffn) x s per layer, + 4 s^2 h of attention
@@ -157,6 +158,6 @@ def test_make_kernels_passes_the_machine():
 def test_submit_kernel_is_sized_against_the_competitions_rerun_limit():
     size = kp.plan_kernels(USER)[-1].size
     assert size.submit and size.limits.hours == f.SUBMIT_HOURS == 5
-    per_row = sum(len(z.window_lengths(c, 11.6, 384, 128)) for c in f.SOURCES["train.csv"].context_tokens) / 5
+    per_row = sum(len(zw.window_lengths(c, 11.6, 384, 128)) for c in f.SOURCES["train.csv"].context_tokens) / 5
     assert size.stage_windows == [pytest.approx(13 * f.TEST_ROWS * per_row)]
     assert math.isclose(size.hours(f.T4, 2), f.SETUP_HOURS + size.flops / (20e12 * 1.8) / 3600)

@@ -69,7 +69,8 @@ def test_raw_nq_sample_through_the_cli_into_a_built_recipe_dataset(tmp_path, tin
     """Raw simplified NQ -> classifier -> nq-subset/ -> the shipped recipe's nq source -> training windows."""
     from src.data.nq import DATASET_SLUG, SUBSET_FILE, main
     from src.data.synthetic import nq_sample_records, write_nq_sample, write_reference_questions
-    from src.train.recipe import Augment, Recipe, Stage, build_dataset, load_recipe, source_frame
+    from src.train.recipe import Augment, Recipe, Stage, load_recipe, source_frame
+    from src.train.windows import build_dataset
 
     raw = write_nq_sample(tmp_path / "simplified-nq-train.jsonl", n=40, seed=0)
     records = [json.loads(line) for line in raw.read_text(encoding="utf-8").splitlines()]

@@ -12,7 +12,8 @@ import pytest
 
 from src.common.paths import SHARED_DIR
 from src.data.synthetic import make_synthetic_qa
-from src.train.recipe import Augment, Recipe, Source, Stage, build_dataset, load_recipe
+from src.train.recipe import Augment, Recipe, Source, Stage, load_recipe
+from src.train.windows import build_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "recipe_order_worker.py"

@@ -9,9 +9,9 @@ import pytest
 
 from src.data.features import frame_to_batch, prepare_train_features
 from src.data.synthetic import make_synthetic_qa
-from src.train import augment
-from src.train import recipe as rc
-from src.train.recipe import Augment, Recipe, Source, Stage, build_dataset
+from src.train import augment, windows
+from src.train.recipe import Augment, Recipe, Source, Stage
+from src.train.windows import build_dataset
 from tests.test_features import long_frame
 
 
@@ -80,10 +80,10 @@ def test_streamed_windows_are_the_in_memory_builds_in_the_same_order(tokenizer, 
     recipe, frames, hard = recipe_and_frames()
     expected = reference_build(recipe, frames, tokenizer, seed=3, hard=hard, epochs=2)
     calls = []
-    real = rc.prepare_train_features
-    monkeypatch.setattr(rc, "prepare_train_features", lambda ex, *a, **kw: calls.append(len(ex["id"])) or
+    real = windows.prepare_train_features
+    monkeypatch.setattr(windows, "prepare_train_features", lambda ex, *a, **kw: calls.append(len(ex["id"])) or
                         real(ex, *a, **kw))
-    monkeypatch.setattr(rc, "WINDOW_CHUNK_CHARS", 1500)      # a few contexts a chunk
+    monkeypatch.setattr(windows, "WINDOW_CHUNK_CHARS", 1500)      # a few contexts a chunk
     got = build_dataset(recipe, frames, tokenizer, seed=3, hard=hard, epochs=2, cache_dir=tmp_path)
     assert got.features == expected.features and got.column_names == expected.column_names
     assert len(got) == len(expected) > 500 and rows(got) == rows(expected)
@@ -126,8 +126,8 @@ def test_limit_reads_a_seeded_sample_of_the_source(tmp_path):
 def test_chunk_size_does_not_change_a_sources_windows(tokenizer, chars):
     df = pd.concat([long_frame(), make_synthetic_qa(20, seed=4)], ignore_index=True)
     aug = Augment(random_crop=True, negative_fraction=0.5)
-    whole = rc.source_windows(df, tokenizer, 96, 32, aug, np.random.default_rng(5), chunk_chars=10**12)
-    part = rc.source_windows(df, tokenizer, 96, 32, aug, np.random.default_rng(5), chunk_chars=chars)
+    whole = windows.source_windows(df, tokenizer, 96, 32, aug, np.random.default_rng(5), chunk_chars=10**12)
+    part = windows.source_windows(df, tokenizer, 96, 32, aug, np.random.default_rng(5), chunk_chars=chars)
     assert part.equals(whole)
 
 

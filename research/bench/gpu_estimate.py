@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 from research.bench.blend_memory import WINNER_MODELS
-from src.kaggle.sizing import flops_per_window
 from src.kaggle.sizing_facts import SHAPES
 from src.kaggle.sizing_facts import T4_TFLOPS as GPU_TFLOPS
+from src.kaggle.sizing_windows import flops_per_window
 
 # Kaggle's T4: 65 TFLOPS fp16 tensor-core peak; encoder inference with autocast typically sustains 25-35% of it, so
 # 20 TFLOPS is the assumption (printed with the estimate). It lives in src.kaggle.sizing_facts, beside Kaggle's limits.

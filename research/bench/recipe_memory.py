@@ -1,4 +1,4 @@
-"""Peak host memory of building a recipe's training windows (`src.train.recipe.build_dataset`), in a fresh process.
+"""Peak host memory of building a recipe's training windows (`src.train.windows.build_dataset`), in a fresh process.
 
 A synthetic two-stage recipe over `n` examples whose contexts are long (chaii-like: ~60 synthetic paragraphs of
 Hindi/Tamil facts each), two epochs, random crop and progressive resizing on, tokenized with XLM-R's SentencePiece
@@ -40,7 +40,8 @@ def synthetic_frames(recipe, n: int):
 def measure(n: int) -> dict:
     from transformers import AutoTokenizer
 
-    from src.train.recipe import Augment, Recipe, Source, Stage, build_dataset
+    from src.train.recipe import Augment, Recipe, Source, Stage
+    from src.train.windows import build_dataset
 
     a, b = Source("a", "synthetic", "a"), Source("b", "synthetic", "b", repeats=2)
     recipe = Recipe("memory", [Stage("one", [a, b], 384, 128), Stage("two", [b], 384, 128)],

@@ -38,7 +38,8 @@ import pandas as pd
 from research.experiments import ablation_table
 from src.common.paths import CACHE_DIR, SHARED_DIR
 from src.train import explog
-from src.train.recipe import Augment, Recipe, Source, Stage, build_dataset
+from src.train.recipe import Augment, Recipe, Source, Stage
+from src.train.windows import build_dataset
 
 CACHE = CACHE_DIR
 OUT_ROOT = CACHE / "ablation-base"   # a run's folder: OUT_ROOT / run_id
@@ -262,7 +263,8 @@ def rescore(run_id: str, log: Path, out_root: Path, data_dir: Path, grid=None) -
 
     from research.experiments.evalsets import combined
     from src.common.io import write_csv
-    from src.train.fold import TrainConfig, score_model, update_metrics_json
+    from src.train.fold import TrainConfig, score_model
+    from src.train.fold_outputs import update_metrics_json
 
     g = grid or this_grid()
     row = next((r for r in explog.read_log(log) if r["run_id"] == run_id), None)

@@ -137,12 +137,13 @@ def keep_windows(has_answer: np.ndarray, example_id: np.ndarray, budget: int, rn
 def article_windows(paragraphs: pd.DataFrame, tokenizer, cfg: BaseQAConfig):
     """The windows of `paragraphs`' questions each beside its whole article, as many as the same questions give as
     paragraphs (`keep_windows`, seeded by `cfg.seed`). Windows are cut by the recipe's chunked featurizer
-    (`src.train.recipe.source_windows`, every window once, no augmentation)."""
+    (`src.train.windows.source_windows`, every window once, no augmentation)."""
     import pyarrow as pa
     from datasets import Dataset
 
     from src.train.fold import features_dataset
-    from src.train.recipe import Augment, source_windows
+    from src.train.recipe import Augment
+    from src.train.windows import source_windows
 
     budget = len(features_dataset(paragraphs, tokenizer, cfg.max_length, cfg.doc_stride))
     rng = np.random.default_rng([cfg.seed, 1])      # not max_windows' stream (default_rng(seed)): independent draws
@@ -190,7 +191,8 @@ def build(cfg: BaseQAConfig | None = None, out_dir: str | Path | None = None,
     from transformers import AutoTokenizer
 
     from src.train.backbones import ensure_e5_small
-    from src.train.fold import TrainConfig, last_complete_checkpoint, train_fold
+    from src.train.fold import TrainConfig, train_fold
+    from src.train.fold_outputs import last_complete_checkpoint
 
     cfg = BaseQAConfig() if cfg is None else cfg   # a fresh default: the config is a mutable dataclass
     out = Path(out_dir) if out_dir is not None else base_dir(cfg)
@@ -239,7 +241,8 @@ def rescore(out_dir: str | Path = BASE_DIR, evals: dict[str, pd.DataFrame] | Non
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
     from src.common.io import write_json
-    from src.train.fold import TrainConfig, score_model, update_metrics_json
+    from src.train.fold import TrainConfig, score_model
+    from src.train.fold_outputs import update_metrics_json
 
     out = Path(out_dir)
     summary = json.loads((out / RESULT).read_text(encoding="utf-8"))

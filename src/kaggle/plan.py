@@ -186,7 +186,7 @@ def plan_kernels(user: str, counts: dict[str, int] | None = None, template: dict
         for k in range(n):
             slug = training_slug(name, k)
             meta = kernel_metadata(user, slug, f"{slug}.ipynb", [weights_set, wheels, *data_sets], [], machine=machine)
-            # by name: the kernel reads its inlined copy, configs/<name>.yaml (kernel_build.kernel_files)
+            # by name: the kernel reads its inlined copy, configs/<name>.yaml (src.kaggle.build.kernel_files)
             params = dict(backbone=name, fold=k, n_folds=n, recipe=path.stem, **(train_parameters or {}))
             size = None
             if sized:

@@ -1,7 +1,8 @@
 """The facts the kernel sizing rests on: Kaggle's limits, its GPUs and their assumed throughput, the backbones'
 shapes, each source's size in questions and tokens, and the host/GPU memory assumptions; each with where it came from.
 
-Constants only (and the properties that follow from them); the arithmetic over them is `src/kaggle/sizing.py`.
+Constants only (and the properties that follow from them); the arithmetic over them is `src/kaggle/sizing.py` and,
+for the windows a source is cut into, `src/kaggle/sizing_windows.py`.
 """
 from __future__ import annotations
 
@@ -159,7 +160,7 @@ SPECIAL_TOKENS = 4          # <s> question </s></s> context </s> (XLM-R, RemBERT
 # host memory: assumptions until measured on Kaggle (`resource.getrusage` in the kernel)
 HOST_BASE_GIB = 3.0         # python + torch with the CUDA runtime + transformers/datasets imported
 FRAMES_GIB = 1.0            # the sources' frames (SQuAD 2.0 train: ~40 MB of JSON) and the tokenizer
-# The windows of one stage while it is permuted and written to disk (`recipe.build_dataset`): Arrow, an int32 token
+# The windows of one stage while it is permuted and written to disk (`windows.build_dataset`): Arrow, an int32 token
 # id + int8 mask + int8 type id per token and ~100 bytes of per-window columns; the finished dataset is memory-mapped
 # from disk and not counted. Built up front as Python lists (until 2026-12-04) they took 118 bytes a token
 # (research/bench/recipe_memory.py: +2,433 MB for 20.6M tokens; +253 MB streamed; docs/kaggle.md).

@@ -27,7 +27,8 @@ from src.common.paths import REPO_ROOT
 from src.notebooks.report import report_run_folder, try_render
 from src.notebooks.run import NOTEBOOK_DIR, run_notebook
 from src.train.backbones import REGISTRY, STANDS_IN_FOR, get_backbone
-from src.train.fold import TrainConfig, last_complete_checkpoint
+from src.train.fold import TrainConfig
+from src.train.fold_outputs import last_complete_checkpoint
 
 DONE = "DONE.json"
 REAL_BACKBONES = ["muril-large", "rembert", "xlm-roberta-large-squad2"]

@@ -2,15 +2,14 @@
 
 Reads top to bottom in the order the work happens (as run_qa.py): config -> folds -> features -> model -> train
 -> predict the held-out fold -> post-process -> Jaccard per language -> save model, out-of-fold predictions, metrics.
+What the run leaves in its folder, and reading it back (checkpoints, `read_fold_result`): `src/train/fold_outputs.py`.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -20,9 +19,16 @@ from src.common.io import write_csv, write_json
 from src.data.features import frame_to_batch, prepare_train_features
 from src.infer.metric import qa_metrics, score_rows
 from src.infer.precision import use_bf16
-from src.infer.predict import MODEL_CONFIG, WindowLogits
+from src.infer.predict import WindowLogits
 from src.train import explog
 from src.train.backbones import get_backbone, resolve_model_path
+from src.train.fold_outputs import (
+    LOG_HISTORY_JSON,
+    METRICS_JSON,
+    FoldResult,
+    last_complete_checkpoint,
+    save_model_dir,
+)
 from src.train.trainer import eval_features, predict_features, trainer_class
 
 
@@ -185,46 +191,6 @@ def predict_frame(model, tokenizer, df: pd.DataFrame, cfg: TrainConfig) -> tuple
     return predict_features(model, df, eval_features(df, tokenizer, cfg), cfg, tokenizer.pad_token_id)
 
 
-def last_complete_checkpoint(out_dir: Path, remove: bool = True) -> Path | None:
-    """The newest checkpoint with a readable trainer_state.json; newer, half-written ones are removed (`remove`:
-    by one process only, when several resume together).
-
-    Trainer writes trainer_state.json last, so a run killed while saving leaves a checkpoint without it, which
-    transformers' `get_last_checkpoint` would pick and then fail to load.
-    """
-    ckpt = out_dir / "checkpoints"
-    if not ckpt.is_dir():
-        return None
-    found = sorted((p for p in ckpt.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
-                   key=lambda p: int(p.name.split("-")[-1]), reverse=True)
-    for path in found:
-        try:
-            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
-            return path
-        except (OSError, ValueError):
-            if remove:
-                print(f"   removing incomplete checkpoint {path}", flush=True)
-                shutil.rmtree(path)
-    return None
-
-
-def save_model_dir(trainer, tokenizer, cfg: TrainConfig, path: Path) -> None:
-    """Weights, tokenizer and the window settings they were trained with (read back by `predict.load_model`)."""
-    trainer.save_model(str(path))
-    tokenizer.save_pretrained(str(path))
-    write_json({"backbone": cfg.backbone, "max_length": cfg.max_length, "doc_stride": cfg.doc_stride,
-                "n_best_size": cfg.n_best_size, "max_answer_length": cfg.max_answer_length},
-               path / MODEL_CONFIG)
-
-
-@dataclass
-class FoldResult:
-    metrics: dict
-    oof: pd.DataFrame
-    output_dir: Path
-    log_history: list = field(default_factory=list)
-
-
 def check_unique_ids(valid_df: pd.DataFrame) -> None:
     """Windows find their example by id, so held-out examples sharing an id would be scored on each other's
     contexts (XQuAD and XQuAD-IN translate the same SQuAD questions under the same ids)."""
@@ -232,30 +198,6 @@ def check_unique_ids(valid_df: pd.DataFrame) -> None:
     if len(dup):
         raise ValueError(f"the evaluation examples have {len(dup)} duplicated ids (e.g. {sorted(set(dup))[:3]}): "
                          "give each its own id, e.g. prefix each evaluation set's ids with its name")
-
-
-METRICS_JSON = "metrics.json"
-LOG_HISTORY_JSON = "log_history.json"   # the Trainer's logged steps (loss, learning rate), for a launched run's result
-
-
-def read_fold_result(out_dir: str | Path) -> FoldResult:
-    """The `FoldResult` a finished run wrote into `out_dir` (a launched run returns nothing to the notebook)."""
-    out = Path(out_dir)
-    path = out / METRICS_JSON
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: the training run wrote no result there")
-    history = out / LOG_HISTORY_JSON
-    return FoldResult(json.loads(path.read_text(encoding="utf-8"))["metrics"],
-                      pd.read_csv(out / "oof.csv", dtype={"id": str}, keep_default_na=False), out,
-                      json.loads(history.read_text(encoding="utf-8")) if history.is_file() else [])
-
-
-def update_metrics_json(out_dir: str | Path, metrics: dict) -> None:
-    """Merge re-scored `metrics` into a run's metrics.json (as `train_fold` wrote it), where there is one."""
-    path = Path(out_dir) / METRICS_JSON
-    if path.exists():
-        saved = json.loads(path.read_text(encoding="utf-8"))
-        write_json(dict(saved, metrics=dict(saved.get("metrics", {}), **metrics)), path)
 
 
 def score_model(model, tokenizer, valid_df: pd.DataFrame, cfg: TrainConfig, bf16: bool = False,

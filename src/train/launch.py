@@ -23,7 +23,8 @@ from pathlib import Path
 import pandas as pd
 
 from src.infer.devices import gpu_count, process_count
-from src.train.fold import FoldResult, TrainConfig, last_complete_checkpoint, read_fold_result, split_batch, train_fold
+from src.train.fold import TrainConfig, split_batch, train_fold
+from src.train.fold_outputs import FoldResult, last_complete_checkpoint, read_fold_result
 
 
 def train_here(train_df: pd.DataFrame, cfg: TrainConfig, recipe=None, data_dir: str | os.PathLike = "",
@@ -66,9 +67,9 @@ def launch_fold(train_df: pd.DataFrame, cfg: TrainConfig, recipe=None, data_dir:
     """Train fold `cfg.fold` on `cfg.num_processes` processes (0: one per visible GPU) and return its result.
 
     One process: `train_here`, exactly as before. Several: `train_here` in each under DDP, then the result rank 0
-    wrote into `cfg.output_dir` (`fold.read_fold_result`). `recipe`: a recipe name, path or `Recipe` (empty: plain
-    fine-tuning on `train_df`); `data_dir`: where its external data sets are; `resume`: True = the last complete
-    checkpoint in `<output_dir>/checkpoints` (looked up here, once, before the processes start)."""
+    wrote into `cfg.output_dir` (`fold_outputs.read_fold_result`). `recipe`: a recipe name, path or `Recipe`
+    (empty: plain fine-tuning on `train_df`); `data_dir`: where its external data sets are; `resume`: True = the last
+    complete checkpoint in `<output_dir>/checkpoints` (looked up here, once, before the processes start)."""
     gpus = gpu_count()
     n = process_count(cfg.num_processes, gpus)
     if n == 1:
