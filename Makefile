@@ -33,6 +33,10 @@
 #   make clean  remove runs/ and .cache/ (trained models, tiny backbones)
 #   make help   this list: every target above with the first line of its description
 SHELL := /bin/bash
+# glibc otherwise returns each step's freed activation buffers to the OS and page-faults them back in (~45% system
+# time): kept in the heap, a CPU training step takes half the time, same losses (docs/experiments.md "Step time")
+export MALLOC_MMAP_THRESHOLD_ ?= 33554432
+export MALLOC_TRIM_THRESHOLD_ ?= 17179869184
 PY := .venv/bin/python
 RUN_DIR ?= runs/demo
 MODELS_DIR ?= .cache/backbones

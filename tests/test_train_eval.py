@@ -1,11 +1,17 @@
 """Evaluation during training, best-checkpoint choice, bf16 on CPU and the experiment-log row of `train_fold`."""
 
+import os
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from src.data.synthetic import make_synthetic_qa
 from src.infer.precision import bf16_support
 from src.train import explog
 from src.train.fold import TrainConfig, train_fold
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +53,24 @@ def test_cpu_model_reads_the_model_name():
     info = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B14\nflags\t\t: fpu avx2\n"
     assert explog.cpu_model(info) == "AMD EPYC 9B14"
     assert explog.cpu_model("processor\t: 0\nFeatures\t: neon\n") == ""   # e.g. some ARM kernels name none
+
+
+def test_machine_names_the_malloc_settings_a_timing_ran_under(monkeypatch):
+    """The Makefile's malloc settings halve a CPU step: a row's time means nothing without them."""
+    for k in explog.MALLOC_ENV:
+        monkeypatch.delenv(k, raising=False)
+    assert "malloc" not in explog.machine()
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "17179869184")
+    assert explog.machine()["malloc"] == {"MALLOC_TRIM_THRESHOLD_": "17179869184"}
+
+
+def test_make_exports_the_malloc_settings():
+    """Every target's commands (trainings among them) see them in their environment."""
+    env = {k: v for k, v in os.environ.items() if k not in explog.MALLOC_ENV}
+    show = "show-malloc: ; @echo $$MALLOC_MMAP_THRESHOLD_ $$MALLOC_TRIM_THRESHOLD_"
+    out = subprocess.run(["make", "-s", "--eval", show,
+                          "show-malloc"], cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["33554432", "17179869184"]
 
 
 def test_metric_for_best_needs_evaluation(tiny_dirs, tmp_path):

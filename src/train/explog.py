@@ -135,13 +135,19 @@ def cpu_model(cpuinfo: str | None = None) -> str:
     return ""
 
 
+MALLOC_ENV = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "GLIBC_TUNABLES")
+
+
 def machine() -> dict:
-    """What ran it: CPU model and whether it has native bf16, cores, torch threads, GPU (times are only
-    comparable on the same machine)."""
+    """What ran it: CPU model and whether it has native bf16, cores, torch threads, GPU, glibc malloc settings
+    (times are only comparable on the same machine with the same settings)."""
     import platform
 
     info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
             "cpu": cpu_model(), "cpus": os.cpu_count()}
+    malloc = {k: os.environ[k] for k in MALLOC_ENV if k in os.environ}
+    if malloc:  # the Makefile's: a CPU training step takes half the time with them
+        info["malloc"] = malloc
     try:
         import torch
 
