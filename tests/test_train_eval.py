@@ -2,16 +2,14 @@
 
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 
+from src.common.paths import REPO_ROOT
 from src.data.synthetic import make_synthetic_qa
 from src.infer.precision import bf16_support
 from src.train import explog
 from src.train.fold import TrainConfig, train_fold
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +66,8 @@ def test_make_exports_the_malloc_settings():
     """Every target's commands (trainings among them) see them in their environment."""
     env = {k: v for k, v in os.environ.items() if k not in explog.MALLOC_ENV}
     show = "show-malloc: ; @echo $$MALLOC_MMAP_THRESHOLD_ $$MALLOC_TRIM_THRESHOLD_"
-    out = subprocess.run(["make", "-s", "--eval", show,
-                          "show-malloc"], cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(["make", "-s", "--eval", show, "show-malloc"], cwd=REPO_ROOT, env=env,
+                         capture_output=True, text=True, check=True).stdout
     assert out.split() == ["33554432", "17179869184"]
 
 
