@@ -267,8 +267,9 @@ def test_make_ablate_target_prints_the_committed_runs_without_training_and_keeps
         tmp_path, monkeypatch):
     import re
     import shlex
-    from pathlib import Path
-    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+
+    from src.common.paths import REPO_ROOT
+    makefile = (REPO_ROOT / "Makefile").read_text()
     target_args = shlex.split(re.search(r"^TARGET_ARGS := (.*)$", makefile, re.M).group(1))
     recipe_line = re.search(r"^ablate-target:.*\n\t(.*)$", makefile, re.M).group(1)
     assert "TABLE=docs/ablation_target_table.md" in recipe_line and "PLOT=" in recipe_line

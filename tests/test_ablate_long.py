@@ -3,13 +3,13 @@ import json
 import shlex
 import shutil
 import subprocess
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from research.experiments import ablate, evalsets
 from research.experiments import ablate_long as L
+from src.common.paths import REPO_ROOT
 from src.data.synthetic import make_synthetic_qa
 from src.train import explog
 from src.train.recipe import Recipe
@@ -268,8 +268,7 @@ def test_a_tiny_real_run_of_plain_logs_both_shapes(small, tiny_dirs, tmp_path, m
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_ablate_long_runs_every_variant_of_the_grid_and_writes_its_own_table():
-    root = Path(__file__).parents[1]
-    done = subprocess.run(["make", "-n", "--no-print-directory", "ablate-long"], cwd=root, capture_output=True,
+    done = subprocess.run(["make", "-n", "--no-print-directory", "ablate-long"], cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     line = next(x for x in done.stdout.splitlines() if "research.experiments.ablate" in x)

@@ -1,14 +1,13 @@
 """External loaders on the real files in ../shared/data and on small broken files."""
 import json
-from pathlib import Path
 
 import pytest
 
+from src.common.paths import REPO_ROOT as ROOT
 from src.common.paths import SHARED_DIR
 from src.data.external import load_chaii, load_squad_json, load_tydi_json, load_xquad_json, split_by_title
 from src.data.load import DataError
 
-ROOT = Path(__file__).resolve().parents[1]
 DATA = SHARED_DIR / "data"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared real data not present on this machine")
 

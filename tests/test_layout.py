@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from src.common.paths import REPO_ROOT as ROOT
+
 # the venv's console script beside this interpreter (`make lint` runs .venv/bin/lint-imports), else the one on PATH
 _VENV_TOOL = Path(sys.executable).parent / "lint-imports"
 LINT_IMPORTS = str(_VENV_TOOL) if _VENV_TOOL.is_file() else shutil.which("lint-imports") or "lint-imports"

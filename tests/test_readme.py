@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from src.common.paths import REPO_ROOT as ROOT
+
 DOCS = sorted((ROOT / "docs").glob("*.md"))
 
 NUMBER = re.compile(r"(?<![\w.])\d+\.\d+(?![\w.])")   # 0.457, 28.5: the figures a table quotes (not 2026-12-04)

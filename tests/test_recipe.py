@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from src.common.paths import REPO_ROOT as ROOT
 from src.common.paths import SHARED_DIR
 from src.data.synthetic import make_synthetic_qa
 from src.train.recipe import Augment, Recipe, Source, Stage, load_recipe
 from src.train.windows import build_dataset
 
-ROOT = Path(__file__).resolve().parents[1]
 WORKER = ROOT / "tests" / "recipe_order_worker.py"
 
 
