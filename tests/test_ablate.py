@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from research.experiments import ablate, evalsets
+from src.common.paths import REPO_ROOT
 from src.train import explog
 
 
@@ -267,8 +268,6 @@ def test_make_ablate_target_prints_the_committed_runs_without_training_and_keeps
         tmp_path, monkeypatch):
     import re
     import shlex
-
-    from src.common.paths import REPO_ROOT
     makefile = (REPO_ROOT / "Makefile").read_text()
     target_args = shlex.split(re.search(r"^TARGET_ARGS := (.*)$", makefile, re.M).group(1))
     recipe_line = re.search(r"^ablate-target:.*\n\t(.*)$", makefile, re.M).group(1)
