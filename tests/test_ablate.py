@@ -280,3 +280,17 @@ def test_make_ablate_target_prints_the_committed_runs_without_training_and_keeps
     plain = text.splitlines()[2]
     assert plain.startswith("| plain | 3 | 0.453 ± 0.011") and "| 2998 |" in plain
     assert re.search(r"\| the \d+ repeats, mean ± sd \| \| \| [\d.]+ \| 0\.4[5-9]\d ± ", text)   # bf16, AMX Xeon
+
+
+def test_the_time_column_keeps_to_the_first_runs_machine_settings():
+    # a seed run later on a twice-as-fast CPU (or with other malloc settings) would halve the variant's minutes
+    from research.experiments import ablation_table
+    amd = {"cpu": "AMD EPYC", "malloc": None}
+    rows = [{"variant": "plain", "seed": s, "train_seconds": sec, "n_train_windows": 100, "machine": m,
+             "metrics": {"xquad_hi": 0.4, "xquad_hi_lo": 0.3, "xquad_hi_hi": 0.5}}
+            for s, sec, m in [(0, 600.0, amd), (1, 720.0, amd), (2, 300.0, {"cpu": "Intel(R) Xeon(R) Processor"}),
+                              (3, 360.0, {"cpu": "AMD EPYC", "malloc": {"MALLOC_MMAP_THRESHOLD_": "33554432"}})]]
+    s = ablation_table.summary(rows, ["xquad_hi"], ["plain"])
+    assert s.loc[0, "n_seeds"] == 4
+    assert s.loc[0, "train_min"] == 11.0       # (600 + 720) / 2 s: the two runs on seed 0's settings
+    assert ablation_table.summary(rows[2:], ["xquad_hi"])["train_min"][0] == 5.0

@@ -77,7 +77,8 @@ HELD_OUT = ("xquad_hi_article", "xquad_hi")        # window logits kept for blen
 CAPTION = ("Whole-article grid (`research.experiments.ablate_long`): fine-tuned on whole chaii-like training "
            "articles (Hindi + Tamil) + an English paragraph replay; \"(article)\" columns score the held-out articles "
            "whole, \"(paragraph)\" ones each question beside its paragraph. Train windows and minutes per run: "
-           "negative sampling changes compute (negsamp30-eqc matches plain's windows).")
+           "negative sampling changes compute (negsamp30-eqc matches plain's windows); minutes are the mean over a "
+           "variant's runs on its first run's CPU and malloc settings.")
 SIZES = dict(hindi=200, tamil=130, tydi_en_dev=100)  # questions, a seeded sample of each pool (see the docstring)
 BASE = dict(group_by_length=True, max_windows=0)   # the grouped base (`--base KEY=VALUE` changes it: new run ids)
 LENGTH, STRIDE = ablate.LENGTH, ablate.STRIDE

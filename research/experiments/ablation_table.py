@@ -22,16 +22,31 @@ def score_columns(sets: Sequence[str], shapes: Sequence[str] = tuple(SHAPE_KEYS)
     return [(SHAPE_KEYS[shape].format(n), n, shape) for shape in shapes for n in sets]
 
 
+def timing_setting(row: dict) -> tuple:
+    """What a run's minutes depend on besides its work: the CPU and glibc's malloc settings (docs/experiments.md
+    "Step time"); rows logged before the log named them read as (None, None)."""
+    machine = row.get("machine") or {}
+    return machine.get("cpu"), str(sorted((machine.get("malloc") or {}).items()))
+
+
+def train_minutes(rows: list[dict]) -> float:
+    """Mean training minutes of `rows` (one variant's runs, in log order) over those that ran on the first run's
+    CPU and malloc settings: minutes from another machine would mix two clocks in one cell."""
+    first = timing_setting(rows[0])
+    return float(np.mean([r["train_seconds"] for r in rows if timing_setting(r) == first])) / 60
+
+
 def summary(rows: list[dict], sets: Sequence[str], order: Sequence[str] = ()) -> pd.DataFrame:
     """One row per variant (those in `order` first, then the others by name): mean and seed sd of Jaccard per
     evaluation set and context shape (columns `<set>` and `<set>_article`, NaN where no run has that score; a
-    mean over the runs that have it), the mean of the runs' 95% bootstrap bounds, windows and train time."""
+    mean over the runs that have it), the mean of the runs' 95% bootstrap bounds, windows, and train time on the
+    variant's first run's machine settings (`train_minutes`)."""
     df = pd.json_normalize(rows)
     out = []
     known = [v for v in order if v in set(df["variant"])]
     for v in known + sorted(set(df["variant"]) - set(known)):
         g = df[df["variant"] == v]
-        rec = {"variant": v, "n_seeds": len(g), "train_min": g["train_seconds"].mean() / 60,
+        rec = {"variant": v, "n_seeds": len(g), "train_min": train_minutes([r for r in rows if r["variant"] == v]),
                "windows": g["n_train_windows"].mean()}
         for n, _, _ in score_columns(sets):
             col = f"metrics.{n}"
