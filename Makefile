@@ -166,7 +166,8 @@ ablate-target: .venv/.installed
 # The whole-article grid (research/experiments/ablate_long.py, on the grouped base): ~17 min of training a run on
 # 2 cores in bf16 at machine A's rate (docs/experiments.md), plain first, then the whole scheme, then one idea at a
 # time; like `make ablate` it runs only what the committed log lacks, then prints the table. LONG_ARGS takes
-# --size hindi=N (tamil=, tydi_en_dev=), --train or --base: new run ids, so give it its own LONG_TABLE.
+# --size hindi=N (tamil=, tydi_en_dev=), --train or --base: new run ids, so give it its own LONG_TABLE. A grid
+# logged on another kind of machine gets no new run (its base differs there; LONG_ARGS=--any-machine mixes them).
 LONG_VARIANTS ?= plain,all,all-but-soft,recipe,negsamp30,negsamp30-eqc,hardneg,negsamp50,negsamp10,resize,crop,cutout,soft
 LONG_ARGS ?=
 LONG_TABLE ?= docs/ablation_table_long.md

@@ -294,3 +294,21 @@ def test_the_time_column_keeps_to_the_first_runs_machine_settings():
     assert s.loc[0, "n_seeds"] == 4
     assert s.loc[0, "train_min"] == 11.0       # (600 + 720) / 2 s: the two runs on seed 0's settings
     assert ablation_table.summary(rows[2:], ["xquad_hi"])["train_min"][0] == 5.0
+
+
+def test_a_grid_logged_on_another_kind_of_machine_gets_no_new_run_unless_asked(tmp_path, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(ablate, "execute", fake_execute(calls))
+    monkeypatch.setattr(ablate, "this_machine_kind", lambda: ("Intel(R) Xeon(R) Processor", True))
+    log = tmp_path / "log.jsonl"
+    explog.append_run(log, dict(fake_row(ablate.run_config("plain", 0)), machine={"cpu": "AMD EPYC", "cpu_bf16": True}))
+    ablate.run_grid(["plain", "cutout"], log, tmp_path, tmp_path)
+    assert calls == []
+    out = capsys.readouterr().out
+    assert "not run cutout-s0" in out and "trained on AMD EPYC" in out and "--any-machine" in out
+    ablate.run_grid(["plain", "cutout"], log, tmp_path, tmp_path, any_machine=True)
+    assert [(c["variant"], c["seed"]) for c in calls] == [("plain", 1), ("plain", 2), ("cutout", 0)]
+    monkeypatch.setattr(ablate, "this_machine_kind", lambda: ("AMD EPYC", True))   # the grid's kind: runs as before
+    calls.clear()
+    ablate.run_grid(["crop"], log, tmp_path, tmp_path, seeds=(0,))
+    assert [(c["variant"], c["seed"]) for c in calls] == [("crop", 0)]

@@ -324,19 +324,41 @@ def needs_more_seeds(rows: list[dict], grid=None) -> list[str]:
     return out
 
 
+def machine_kind(row: dict) -> tuple:
+    """The kind of machine a logged run trained on (CPU model, native bf16); (None, None) where the row predates
+    the field. Scores move with it: each kind rebuilds the base bit for bit, the kinds' bases differ, and plain's
+    seed 0 on another kind's base scored 0.03-0.05 lower on whole articles, beyond its seed sd
+    (docs/experiments.md "Whole articles")."""
+    machine = row.get("machine") or {}
+    return machine.get("cpu"), machine.get("cpu_bf16")
+
+
+def this_machine_kind() -> tuple:
+    return machine_kind({"machine": explog.machine()})
+
+
 def run_grid(variants: list[str], log: Path, out_root: Path, data_dir: Path,
-             seeds: tuple[int, ...] | None = None, follow_up: bool = True, grid=None) -> None:
+             seeds: tuple[int, ...] | None = None, follow_up: bool = True, grid=None,
+             any_machine: bool = False) -> None:
     """Run what the log lacks: each variant with its seeds (`SEEDS`, or `seeds` for every variant); then, with
     `follow_up`, two more seeds for each variant that `needs_more_seeds`. `grid`: this module (the paragraph
-    grid) by default, or `research.experiments.ablate_long`."""
+    grid) by default, or `research.experiments.ablate_long`. A grid whose logged runs trained on another kind of
+    machine (`machine_kind`) gets no new run here unless `any_machine`: its cells would mix two bases."""
     g = grid or this_grid()
     commit = explog.git_commit()
+    logged = ablation_rows(log, g)
+    ref, here = (machine_kind(logged[0]) if logged else (None, None)), this_machine_kind()
+    other_kind = ref[0] is not None and ref != here and not any_machine
 
     def run(v: str, seed: int) -> None:
         config = g.run_config(v, seed)
         rid = g.run_id_of(config)
         if rid in explog.done_run_ids(log):
             print(f"skip {rid}: already in {log}", flush=True)
+            return
+        if other_kind:
+            print(f"not run {rid}: the grid's runs trained on {ref[0]} (bf16 {ref[1]}), this machine is {here[0]} "
+                  f"(bf16 {here[1]}); run it on that kind, or pass --any-machine to mix them", flush=True)
             return
         print(f"run {rid} ...", flush=True)
         row = g.execute(config, out_root / rid, data_dir, commit)
@@ -466,6 +488,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--variants", default=None, help="comma-separated (default: every variant of the grid)")
     ap.add_argument("--seeds", default="", help="e.g. 0,1,2: run every selected variant with these seeds "
                                                 "(default: plain 0,1,2, the others 0, then follow-up seeds)")
+    ap.add_argument("--any-machine", action="store_true",
+                    help="run: train missing runs even where the grid's logged runs trained on another kind of "
+                         "machine (its cells then mix two bases)")
     ap.add_argument("--log", type=Path, default=explog.REPO_LOG, help="the experiment log (default: the committed one)")
     ap.add_argument("--out-root", type=Path, default=None, help="the runs' folders (default: the grid's OUT_ROOT)")
     ap.add_argument("--data-dir", type=Path, default=SHARED_DIR / "data")
@@ -491,7 +516,7 @@ def main(argv: list[str] | None = None) -> None:
         if unknown:
             raise SystemExit(f"unknown variant(s) {sorted(unknown)}; known: {g.VARIANTS}")
         seeds = tuple(int(x) for x in a.seeds.split(",") if x.strip()) or None
-        run_grid(variants, a.log, out_root, a.data_dir, seeds, **kw)
+        run_grid(variants, a.log, out_root, a.data_dir, seeds, any_machine=a.any_machine, **kw)
     print(report(a.log, a.table, a.plot, **kw))
 
 
