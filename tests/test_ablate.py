@@ -259,7 +259,13 @@ def test_a_reproduced_run_is_logged_as_a_repeat_and_the_table_keeps_the_original
     text = ablate.report(log, None, None)
     assert text.splitlines()[2].startswith("| plain | 1 | 0.200 [0.15, 0.25] |")   # the repeats stay out of it
     assert f"| {rid} | EPYC | fp32 | 1.0 | 0.200 |" in text and f"| {rid}-r1 | Xeon | bf16 | 2.0 | 0.250 |" in text
-    assert "| the 2 repeats, mean ± sd | | | 2.0 | 0.250 ± 0.000 |" in text
+    assert "| the 2 repeats of plain, mean ± sd | | | 2.0 | 0.250 ± 0.000 |" in text
+    other = ablate.run_config("cutout", 0)     # another variant's repeat stays out of plain's group
+    explog.append_run(log, dict(fake_row(other), config=other, machine={"cpu": "EPYC"}))
+    ablate.reproduce(ablate.run_id_of(other), log, tmp_path, tmp_path)
+    text = ablate.report(log, None, None)
+    assert "| the 2 repeats of plain, mean ± sd | | | 2.0 | 0.250 ± 0.000 |" in text
+    assert "repeats of cutout" not in text and "the 3 repeats" not in text
     with pytest.raises(SystemExit, match="not an ablation run in .*log.jsonl"):
         ablate.reproduce(f"{rid}-r1", log, tmp_path, tmp_path)
 
@@ -279,7 +285,7 @@ def test_make_ablate_target_prints_the_committed_runs_without_training_and_keeps
     text = (tmp_path / "t.md").read_text()
     plain = text.splitlines()[2]
     assert plain.startswith("| plain | 3 | 0.453 ± 0.011") and "| 2998 |" in plain
-    assert re.search(r"\| the \d+ repeats, mean ± sd \| \| \| [\d.]+ \| 0\.4[5-9]\d ± ", text)   # bf16, AMX Xeon
+    assert re.search(r"\| the \d+ repeats of plain, mean ± sd \| \| \| [\d.]+ \| 0\.4[5-9]\d ± ", text)   # bf16, AMX Xeon
 
 
 def test_the_time_column_keeps_to_the_first_runs_machine_settings():

@@ -126,10 +126,16 @@ def repeats_table(rows: list[dict], repeats: list[dict], sets: Sequence[str]) ->
             lines.append(f"| {r['run_id']} | {machine.get('cpu') or '?'} | {r.get('precision', '?')} | "
                          f"{r['train_seconds'] / 60:.1f} | "
                          + " | ".join(f"{r['metrics'][n]:.3f}" if n in r["metrics"] else "" for n in sets) + " |")
-    if len(repeats) > 1:   # the repeats as a group, to set beside the table's mean ± seed sd of the originals
-        vals = {n: [r["metrics"][n] for r in repeats if n in r["metrics"]] for n in sets}
-        lines.append(f"| the {len(repeats)} repeats, mean ± sd | | | "
-                     f"{np.mean([r['train_seconds'] for r in repeats]) / 60:.1f} | "
+    by_variant: dict[str, list[dict]] = {}
+    for r in repeats:
+        by_variant.setdefault(by_id[r["reproduces"]].get("variant", "?"), []).append(r)
+    for variant, group in by_variant.items():
+        if len(group) < 2:
+            continue
+        # one variant's repeats as a group, to set beside the table's mean ± seed sd of its originals
+        vals = {n: [r["metrics"][n] for r in group if n in r["metrics"]] for n in sets}
+        lines.append(f"| the {len(group)} repeats of {variant}, mean ± sd | | | "
+                     f"{np.mean([r['train_seconds'] for r in group]) / 60:.1f} | "
                      + " | ".join(f"{np.mean(v):.3f} ± {np.std(v, ddof=1):.3f}" if len(v) > 1 else ""
                                   for v in vals.values()) + " |")
     return "\n".join(lines) + "\n"
