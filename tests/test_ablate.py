@@ -315,6 +315,8 @@ def test_a_grid_logged_on_another_kind_of_machine_gets_no_new_run_unless_asked(t
     assert "not run cutout-s0" in out and "trained on AMD EPYC" in out and "--any-machine" in out
     ablate.run_grid(["plain", "cutout"], log, tmp_path, tmp_path, any_machine=True)
     assert [(c["variant"], c["seed"]) for c in calls] == [("plain", 1), ("plain", 2), ("cutout", 0)]
+    monkeypatch.setattr(ablate, "this_machine_kind", lambda: pytest.fail("probed with nothing left to run"))
+    ablate.run_grid(["plain", "cutout"], log, tmp_path, tmp_path)   # a complete grid never probes the machine
     monkeypatch.setattr(ablate, "this_machine_kind", lambda: ("AMD EPYC", True))   # the grid's kind: runs as before
     calls.clear()
     ablate.run_grid(["crop"], log, tmp_path, tmp_path, seeds=(0,))

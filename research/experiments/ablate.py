@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import importlib
 import shutil
 import sys
@@ -347,8 +348,11 @@ def run_grid(variants: list[str], log: Path, out_root: Path, data_dir: Path,
     g = grid or this_grid()
     commit = explog.git_commit()
     logged = ablation_rows(log, g)
-    ref, here = (machine_kind(logged[0]) if logged else (None, None)), this_machine_kind()
-    other_kind = ref[0] is not None and ref != here and not any_machine
+    ref = machine_kind(logged[0]) if logged and not any_machine else (None, None)
+
+    @functools.cache
+    def here() -> tuple:   # this machine's kind: probed (torch, oneDNN) only once a run is missing
+        return this_machine_kind()
 
     def run(v: str, seed: int) -> None:
         config = g.run_config(v, seed)
@@ -356,9 +360,9 @@ def run_grid(variants: list[str], log: Path, out_root: Path, data_dir: Path,
         if rid in explog.done_run_ids(log):
             print(f"skip {rid}: already in {log}", flush=True)
             return
-        if other_kind:
-            print(f"not run {rid}: the grid's runs trained on {ref[0]} (bf16 {ref[1]}), this machine is {here[0]} "
-                  f"(bf16 {here[1]}); run it on that kind, or pass --any-machine to mix them", flush=True)
+        if ref[0] is not None and ref != here():
+            print(f"not run {rid}: the grid's runs trained on {ref[0]} (bf16 {ref[1]}), this machine is {here()[0]} "
+                  f"(bf16 {here()[1]}); run it on that kind, or pass --any-machine to mix them", flush=True)
             return
         print(f"run {rid} ...", flush=True)
         row = g.execute(config, out_root / rid, data_dir, commit)
