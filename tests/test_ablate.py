@@ -303,21 +303,70 @@ def test_the_time_column_keeps_to_the_first_runs_machine_settings():
     assert ablation_table.summary(rows[2:], ["xquad_hi"])["train_min"][0] == 5.0
 
 
-def test_a_grid_logged_on_another_kind_of_machine_gets_no_new_run_unless_asked(tmp_path, monkeypatch, capsys):
+def test_a_grid_logged_on_another_kind_of_machine_gets_no_new_run_until_plain_is_repeated_there(
+        tmp_path, monkeypatch, capsys):
     calls = []
     monkeypatch.setattr(ablate, "execute", fake_execute(calls))
-    monkeypatch.setattr(ablate, "this_machine_kind", lambda: ("Intel(R) Xeon(R) Processor", True))
+    xeon, epyc = ("Intel(R) Xeon(R) Processor", True), {"cpu": "AMD EPYC", "cpu_bf16": True}
+    monkeypatch.setattr(ablate, "this_machine_kind", lambda: xeon)
     log = tmp_path / "log.jsonl"
-    explog.append_run(log, dict(fake_row(ablate.run_config("plain", 0)), machine={"cpu": "AMD EPYC", "cpu_bf16": True}))
+    plain = [dict(fake_row(ablate.run_config("plain", s)), machine=epyc) for s in (0, 1, 2)]
+    for row in plain:
+        explog.append_run(log, row)
     ablate.run_grid(["plain", "cutout"], log, tmp_path, tmp_path)
     assert calls == []
     out = capsys.readouterr().out
-    assert "not run cutout-s0" in out and "trained on AMD EPYC" in out and "--any-machine" in out
-    ablate.run_grid(["plain", "cutout"], log, tmp_path, tmp_path, any_machine=True)
-    assert [(c["variant"], c["seed"]) for c in calls] == [("plain", 1), ("plain", 2), ("cutout", 0)]
+    assert "not run cutout-s0" in out and "trained on AMD EPYC" in out and "reproduce" in out
+    assert "--any-machine" in out
+    for row in plain[:2]:     # two of plain's three runs repeated here: no offset yet, still nothing runs
+        explog.append_run(log, dict(row, run_id=row["run_id"] + "-r1", kind="reproduce", reproduces=row["run_id"],
+                                    machine={"cpu": xeon[0], "cpu_bf16": True}))
+    ablate.run_grid(["plain", "cutout"], log, tmp_path, tmp_path)
+    assert calls == []
+    explog.append_run(log, dict(plain[2], run_id=plain[2]["run_id"] + "-r1", kind="reproduce",
+                                reproduces=plain[2]["run_id"], machine={"cpu": xeon[0], "cpu_bf16": True}))
     monkeypatch.setattr(ablate, "this_machine_kind", lambda: pytest.fail("probed with nothing left to run"))
-    ablate.run_grid(["plain", "cutout"], log, tmp_path, tmp_path)   # a complete grid never probes the machine
-    monkeypatch.setattr(ablate, "this_machine_kind", lambda: ("AMD EPYC", True))   # the grid's kind: runs as before
+    ablate.run_grid(["plain"], log, tmp_path, tmp_path)   # a complete grid never probes the machine
+    monkeypatch.setattr(ablate, "this_machine_kind", lambda: xeon)
+    ablate.run_grid(["plain", "cutout"], log, tmp_path, tmp_path)    # plain's offset is measured here: it runs
+    assert [(c["variant"], c["seed"]) for c in calls] == [("cutout", 0)]
     calls.clear()
+    monkeypatch.setattr(ablate, "this_machine_kind", lambda: ("AMD EPYC", False))   # a third kind, no repeats
     ablate.run_grid(["crop"], log, tmp_path, tmp_path, seeds=(0,))
+    assert calls == []
+    ablate.run_grid(["crop"], log, tmp_path, tmp_path, seeds=(0,), any_machine=True)
     assert [(c["variant"], c["seed"]) for c in calls] == [("crop", 0)]
+    calls.clear()
+    monkeypatch.setattr(ablate, "this_machine_kind", lambda: ("AMD EPYC", True))   # the grid's kind: runs as before
+    ablate.run_grid(["resize"], log, tmp_path, tmp_path, seeds=(0,))
+    assert [(c["variant"], c["seed"]) for c in calls] == [("resize", 0)]
+
+
+def test_runs_from_another_kind_of_machine_are_shifted_by_plains_offset_there():
+    from research.experiments import ablation_table
+    a, c, d = ({"cpu": "EPYC", "cpu_bf16": True}, {"cpu": "Xeon", "cpu_bf16": True},
+               {"cpu": "Xeon", "cpu_bf16": False})
+
+    def row(variant, seed, score, machine, **extra):
+        return {"run_id": f"{variant}-s{seed}" + extra.pop("suffix", ""), "variant": variant, "seed": seed,
+                "machine": machine, "train_seconds": 60.0, "n_train_windows": 100,
+                "metrics": {"x": score, "x_lo": score - 0.05, "x_hi": score + 0.05, "x_article": score / 2}, **extra}
+    rows = [row("plain", s, v, a) for s, v in [(0, 0.40), (1, 0.42), (2, 0.44)]]
+    rows += [row("cutout", 0, 0.45, a), row("cutout", 1, 0.39, c), row("cutout", 2, 0.40, c), row("crop", 0, 0.3, d)]
+    repeats = [row("plain", s, v, c, suffix="-r1", kind="reproduce", reproduces=f"plain-s{s}")
+               for s, v in [(0, 0.37), (1, 0.38), (2, 0.39)]]
+    repeats += [row("plain", 0, 0.2, d, suffix="-r2", kind="reproduce", reproduces="plain-s0")]   # one seed only
+    offsets = ablation_table.machine_offsets(rows, repeats, ["x", "x_article"])
+    assert set(offsets) == {("Xeon", True)}            # the bf16-less Xeon repeated one seed of plain: no offset
+    assert offsets[("Xeon", True)] == pytest.approx({"x": 0.04, "x_article": 0.02})
+    shifted = ablation_table.on_first_machine(rows, repeats, ["x", "x_article"])
+    assert [r.get("offset_from") for r in shifted] == [None] * 4 + ["Xeon", "Xeon", None]
+    assert shifted[4]["metrics"] == pytest.approx({"x": 0.43, "x_lo": 0.38, "x_hi": 0.48, "x_article": 0.215})
+    assert rows[4]["metrics"]["x"] == 0.39                                    # the logged row is left alone
+    assert shifted[6] is rows[6]                                              # no offset: as logged
+    s = ablation_table.summary(shifted, ["x"], ["plain", "cutout"])
+    assert s.loc[1, "x"] == pytest.approx((0.45 + 0.43 + 0.44) / 3) and s.loc[1, "n_offset"] == 2
+    assert "| cutout | 3 (2 shifted) | 0.440 ± 0.010 [0.39, 0.49] |" in ablation_table.markdown_table(s, ["x"])
+    note = ablation_table.offsets_note(rows, repeats, ["x", "x_article"])
+    assert note.startswith("Shifted to EPYC") and "2 runs trained on Xeon (bf16 True)" in note
+    assert "x +0.040, x_article +0.020" in note

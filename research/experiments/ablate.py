@@ -308,9 +308,21 @@ def ablation_rows(log: Path, grid=None) -> list[dict]:
     return [r for r in explog.read_log(log) if r.get("kind") == g.KIND and of_current_config(r, g)]
 
 
-def needs_more_seeds(rows: list[dict], grid=None) -> list[str]:
-    """Variants with fewer than 3 seeds whose mean differs from plain's by more than plain's seed sd on any set."""
+def repeat_rows(log: Path, rows: list[dict]) -> list[dict]:
+    """The logged repeats (`reproduce`) of `rows`' runs."""
+    ids = {r["run_id"] for r in rows}
+    return [r for r in explog.read_log(log) if r.get("kind") == "reproduce" and r.get("reproduces") in ids]
+
+
+def score_keys(grid) -> list[str]:
+    return [n for n, _, _ in ablation_table.score_columns(grid.TABLE_SETS)]
+
+
+def needs_more_seeds(rows: list[dict], grid=None, repeats: list[dict] = ()) -> list[str]:
+    """Variants with fewer than 3 seeds whose mean differs from plain's by more than plain's seed sd on any set
+    (runs from another kind of machine shifted by its offset, given plain's `repeats` there)."""
     g = grid or this_grid()
+    rows = ablation_table.on_first_machine(rows, list(repeats), score_keys(g))
     s = ablation_table.summary(rows, g.TABLE_SETS, g.VARIANTS)
     if "plain" not in set(s["variant"]):
         return []
@@ -325,13 +337,7 @@ def needs_more_seeds(rows: list[dict], grid=None) -> list[str]:
     return out
 
 
-def machine_kind(row: dict) -> tuple:
-    """The kind of machine a logged run trained on (CPU model, native bf16); (None, None) where the row predates
-    the field. Scores move with it: each kind rebuilds the base bit for bit, the kinds' bases differ, and plain's 3
-    seeds repeated on machine C's kind scored lower on whole articles than on A's, every seed (-0.022 Hindi, -0.034
-    Tamil, the size of the effects the grid looks for), level on paragraphs (docs/experiments.md "Whole articles")."""
-    machine = row.get("machine") or {}
-    return machine.get("cpu"), machine.get("cpu_bf16")
+machine_kind = ablation_table.machine_kind
 
 
 def this_machine_kind() -> tuple:
@@ -343,12 +349,15 @@ def run_grid(variants: list[str], log: Path, out_root: Path, data_dir: Path,
              any_machine: bool = False) -> None:
     """Run what the log lacks: each variant with its seeds (`SEEDS`, or `seeds` for every variant); then, with
     `follow_up`, two more seeds for each variant that `needs_more_seeds`. `grid`: this module (the paragraph
-    grid) by default, or `research.experiments.ablate_long`. A grid whose logged runs trained on another kind of
-    machine (`machine_kind`) gets no new run here unless `any_machine`: its cells would mix two bases."""
+    grid) by default, or `research.experiments.ablate_long`. On a kind of machine (`machine_kind`) other than the
+    grid's first run's, a run is added only once plain's runs are repeated there (`reproduce`): the table then
+    shifts it by that kind's measured offset (`ablation_table.on_first_machine`); elsewhere only with
+    `any_machine` (its scores then enter their cells as logged)."""
     g = grid or this_grid()
     commit = explog.git_commit()
     logged = ablation_rows(log, g)
     ref = machine_kind(logged[0]) if logged and not any_machine else (None, None)
+    offsets = ablation_table.machine_offsets(logged, repeat_rows(log, logged), score_keys(g)) if logged else {}
 
     @functools.cache
     def here() -> tuple:   # this machine's kind: probed (torch, oneDNN) only once a run is missing
@@ -360,9 +369,11 @@ def run_grid(variants: list[str], log: Path, out_root: Path, data_dir: Path,
         if rid in explog.done_run_ids(log):
             print(f"skip {rid}: already in {log}", flush=True)
             return
-        if ref[0] is not None and ref != here():
+        if ref[0] is not None and ref != here() and here() not in offsets:
             print(f"not run {rid}: the grid's runs trained on {ref[0]} (bf16 {ref[1]}), this machine is {here()[0]} "
-                  f"(bf16 {here()[1]}); run it on that kind, or pass --any-machine to mix them", flush=True)
+                  f"(bf16 {here()[1]}) and plain's runs are not all repeated here to measure its offset "
+                  f"(`python -m research.experiments.ablate reproduce RUN_ID` for each), or pass --any-machine to "
+                  "mix them unshifted", flush=True)
             return
         print(f"run {rid} ...", flush=True)
         row = g.execute(config, out_root / rid, data_dir, commit)
@@ -374,7 +385,8 @@ def run_grid(variants: list[str], log: Path, out_root: Path, data_dir: Path,
         for seed in seeds or g.SEEDS.get(v, (0,)):
             run(v, seed)
     if follow_up and seeds is None:
-        more = set(needs_more_seeds(ablation_rows(log, g), g))
+        done = ablation_rows(log, g)
+        more = set(needs_more_seeds(done, g, repeat_rows(log, done)))
         for v in variants:          # in the caller's order: the Makefile puts the whole scheme first
             if v in more:
                 for seed in g.FOLLOW_UP_SEEDS:
@@ -399,13 +411,16 @@ def report(log: Path, table: Path | None, png: Path | None, grid=None) -> str:
     if not rows:
         return (f"nothing logged yet: no {g.KIND} run of the current configuration in {log} "
                 f"(`run` trains them; {g.__name__})")
-    s = ablation_table.summary(rows, g.TABLE_SETS, g.VARIANTS)
+    repeats = repeat_rows(log, rows)
+    shifted = ablation_table.on_first_machine(rows, repeats, score_keys(g))
+    s = ablation_table.summary(shifted, g.TABLE_SETS, g.VARIANTS)
     text = (g.CAPTION + "\n\n" if g.CAPTION else "") + ablation_table.markdown_table(s, g.TABLE_SETS)
+    note = ablation_table.offsets_note(rows, repeats, score_keys(g))
+    if note:
+        text += "\n" + note + "\n"
     verdicts = ablation_table.verdicts(s, g.EVAL_SETS)
     if verdicts:    # none where plain is the only variant
         text += "\n" + "\n".join(f"- {v}" for v in verdicts) + "\n"
-    ids = {r["run_id"] for r in rows}
-    repeats = [r for r in explog.read_log(log) if r.get("kind") == "reproduce" and r.get("reproduces") in ids]
     if repeats:
         text += "\n" + ablation_table.repeats_table(rows, repeats, g.EVAL_SETS)
     if table:
@@ -493,8 +508,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", default="", help="e.g. 0,1,2: run every selected variant with these seeds "
                                                 "(default: plain 0,1,2, the others 0, then follow-up seeds)")
     ap.add_argument("--any-machine", action="store_true",
-                    help="run: train missing runs even where the grid's logged runs trained on another kind of "
-                         "machine (its cells then mix two bases)")
+                    help="run: train missing runs even on a kind of machine other than the grid's first run's "
+                         "where plain's runs are not repeated (its cells then mix two bases unshifted)")
     ap.add_argument("--log", type=Path, default=explog.REPO_LOG, help="the experiment log (default: the committed one)")
     ap.add_argument("--out-root", type=Path, default=None, help="the runs' folders (default: the grid's OUT_ROOT)")
     ap.add_argument("--data-dir", type=Path, default=SHARED_DIR / "data")

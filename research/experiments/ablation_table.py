@@ -5,6 +5,11 @@ A difference from plain is beyond the noise when it exceeds twice the combined s
 the mean of the runs' 95% bootstrap intervals over questions. Each score column names its context shape
 (`research.experiments.evalsets`): "paragraph" (the question beside its own paragraph, the logged key `<set>`) or
 "article" (beside its whole article, the key `<set>_article`); runs logged without article scores show "-" there.
+
+Scores move with the kind of machine a run trained on (its CPU model and native bf16): each kind rebuilds the base
+bit for bit, the kinds' bases differ. A grid's cells stay on its first run's kind: a run from another kind is
+shifted by that kind's offset, measured on plain (plain's runs repeated there, `ablate reproduce`), and its
+variant's seeds cell says how many were (`on_first_machine`).
 """
 from __future__ import annotations
 
@@ -20,6 +25,69 @@ SHAPE_KEYS = {"paragraph": "{}", "article": "{}_article"}   # a set's logged sco
 def score_columns(sets: Sequence[str], shapes: Sequence[str] = tuple(SHAPE_KEYS)) -> list[tuple[str, str, str]]:
     """(summary column = logged key, set, shape) per set and shape, every set's paragraph column first."""
     return [(SHAPE_KEYS[shape].format(n), n, shape) for shape in shapes for n in sets]
+
+
+def machine_kind(row: dict) -> tuple:
+    """The kind of machine a logged run trained on (CPU model, native bf16); (None, None) where the row predates
+    the field. Plain's 3 seeds repeated on machine C's kind scored lower on whole articles than on A's, every seed
+    (-0.022 Hindi, -0.034 Tamil: the size of the effects the grid looks for), level on paragraphs
+    (docs/experiments.md "Whole articles")."""
+    machine = row.get("machine") or {}
+    return machine.get("cpu"), machine.get("cpu_bf16")
+
+
+def machine_offsets(rows: list[dict], repeats: list[dict], keys: Sequence[str]) -> dict[tuple, dict[str, float]]:
+    """Per kind of machine other than the first run's: what to add to a score a run logged there to put it on the
+    first run's kind, per key: the mean of plain's runs minus the mean of their repeats on that kind. Only a kind
+    that repeated every one of plain's runs gets an offset (one seed's repeat would carry that seed's noise)."""
+    if not rows:
+        return {}
+    ref = machine_kind(rows[0])
+    plain = [r for r in rows if r.get("variant") == "plain" and machine_kind(r) == ref]
+    out: dict[tuple, dict[str, float]] = {}
+    for kind in {machine_kind(r) for r in repeats} - {ref}:
+        pairs = [(p, [x for x in repeats if x.get("reproduces") == p["run_id"] and machine_kind(x) == kind])
+                 for p in plain]
+        if not plain or any(not reps for _, reps in pairs):
+            continue
+        out[kind] = {k: float(np.mean([p["metrics"][k] for p, _ in pairs])
+                              - np.mean([np.mean([x["metrics"][k] for x in reps]) for _, reps in pairs]))
+                     for k in keys if all(k in p["metrics"] and all(k in x["metrics"] for x in reps)
+                                          for p, reps in pairs)}
+    return out
+
+
+def on_first_machine(rows: list[dict], repeats: list[dict], keys: Sequence[str]) -> list[dict]:
+    """`rows` with each score (and its bootstrap bounds) of a run from another kind of machine shifted by that
+    kind's offset (`machine_offsets`), marked `offset_from`; a run from a kind without an offset stays as logged
+    (a grid run with `--any-machine`)."""
+    offsets = machine_offsets(rows, repeats, keys)
+    out = []
+    for r in rows:
+        d = offsets.get(machine_kind(r)) if rows and machine_kind(r) != machine_kind(rows[0]) else None
+        if not d:
+            out.append(r)
+            continue
+        m = dict(r["metrics"])
+        for k, shift in d.items():
+            for key in (k, f"{k}_lo", f"{k}_hi"):
+                if key in m:
+                    m[key] = m[key] + shift
+        out.append({**r, "metrics": m, "offset_from": machine_kind(r)[0]})
+    return out
+
+
+def offsets_note(rows: list[dict], repeats: list[dict], keys: Sequence[str]) -> str:
+    """A sentence per kind whose runs the table shifted: the kind, how many runs, and the offset per key."""
+    offsets = machine_offsets(rows, repeats, keys)
+    lines = []
+    for kind, d in offsets.items():
+        n = sum(machine_kind(r) == kind for r in rows)
+        if n:
+            lines.append(f"Shifted to {machine_kind(rows[0])[0]} (the first run's machine): {n} run"
+                         f"{'s' if n > 1 else ''} trained on {kind[0]} (bf16 {kind[1]}), by plain's offset there "
+                         "(its runs minus their repeats): " + ", ".join(f"{k} {v:+.3f}" for k, v in d.items()) + ".")
+    return "\n".join(lines)
 
 
 def timing_setting(row: dict) -> tuple:
@@ -46,7 +114,9 @@ def summary(rows: list[dict], sets: Sequence[str], order: Sequence[str] = ()) ->
     known = [v for v in order if v in set(df["variant"])]
     for v in known + sorted(set(df["variant"]) - set(known)):
         g = df[df["variant"] == v]
-        rec = {"variant": v, "n_seeds": len(g), "train_min": train_minutes([r for r in rows if r["variant"] == v]),
+        rec = {"variant": v, "n_seeds": len(g),
+               "n_offset": sum(bool(r.get("offset_from")) for r in rows if r["variant"] == v),
+               "train_min": train_minutes([r for r in rows if r["variant"] == v]),
                "windows": g["n_train_windows"].mean()}
         for n, _, _ in score_columns(sets):
             col = f"metrics.{n}"
@@ -81,7 +151,8 @@ def markdown_table(s: pd.DataFrame, sets: Sequence[str], shapes: Sequence[str] |
              + " | train windows | train time (min) |",
              "|---|---|" + "---|" * len(columns) + "---|---|"]
     for r in s.itertuples():
-        lines.append(f"| {r.variant} | {r.n_seeds} | " + " | ".join(cell(r, c) for c, _, _ in columns)
+        seeds = f"{r.n_seeds}" + (f" ({r.n_offset} shifted)" if getattr(r, "n_offset", 0) else "")
+        lines.append(f"| {r.variant} | {seeds} | " + " | ".join(cell(r, c) for c, _, _ in columns)
                      + f" | {r.windows:.0f} | {r.train_min:.1f} |")
     return "\n".join(lines) + "\n"
 
