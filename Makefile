@@ -167,7 +167,8 @@ ablate-target: .venv/.installed
 # 2 cores in bf16 at machine A's rate (docs/experiments.md), plain first, then the whole scheme, then one idea at a
 # time; like `make ablate` it runs only what the committed log lacks, then prints the table. LONG_ARGS takes
 # --size hindi=N (tamil=, tydi_en_dev=), --train or --base: new run ids, so give it its own LONG_TABLE. A grid
-# logged on another kind of machine gets no new run (its base differs there; LONG_ARGS=--any-machine mixes them).
+# logged on another kind of machine gets new runs there only once plain's runs are repeated there (`ablate
+# reproduce`): the table shifts them by that measured offset, since each kind builds its own base.
 LONG_VARIANTS ?= plain,all,all-but-soft,recipe,negsamp30,negsamp30-eqc,hardneg,negsamp50,negsamp10,resize,crop,cutout,soft
 LONG_ARGS ?=
 LONG_TABLE ?= docs/ablation_table_long.md
