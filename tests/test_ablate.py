@@ -369,4 +369,4 @@ def test_runs_from_another_kind_of_machine_are_shifted_by_plains_offset_there():
     assert "| cutout | 3 (2 shifted) | 0.440 ± 0.010 [0.39, 0.49] |" in ablation_table.markdown_table(s, ["x"])
     note = ablation_table.offsets_note(rows, repeats, ["x", "x_article"])
     assert note.startswith("Shifted to EPYC") and "2 runs trained on Xeon (bf16 True)" in note
-    assert "x +0.040, x_article +0.020" in note
+    assert "x +0.040 ± 0.013, x_article +0.020 ± 0.006" in note      # sqrt(0.02^2/3 + 0.01^2/3) for x

@@ -78,15 +78,25 @@ def on_first_machine(rows: list[dict], repeats: list[dict], keys: Sequence[str])
 
 
 def offsets_note(rows: list[dict], repeats: list[dict], keys: Sequence[str]) -> str:
-    """A sentence per kind whose runs the table shifted: the kind, how many runs, and the offset per key."""
+    """A sentence per kind whose runs the table shifted: the kind, how many runs, and the offset per key with its
+    standard error (plain's seed sd on each kind over the root of its runs), which the shifted cells' sd leaves out."""
     offsets = machine_offsets(rows, repeats, keys)
+    ref = machine_kind(rows[0]) if rows else None
+    plain = [r for r in rows if r.get("variant") == "plain" and machine_kind(r) == ref]
     lines = []
     for kind, d in offsets.items():
         n = sum(machine_kind(r) == kind for r in rows)
-        if n:
-            lines.append(f"Shifted to {machine_kind(rows[0])[0]} (the first run's machine): {n} run"
-                         f"{'s' if n > 1 else ''} trained on {kind[0]} (bf16 {kind[1]}), by plain's offset there "
-                         "(its runs minus their repeats): " + ", ".join(f"{k} {v:+.3f}" for k, v in d.items()) + ".")
+        if not n:
+            continue
+        reps = [[x for x in repeats if x.get("reproduces") == p["run_id"] and machine_kind(x) == kind] for p in plain]
+
+        def se(k: str, reps: list[list[dict]] = reps) -> float:
+            a = [p["metrics"][k] for p in plain]
+            b = [np.mean([x["metrics"][k] for x in group]) for group in reps]
+            return math.sqrt(np.var(a, ddof=1) / len(a) + np.var(b, ddof=1) / len(b)) if len(a) > 1 else math.nan
+        lines.append(f"Shifted to {ref[0]} (the first run's machine): {n} run{'s' if n > 1 else ''} trained on "
+                     f"{kind[0]} (bf16 {kind[1]}), by plain's offset there (its runs minus their repeats, ± its "
+                     "standard error): " + ", ".join(f"{k} {v:+.3f} ± {se(k):.3f}" for k, v in d.items()) + ".")
     return "\n".join(lines)
 
 
