@@ -6,7 +6,9 @@ of `research.experiments.evalsets` (XQuAD-hi, XQuAD-IN hi and ta on the held-out
 with a 95% bootstrap interval. plain runs with three seeds; a variant whose first seed differs from plain by more than
 plain's seed spread gets two more. Runs already in the committed log (docs/experiments.jsonl) are never re-run, on any
 machine: on a fresh clone with a complete log `make ablate` only prints the table
-(`research.experiments.ablation_table`: the table, the verdicts and the plot).
+(`research.experiments.ablation_table`: the table, the verdicts and the plot). Each kind of machine (CPU model,
+native bf16) builds its own base, so on a kind other than the grid's first run's a run is added only once plain's
+runs are repeated there (`reproduce`), and the table shifts it by plain's offset between the kinds.
 
     python -m research.experiments.ablate run --variants plain,cutout  # run what is missing, then the table and plot
     python -m research.experiments.ablate report                       # table + plot from the log only
