@@ -370,3 +370,19 @@ def test_runs_from_another_kind_of_machine_are_shifted_by_plains_offset_there():
     note = ablation_table.offsets_note(rows, repeats, ["x", "x_article"])
     assert note.startswith("Shifted to EPYC") and "2 runs trained on Xeon (bf16 True)" in note
     assert "x +0.040 ± 0.013, x_article +0.020 ± 0.006" in note      # sqrt(0.02^2/3 + 0.01^2/3) for x
+
+
+def test_the_table_says_plainly_which_variant_beats_plain_beyond_the_noise_or_that_none_does():
+    from research.experiments import ablation_table
+
+    def rows(variant, scores):
+        return [{"variant": variant, "seed": k, "train_seconds": 60.0, "n_train_windows": 100,
+                 "metrics": {"x": v, "x_lo": v - 0.05, "x_hi": v + 0.05, "y": 0.5, "y_lo": 0.4, "y_hi": 0.6}}
+                for k, v in enumerate(scores)]
+    plain = rows("plain", [0.40, 0.41, 0.42])                       # sd 0.01: beyond = above plain by 2*sqrt(2)*0.01
+    s = ablation_table.summary(plain + rows("crop", [0.43, 0.44, 0.45]), ["x", "y"], ["plain"])
+    assert ablation_table.ahead_of_plain(s, ["x", "y"]) == ("Ahead of plain beyond the noise: crop on x (+0.030, "
+                                                           "3 seeds).")
+    s = ablation_table.summary(plain + rows("crop", [0.42, 0.43, 0.44]) + rows("cutout", [0.2]), ["x", "y"])
+    assert ablation_table.ahead_of_plain(s, ["x", "y"]) == "Ahead of plain beyond the noise: no variant, on any set."
+    assert ablation_table.ahead_of_plain(ablation_table.summary(plain[:1], ["x"]), ["x"]) == ""   # noise unknown

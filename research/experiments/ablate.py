@@ -423,6 +423,9 @@ def report(log: Path, table: Path | None, png: Path | None, grid=None) -> str:
     verdicts = ablation_table.verdicts(s, g.EVAL_SETS)
     if verdicts:    # none where plain is the only variant
         text += "\n" + "\n".join(f"- {v}" for v in verdicts) + "\n"
+    ahead = ablation_table.ahead_of_plain(s, g.EVAL_SETS)
+    if ahead and len(s) > 1:
+        text += "\n**" + ahead + "**\n"
     if repeats:
         text += "\n" + ablation_table.repeats_table(rows, repeats, g.EVAL_SETS)
     if table:

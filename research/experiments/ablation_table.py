@@ -193,6 +193,24 @@ def verdicts(s: pd.DataFrame, sets: Sequence[str]) -> list[str]:
     return out
 
 
+def ahead_of_plain(s: pd.DataFrame, sets: Sequence[str]) -> str:
+    """One sentence: which variants beat plain beyond the noise (the rule of `verdicts`), and where; "none" said
+    plainly when none does."""
+    if "plain" not in set(s["variant"]) or s.loc[s["variant"] == "plain", "n_seeds"].iloc[0] < 2:
+        return ""
+    p = s[s["variant"] == "plain"].iloc[0]
+    wins = []
+    for r in s.itertuples():
+        if r.variant == "plain":
+            continue
+        for n in sets:
+            sd_v = getattr(r, f"{n}_sd") if r.n_seeds > 1 else p[f"{n}_sd"]
+            diff = getattr(r, n) - p[n]
+            if diff > 2 * math.sqrt(sd_v ** 2 + p[f"{n}_sd"] ** 2):
+                wins.append(f"{r.variant} on {n} ({diff:+.3f}, {r.n_seeds} seed{'s' if r.n_seeds > 1 else ''})")
+    return ("Ahead of plain beyond the noise: " + ("; ".join(wins) if wins else "no variant, on any set") + ".")
+
+
 def repeats_table(rows: list[dict], repeats: list[dict], sets: Sequence[str]) -> str:
     """Each run of `rows` that was reproduced (`research.experiments.ablate reproduce`) beside its `repeats`: the
     machine's CPU, the precision that really ran, training minutes and Jaccard per set, so a difference of machine
