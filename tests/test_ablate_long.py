@@ -276,3 +276,14 @@ def test_make_ablate_long_runs_every_variant_of_the_grid_and_writes_its_own_tabl
     assert args[args.index("--shape") + 1] == "article" and args[-2:] == ["--table", "docs/ablation_table_long.md"]
     variants = args[args.index("--variants") + 1].split(",")
     assert variants[0] == "plain" and sorted(variants) == sorted(L.VARIANTS)
+
+
+def test_the_committed_grid_is_complete_and_prints_its_table_without_training(monkeypatch, tmp_path):
+    # every variant and seed the grid's rule asks for is in the committed log: no run, no machine probe, on any
+    # machine; the committed table is what the log prints
+    monkeypatch.setattr(L, "execute", lambda *a, **k: pytest.fail("a run is missing from the committed log"))
+    monkeypatch.setattr(ablate, "this_machine_kind", lambda: pytest.fail("probed: a run is missing from the log"))
+    ablate.run_grid(list(L.VARIANTS), explog.REPO_LOG, tmp_path, tmp_path, grid=L)
+    rows = ablate.ablation_rows(explog.REPO_LOG, L)
+    assert {v: sum(r["variant"] == v for r in rows) for v in L.VARIANTS} == {v: 3 for v in L.VARIANTS}
+    assert ablate.report(explog.REPO_LOG, None, None, grid=L) == (REPO_ROOT / "docs/ablation_table_long.md").read_text()
