@@ -36,24 +36,29 @@ def machine_kind(row: dict) -> tuple:
     return machine.get("cpu"), machine.get("cpu_bf16")
 
 
+def plain_repeats(rows: list[dict], repeats: list[dict], kind: tuple) -> list[tuple[dict, list[dict]]]:
+    """Each of plain's runs on the first run's kind of machine with its repeats on `kind`; [] unless every one of
+    them was repeated there (one seed's repeat would carry that seed's noise)."""
+    ref = machine_kind(rows[0]) if rows else None
+    pairs = [(p, [x for x in repeats if x.get("reproduces") == p["run_id"] and machine_kind(x) == kind])
+             for p in rows if p.get("variant") == "plain" and machine_kind(p) == ref]
+    return pairs if pairs and all(reps for _, reps in pairs) else []
+
+
 def machine_offsets(rows: list[dict], repeats: list[dict], keys: Sequence[str]) -> dict[tuple, dict[str, float]]:
     """Per kind of machine other than the first run's: what to add to a score a run logged there to put it on the
     first run's kind, per key: the mean of plain's runs minus the mean of their repeats on that kind. Only a kind
-    that repeated every one of plain's runs gets an offset (one seed's repeat would carry that seed's noise)."""
+    that repeated every one of plain's runs gets an offset (`plain_repeats`)."""
     if not rows:
         return {}
-    ref = machine_kind(rows[0])
-    plain = [r for r in rows if r.get("variant") == "plain" and machine_kind(r) == ref]
     out: dict[tuple, dict[str, float]] = {}
-    for kind in {machine_kind(r) for r in repeats} - {ref}:
-        pairs = [(p, [x for x in repeats if x.get("reproduces") == p["run_id"] and machine_kind(x) == kind])
-                 for p in plain]
-        if not plain or any(not reps for _, reps in pairs):
-            continue
-        out[kind] = {k: float(np.mean([p["metrics"][k] for p, _ in pairs])
-                              - np.mean([np.mean([x["metrics"][k] for x in reps]) for _, reps in pairs]))
-                     for k in keys if all(k in p["metrics"] and all(k in x["metrics"] for x in reps)
-                                          for p, reps in pairs)}
+    for kind in {machine_kind(r) for r in repeats} - {machine_kind(rows[0])}:
+        pairs = plain_repeats(rows, repeats, kind)
+        if pairs:
+            out[kind] = {k: float(np.mean([p["metrics"][k] for p, _ in pairs])
+                                  - np.mean([np.mean([x["metrics"][k] for x in reps]) for _, reps in pairs]))
+                         for k in keys if all(k in p["metrics"] and all(k in x["metrics"] for x in reps)
+                                              for p, reps in pairs)}
     return out
 
 
@@ -64,7 +69,7 @@ def on_first_machine(rows: list[dict], repeats: list[dict], keys: Sequence[str])
     offsets = machine_offsets(rows, repeats, keys)
     out = []
     for r in rows:
-        d = offsets.get(machine_kind(r)) if rows and machine_kind(r) != machine_kind(rows[0]) else None
+        d = offsets.get(machine_kind(r))     # never the first run's kind (`machine_offsets`)
         if not d:
             out.append(r)
             continue
@@ -81,22 +86,20 @@ def offsets_note(rows: list[dict], repeats: list[dict], keys: Sequence[str]) -> 
     """A sentence per kind whose runs the table shifted: the kind, how many runs, and the offset per key with its
     standard error (plain's seed sd on each kind over the root of its runs), which the shifted cells' sd leaves out."""
     offsets = machine_offsets(rows, repeats, keys)
-    ref = machine_kind(rows[0]) if rows else None
-    plain = [r for r in rows if r.get("variant") == "plain" and machine_kind(r) == ref]
     lines = []
     for kind, d in offsets.items():
         n = sum(machine_kind(r) == kind for r in rows)
         if not n:
             continue
-        reps = [[x for x in repeats if x.get("reproduces") == p["run_id"] and machine_kind(x) == kind] for p in plain]
+        pairs = plain_repeats(rows, repeats, kind)
 
-        def se(k: str, reps: list[list[dict]] = reps) -> float:
-            a = [p["metrics"][k] for p in plain]
-            b = [np.mean([x["metrics"][k] for x in group]) for group in reps]
+        def se(k: str, pairs: list[tuple[dict, list[dict]]] = pairs) -> float:
+            a = [p["metrics"][k] for p, _ in pairs]
+            b = [np.mean([x["metrics"][k] for x in reps]) for _, reps in pairs]
             return math.sqrt(np.var(a, ddof=1) / len(a) + np.var(b, ddof=1) / len(b)) if len(a) > 1 else math.nan
-        lines.append(f"Shifted to {ref[0]} (the first run's machine): {n} run{'s' if n > 1 else ''} trained on "
-                     f"{kind[0]} (bf16 {kind[1]}), by plain's offset there (its runs minus their repeats, ± its "
-                     "standard error): " + ", ".join(f"{k} {v:+.3f} ± {se(k):.3f}" for k, v in d.items()) + ".")
+        lines.append(f"Shifted to {machine_kind(rows[0])[0]} (the first run's machine): {n} run{'s' if n > 1 else ''} "
+                     f"trained on {kind[0]} (bf16 {kind[1]}), by plain's offset there (its runs minus their repeats, "
+                     "± its standard error): " + ", ".join(f"{k} {v:+.3f} ± {se(k):.3f}" for k, v in d.items()) + ".")
     return "\n".join(lines)
 
 
@@ -167,6 +170,13 @@ def markdown_table(s: pd.DataFrame, sets: Sequence[str], shapes: Sequence[str] |
     return "\n".join(lines) + "\n"
 
 
+def difference_and_noise(r, p: pd.Series, n: str) -> tuple[float, float]:
+    """A variant's (summary row `r`) difference from plain (`p`) on `n`, and the noise it must exceed: twice the
+    combined seed sd, sqrt(sd_v^2 + sd_plain^2), a one-seed variant borrowing plain's sd for its own."""
+    sd_v = getattr(r, f"{n}_sd") if r.n_seeds > 1 else p[f"{n}_sd"]
+    return getattr(r, n) - p[n], 2 * math.sqrt(sd_v ** 2 + p[f"{n}_sd"] ** 2)
+
+
 def verdicts(s: pd.DataFrame, sets: Sequence[str]) -> list[str]:
     """A sentence per variant: is its difference from plain beyond the noise (more than twice the combined seed
     sd, sqrt(sd_v^2 + sd_plain^2)) on each set? A one-seed variant borrows plain's sd for its own."""
@@ -181,8 +191,7 @@ def verdicts(s: pd.DataFrame, sets: Sequence[str]) -> list[str]:
             continue
         beyond, within = [], []
         for n in sets:
-            sd_v = getattr(r, f"{n}_sd") if r.n_seeds > 1 else p[f"{n}_sd"]
-            diff, noise = getattr(r, n) - p[n], 2 * math.sqrt(sd_v ** 2 + p[f"{n}_sd"] ** 2)
+            diff, noise = difference_and_noise(r, p, n)
             (beyond if abs(diff) > noise else within).append(f"{n} {diff:+.3f}")
         seeds = f"{r.n_seeds} seed{'s' if r.n_seeds > 1 else ''}"
         if beyond:
@@ -204,9 +213,8 @@ def ahead_of_plain(s: pd.DataFrame, sets: Sequence[str]) -> str:
         if r.variant == "plain":
             continue
         for n in sets:
-            sd_v = getattr(r, f"{n}_sd") if r.n_seeds > 1 else p[f"{n}_sd"]
-            diff = getattr(r, n) - p[n]
-            if diff > 2 * math.sqrt(sd_v ** 2 + p[f"{n}_sd"] ** 2):
+            diff, noise = difference_and_noise(r, p, n)
+            if diff > noise:
                 wins.append(f"{r.variant} on {n} ({diff:+.3f}, {r.n_seeds} seed{'s' if r.n_seeds > 1 else ''})")
     return ("Ahead of plain beyond the noise: " + ("; ".join(wins) if wins else "no variant, on any set") + ".")
 
