@@ -6,6 +6,8 @@ Two tokenizer habits can add or drop an edge character of an answer:
   (tiny-xlmr, the issue's case), so a span that starts or ends on it gains a space or a character;
 - e5-small's fast tokenizer gives a word token offsets that include the space in front of it ("▁1857" -> " 1857").
 """
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,12 +30,17 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module", params=["tiny-xlmr", "e5-small"])
+# e5-small ships XLM-R's SentencePiece vocabulary (250,002 pieces), the one xlm-roberta-large-squad2 and
+# infoxlm-large load (test_e5_small_has_the_vocabulary_of_the_xlmr_backbones). A registered backbone is tested on
+# its own tokenizer where its files are here (CHAII_MODELS), else on its tiny stand-in of the same kind.
+@pytest.fixture(scope="module", params=["tiny-xlmr", "e5-small", "infoxlm-large"])
 def xlmr_tokenizer(request, tiny_dirs):
     from transformers import AutoTokenizer
 
     if request.param == "tiny-xlmr":
         return AutoTokenizer.from_pretrained(tiny_dirs["tiny-xlmr"])
+    if request.param != "e5-small":
+        return AutoTokenizer.from_pretrained(registered_tokenizer_dir(request.param, tiny_dirs))
     path = CACHE_DIR / "e5-small"
     if not (path / "tokenizer.json").exists():
         if not SHARED_DIR.exists():
@@ -41,6 +48,42 @@ def xlmr_tokenizer(request, tiny_dirs):
         from src.train.backbones import ensure_e5_small
         path = ensure_e5_small(path)
     return AutoTokenizer.from_pretrained(path)
+
+
+def registered_tokenizer_dir(name: str, tiny_dirs) -> str:
+    """A registered backbone's own model folder where it is on this machine, else its tiny stand-in's."""
+    from conftest import MODELS_DIR
+
+    from src.train.backbones import STANDS_IN_FOR, resolve_model_path
+
+    try:
+        path = resolve_model_path(name, MODELS_DIR)
+    except FileNotFoundError:
+        path = ""
+    return path if path and Path(path).is_dir() else str(tiny_dirs[STANDS_IN_FOR[name]])
+
+
+def test_every_stand_in_has_the_tokenizer_kind_of_what_it_stands_in_for():
+    from src.train.backbones import REGISTRY, STANDS_IN_FOR
+
+    assert {b: REGISTRY[t].tokenizer_kind for b, t in STANDS_IN_FOR.items()} == \
+        {b: REGISTRY[b].tokenizer_kind for b in STANDS_IN_FOR}
+    assert REGISTRY["infoxlm-large"].tokenizer_kind == "unigram" and STANDS_IN_FOR["infoxlm-large"] == "tiny-xlmr"
+
+
+def test_e5_small_has_the_vocabulary_of_the_xlmr_backbones():
+    """Why e5-small's runs above check InfoXLM's and XLM-R's tokenizer: the same SentencePiece vocabulary size as
+    their config.json files declare (src/kaggle/sizing_facts.py SHAPES)."""
+    from transformers import AutoTokenizer
+
+    from src.kaggle.sizing_facts import SHAPES
+
+    path = CACHE_DIR / "e5-small"
+    if not (path / "tokenizer.json").exists():
+        pytest.skip(f"e5-small is not built in {path}")
+    tok = AutoTokenizer.from_pretrained(path)
+    assert len(tok) == SHAPES["infoxlm-large"].vocab == SHAPES["xlm-roberta-large-squad2"].vocab == 250_002
+    assert tok.convert_ids_to_tokens([0, 1, 2, 3, 250_001]) == ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 
 
 def _examples() -> pd.DataFrame:

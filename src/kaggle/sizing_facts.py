@@ -105,6 +105,8 @@ SHAPES = {
     "rembert": Shape(32, 1152, 4608, 18, 250_300, embedding=256, sdpa=False),
     # deepset/xlm-roberta-large-squad2 config.json: XLM-R large
     "xlm-roberta-large-squad2": Shape(24, 1024, 4096, 16, 250_002, positions=514, types=1),
+    # microsoft/infoxlm-large config.json (hub, commit 7dc8de0): XLM-R large's shape and vocabulary
+    "infoxlm-large": Shape(24, 1024, 4096, 16, 250_002, positions=514, types=1),
 }
 
 
