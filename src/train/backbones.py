@@ -35,6 +35,10 @@ class Backbone:
     kaggle_dataset: str = ""    # the Kaggle dataset holding the weights, attached to kernels ({user}: yours)
     local_dir: str = ""         # a directory built on this machine (outside the repo) where the weights are found
     note: str = ""
+    # The hub revision a kernel with internet downloads (`src.kaggle.fetch`). The hub was unreachable where this
+    # was written, so no commit sha could be looked up or checked: "main" until a first run records the commit it
+    # resolved (`sources.json` in each training kernel's output); put that sha here to pin it.
+    revision: str = "main"
 
 
 REGISTRY: dict[str, Backbone] = {b.name: b for b in [
