@@ -16,8 +16,10 @@
 #   make kernels  the winner's Kaggle kernels (13 training + 1 submit) + offline wheels dataset in kernels/
 #               (KAGGLE_USER=you or kaggle config; COUNTS=muril-large=3,rembert=5,xlm-roberta-large-squad2=5;
 #               MACHINE=NvidiaTeslaT4 (default) or NvidiaTeslaP100), sized to Kaggle's limits (table at the end)
+#               EXTRA=infoxlm adds a fourth family's kernels (5 InfoXLM-large folds)
 #   make e2e    the whole scheme offline in a simulated /kaggle tree: built kernels, 3 backbones x 2 folds,
 #               tiny stand-ins -> runs/e2e/submission.csv + runs/e2e/oof_blend.csv
+#               (EXTRA=infoxlm: four families, InfoXLM on tiny-xlmr too)
 #   make e2e-real  the same kernels with a real model on chaii-shaped data: e5-small-qa trained 3 ways x 2 folds,
 #               scored on the held-out articles (each model, family, vote) -> docs/e2e_real.md (resumes)
 #   make push   kaggle kernels push -p for each built kernel (needs a Kaggle token)
@@ -88,7 +90,7 @@ batch: backbones
 	$(PY) -m src.notebooks.batch $(BATCH_ARGS) --runs-dir $(BATCH_DIR) --models-dir $(MODELS_DIR)
 
 kernels: .venv/.installed
-	$(PY) -m src.kaggle build --out $(KERNELS_DIR) $(if $(KAGGLE_USER),--user $(KAGGLE_USER)) $(if $(COUNTS),--counts $(COUNTS)) $(if $(MACHINE),--machine $(MACHINE)) $(foreach r,$(RECIPES),--recipe-for $(r))
+	$(PY) -m src.kaggle build --out $(KERNELS_DIR) $(if $(KAGGLE_USER),--user $(KAGGLE_USER)) $(if $(COUNTS),--counts $(COUNTS)) $(if $(MACHINE),--machine $(MACHINE)) $(foreach r,$(RECIPES),--recipe-for $(r)) $(foreach e,$(EXTRA),--with $(e))
 
 push:
 	$(PY) -m src.kaggle push --out $(KERNELS_DIR)
@@ -97,7 +99,7 @@ status:
 	$(PY) -m src.kaggle status --out $(KERNELS_DIR) --wait
 
 e2e: backbones
-	$(PY) -m research.kaggle_sim.e2e --out $(E2E_DIR)
+	$(PY) -m research.kaggle_sim.e2e --out $(E2E_DIR) $(foreach e,$(EXTRA),--with $(e))
 
 # Needs ../shared/data and the grouped base (cached, else built: ~64 min on 2 cores in bf16); a finished kernel whose
 # notebook and inputs are unchanged is reused on a rerun. E2E_REAL_ARGS: --size hindi=N, --test-size ... (a trial).

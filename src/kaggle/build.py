@@ -19,7 +19,16 @@ from src.kaggle.metadata import (
     check_metadata,
     read_template,
 )
-from src.kaggle.plan import DATASETS_CONFIG, RECIPE, WHEELS_SLUG, plan_kernels, recipe_file, refuse_unfit, size_table
+from src.kaggle.plan import (
+    DATASETS_CONFIG,
+    RECIPE,
+    WHEELS_SLUG,
+    add_extra_kernels,
+    plan_kernels,
+    recipe_file,
+    refuse_unfit,
+    size_table,
+)
 from src.notebooks.run import NOTEBOOK_DIR
 
 KERNELS_DIR = REPO_ROOT / "kernels"
@@ -78,7 +87,7 @@ def kernel_notebook(name: str, parameters: dict, files: dict[str, str], wheels_s
 def build(out_dir: Path, user: str, counts: dict[str, int] | None = None, wheels: bool = True,
           template_path: Path = ROOT_METADATA, recipe: str = RECIPE, datasets_config: Path = DATASETS_CONFIG,
           train_parameters: dict | None = None, machine: str = DEFAULT_MACHINE, limits: bool = True,
-          recipes: dict[str, str] | None = None) -> list[Path]:
+          recipes: dict[str, str] | None = None, extras: dict[str, int] | None = None) -> list[Path]:
     """Write one folder per planned kernel (default: the winner's 13 training kernels + the submit kernel), checked,
     `kernels.json` (the push order) and, with `wheels`, the wheels dataset folder.
 
@@ -86,6 +95,7 @@ def build(out_dir: Path, user: str, counts: dict[str, int] | None = None, wheels
     kernels do not fit Kaggle's limits is refused with the numbers before anything is written; the sizing table is
     printed at the end. `limits=False` skips the sizing (tiny stand-ins in a simulation). `recipes` gives some
     backbones or families their own recipe (`plan_kernels`); each training kernel inlines the recipe it runs.
+    `extras` ({backbone: n}, `plan.parse_extras`: `--with infoxlm`) adds those families' kernels to the plan.
     """
     import nbformat
 
@@ -94,6 +104,9 @@ def build(out_dir: Path, user: str, counts: dict[str, int] | None = None, wheels
         raise MetadataError(f"kaggle user name {user!r} is invalid: pass --user NAME or configure the kaggle CLI")
     plans = plan_kernels(user, counts, read_template(template_path), recipe, datasets_config, train_parameters,
                          machine, sized=limits, recipes=recipes)
+    plans = add_extra_kernels(plans, extras or {}, user, machine, limits, template=read_template(template_path),
+                              recipe=recipe, datasets_config=datasets_config, train_parameters=train_parameters,
+                              recipes=recipes)
     if limits:
         refuse_unfit(plans)
     for plan in plans:  # every kernel is checked before the first folder is written

@@ -24,9 +24,12 @@ from src.kaggle.metadata import (
     template_slug,
 )
 from src.kaggle.plan import (
+    EXTRAS,
     WINNER_COUNTS,
     PlanError,
+    add_extra_kernels,
     parse_counts,
+    parse_extras,
     parse_recipes,
     plan_kernels,
     refuse_unfit,
@@ -188,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--recipe-for", action="append", default=[], metavar="FAMILY=RECIPE",
                        help="the recipe (name in configs/ or YAML path) of one backbone or family of --counts "
                             "(repeatable); the others run recipe_kaggle")
+        p.add_argument("--with", dest="extras", action="append", default=[], metavar="FAMILY[=N]",
+                       help=f"add a family beyond the winner's (repeatable; known: {', '.join(sorted(EXTRAS))}): "
+                            "its N training kernels (default: its authors' folds) join the plan and the submit "
+                            "kernel votes with it, e.g. --with infoxlm")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="a notebook-03 parameter for every training kernel (repeatable), e.g. epochs=1")
         p.add_argument("--machine", default=DEFAULT_MACHINE, choices=MACHINE_SHAPES,
@@ -214,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
             # names are checked by the plan (notebook 03 parameters and TrainConfig fields)
             params = parse_overrides(args.set, {pair.partition("=")[0].strip() for pair in args.set})
             build(out, user, parse_counts(args.counts), wheels=not args.no_wheels, train_parameters=params,
-                  machine=args.machine, limits=not args.no_limits, recipes=parse_recipes(args.recipe_for))
+                  machine=args.machine, limits=not args.no_limits, recipes=parse_recipes(args.recipe_for),
+                  extras=parse_extras(args.extras))
         except (MetadataError, PlanError, KeyError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
@@ -228,8 +236,11 @@ def plan_command(args) -> int:
     """The sizing table of the planned kernels; 1 (with the reasons) when some do not fit."""
     try:
         params = parse_overrides(args.set, {pair.partition("=")[0].strip() for pair in args.set})
-        plans = plan_kernels(kaggle_user(args.user) or USER_PLACEHOLDER, parse_counts(args.counts),
-                             train_parameters=params, machine=args.machine, recipes=parse_recipes(args.recipe_for))
+        user, recipes = kaggle_user(args.user) or USER_PLACEHOLDER, parse_recipes(args.recipe_for)
+        plans = plan_kernels(user, parse_counts(args.counts), train_parameters=params, machine=args.machine,
+                             recipes=recipes)
+        plans = add_extra_kernels(plans, parse_extras(args.extras), user, args.machine, train_parameters=params,
+                                  recipes=recipes)
     except (MetadataError, PlanError, KeyError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -267,3 +267,65 @@ def check_train_parameters(params: dict) -> None:
     if bad:
         raise PlanError(f"training kernel parameter(s) {', '.join(bad)}: not settable (known: "
                         f"{', '.join(sorted(allowed - fixed))})")
+
+
+# ---------------------------------------------------------------- families beyond the winner's: `--with NAME[=N]`
+# name -> (backbone, kernels by default). InfoXLM-large: a fourth family the winner did not train (his talk); 5
+# kernels, the folds of a 5-fold split, as the 4th place trained it (Zacchaeus00/chaii-4th-place-solution @76ae1d7,
+# train-cv.py:58: `folds = 5`). Sized like the rest: 3.2 h each on 2 x T4 at its 3 epochs over recipe_kaggle, and
+# the submit kernel with 18 models 2.8 h (4.9 h on one T4, inside the 5 h rerun limit): `python -m src.kaggle plan
+# --with infoxlm`. `--with infoxlm=3` trains 3 folds of a 3-fold split instead.
+EXTRAS = {"infoxlm": ("infoxlm-large", 5)}
+
+
+def parse_extras(values: list[str]) -> dict[str, int]:
+    """['infoxlm', 'infoxlm=3'] -> {'infoxlm-large': 3} (`--with`, repeatable; the last count of a name wins)."""
+    out = {}
+    for value in values:
+        name, sep, n = (x.strip() for x in value.partition("="))
+        if name not in EXTRAS:
+            raise PlanError(f"--with {value!r}: unknown family {name!r}; known: {', '.join(sorted(EXTRAS))}")
+        if sep and (not n.isdigit() or int(n) < 2):
+            raise PlanError(f"--with {value!r}: expected {name} or {name}=<number of folds, at least 2>")
+        backbone, default = EXTRAS[name]
+        out[backbone] = int(n) if sep else default
+    return out
+
+
+def model_backbone_dir(model_dir: str) -> str:
+    """'../input/<kernel slug>/<backbone>/fold<k>/...' -> '<backbone>' (the submit kernel's model_dirs)."""
+    parts = PurePosixPath(model_dir).parts
+    if len(parts) < 5 or parts[:2] != ("..", "input"):
+        raise PlanError(f"submit kernel model dir {model_dir!r}: expected ../input/<kernel>/<backbone>/fold<k>/...")
+    return parts[3]
+
+
+def add_extra_kernels(plans: list[KernelPlan], extras: dict[str, int], user: str, machine: str = DEFAULT_MACHINE,
+                      sized: bool = True, **plan_args) -> list[KernelPlan]:
+    """`plans` (any plan ending with its submit kernel: the folds plan or another) with the training kernels of
+    `extras` ({backbone: n}: folds 0..n-1 of its n-fold split, planned by `plan_kernels` with `plan_args`) added
+    before the submit kernel, which reads their models too: its model_dirs, kernel_sources and sizing follow."""
+    if not extras:
+        return plans
+    *training, submit = plans
+    if not submit.submit:
+        raise PlanError(f"the plan's last kernel {submit.slug} is not its submit kernel")
+    dirs = submit.parameters["model_dirs"].split(",")
+    there = sorted(set(extras) & {model_backbone_dir(d) for d in dirs})
+    if there:
+        raise PlanError(f"--with: {', '.join(there)} is in the plan already; give its count once")
+    recipes = {k: v for k, v in (plan_args.pop("recipes", None) or {}).items() if k in extras}
+    extra = [p for p in plan_kernels(user, extras, machine=machine, sized=sized, recipes=recipes, **plan_args)
+             if not p.submit]
+    training += extra
+    check_slugs(training)
+    dirs += [f"../input/{p.slug}/{p.parameters['backbone']}/fold{p.parameters['fold']}/model" for p in extra]
+    sources = [*submit.metadata["kernel_sources"], *(f"{user}/{p.slug}" for p in extra)]
+    counts: dict[str, int] = {}
+    for d in dirs:
+        counts[model_backbone_dir(d)] = counts.get(model_backbone_dir(d), 0) + 1
+    size = sized_or_refused(sizing.size_submit, submit.slug, counts, machine) if sized else None
+    return [*training, dataclasses.replace(
+        submit, parameters={**submit.parameters, "model_dirs": ",".join(dirs)},
+        metadata={**submit.metadata, "kernel_sources": sources}, needs=[*submit.needs, *(p.slug for p in extra)],
+        size=size)]
