@@ -7,10 +7,12 @@ from src.train.augment import (
     QACollator,
     crop_frame,
     hard_negative_weights,
+    keep_negatives,
     progressive_lengths,
     sample_negatives,
     soft_label_loss,
     soft_targets,
+    token_cutout_mask,
 )
 from src.train.recipe import Augment, Recipe, Source, Stage
 from src.train.windows import build_dataset
@@ -84,6 +86,57 @@ def test_cutout_masks_the_fraction_of_context_and_nothing_else(tokenizer):
         assert len(changed) == round(0.2 * len(allowed))          # exactly the fraction (no token was already <mask>)
     again = QACollator(tokenizer, cutout=0.2, seed=1)(feats)
     assert torch.equal(again["input_ids"], cut["input_ids"])       # seeded
+
+
+def test_winner_cutout_masks_non_special_tokens_question_too_and_is_redrawn_every_batch(tokenizer):
+    """His `random_mask_data_collator` (kldarek/chaii XLMR_pretraining119 cell 20): a per-token draw over every
+    token but the special ones, question and answer included, new for each batch; labels untouched."""
+    r, frames = recipe(OFF, 1)
+    ds = build_dataset(r, frames, tokenizer).select(range(32))
+    feats = [ds[i] for i in range(len(ds))]
+    plain = QACollator(tokenizer)(feats)
+    collate = QACollator(tokenizer, token_cutout=0.3, seed=1)
+    first, second = collate(feats), collate(feats)                 # the same windows in two batches
+    mask, special = tokenizer.mask_token_id, set(tokenizer.all_special_ids)
+    masked = {"question": 0, "answer": 0}
+    for cut in (first, second):
+        assert torch.equal(cut["start_positions"], plain["start_positions"])
+        assert torch.equal(cut["end_positions"], plain["end_positions"])
+        changed = cut["input_ids"] != plain["input_ids"]
+        assert (cut["input_ids"][changed] == mask).all()
+        # never a special token (CLS, SEP, padding): those positions are as they were
+        is_special = torch.isin(plain["input_ids"], torch.tensor(sorted(special)))
+        assert not (changed & is_special).any()
+        eligible = ~is_special
+        rate = changed.sum().item() / eligible.sum().item()
+        assert 0.25 < rate < 0.35, rate                            # a draw per token at p = 0.3, not a fixed count
+        for row, f in enumerate(feats):
+            pos = torch.nonzero(changed[row]).flatten().tolist()
+            masked["question"] += sum(i < f["context_start"] for i in pos)
+            masked["answer"] += sum(f["has_answer"] and f["start_positions"] <= i <= f["end_positions"] for i in pos)
+    assert masked["question"] > 0 and masked["answer"] > 0         # unlike the project's context-only cutout
+    assert not torch.equal(first["input_ids"], second["input_ids"])  # redrawn every batch
+    again = QACollator(tokenizer, token_cutout=0.3, seed=1)(feats)
+    assert torch.equal(again["input_ids"], first["input_ids"])     # seeded
+    assert not token_cutout_mask(plain["input_ids"], special, 0.0, np.random.default_rng(0)).any()
+    with pytest.raises(ValueError, match="token_cutout"):
+        QACollator(tokenizer, token_cutout=1.0)
+
+
+def test_winner_negative_keep_is_a_draw_per_window():
+    """His `negative_sampling(ratio)` (XLMR_pretraining68 cell 6): every positive, each negative with probability
+    `ratio`, independently: the count kept varies between draws (the project's `sample_negatives` keeps exactly
+    round(fraction x n))."""
+    has = np.array([True] * 50 + [False] * 2000)
+    draws = [keep_negatives(has, 0.1, np.random.default_rng(k)) for k in range(6)]
+    assert all(d[:50].all() for d in draws)
+    counts = [int(d[50:].sum()) for d in draws]
+    assert all(150 < c < 250 for c in counts) and len(set(counts)) > 1, counts
+    assert not np.array_equal(draws[0], draws[1])
+    assert keep_negatives(has, 1.0, np.random.default_rng(0)).all()
+    assert keep_negatives(has, 0.0, np.random.default_rng(0)).sum() == 50
+    with pytest.raises(ValueError, match="keep probability"):
+        keep_negatives(has, 1.5, np.random.default_rng(0))
 
 
 def test_negative_sampling_keeps_the_fraction_and_resamples_per_repeat(tokenizer):

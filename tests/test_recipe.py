@@ -231,3 +231,90 @@ def test_a_chaii_source_split_by_article_feeds_each_half_to_its_stage(tokenizer,
     limited = Recipe("t", [Stage("one", [Source("a", "chaii", limit=5)], 64, 24)], r.augment)
     assert set(fold_dataset(df, cfg, limited, tmp_path, tokenizer)[0]["example_id"]) <= set(train["id"])
     assert len(set(fold_dataset(df, cfg, limited, tmp_path, tokenizer)[0]["example_id"])) == 5
+
+
+# ---------------------------------------------------------------- the winner's recipe (kldarek/chaii notebooks)
+def negatives_of(ds, stage: int, source: str) -> set:
+    g = ds[(ds["stage"] == stage) & (ds["source"] == source) & ~ds["has_answer"]]
+    return set(zip(g["example_id"], g["window_start_char"], strict=True))
+
+
+def test_negative_keep_is_per_source_and_drawn_anew_in_every_pass_and_the_tail_keeps_every_negative(tokenizer):
+    """His 68 (XLMR_pretraining68 cells 12, 14): pass 1 = TyDi at 0.1 + SQuAD whole + chaii at 0.1; pass 2 = TyDi at
+    0.1 (a second draw) + chaii at 0.2; then chaii alone with every negative."""
+    from tests.test_features import long_frame
+
+    tydi, squad, chaii = Source("tydi", "synthetic"), Source("squad", "synthetic"), Source("chaii", "synthetic")
+    frames = {s.data_key(): long_frame().assign(id=lambda d, n=s.name: n + "-" + d["id"]) for s in (tydi, squad)}
+    frames[chaii.data_key()] = long_frame()
+    keep = dataclasses.replace
+    r = Recipe("his-68", [
+        Stage("pass1", [keep(tydi, negative_keep=0.1), squad, keep(chaii, negative_keep=0.1)], 96, 32),
+        Stage("pass2", [keep(tydi, negative_keep=0.1), keep(chaii, negative_keep=0.2)], 96, 32),
+        Stage("tail", [chaii], 96, 32, shuffle=False)], Augment())
+    ds = build_dataset(r, frames, tokenizer, seed=0).to_pandas()
+    full = build_dataset(Recipe("all", [Stage("s", [chaii], 96, 32)], Augment()), frames, tokenizer).to_pandas()
+    n_neg, n_pos = int((~full["has_answer"]).sum()), int(full["has_answer"].sum())
+    assert n_neg > 300                                                  # enough draws for the rates below
+    for stage, source, p in ((0, "tydi", 0.1), (0, "squad", 1.0), (0, "chaii", 0.1), (1, "tydi", 0.1),
+                             (1, "chaii", 0.2), (2, "chaii", 1.0)):
+        part = ds[(ds["stage"] == stage) & (ds["source"] == source)]
+        assert int(part["has_answer"].sum()) == n_pos, (stage, source)  # every window with the answer, every pass
+        kept = int((~part["has_answer"]).sum())
+        assert abs(kept - p * n_neg) <= 4 * (n_neg * p * (1 - p)) ** 0.5 + 1e-9, (stage, source, kept)
+    # the same source in two passes: two independent draws, not the same windows twice
+    one, two = negatives_of(ds, 0, "tydi"), negatives_of(ds, 1, "tydi")
+    assert one != two and len(one & two) < 0.5 * min(len(one), len(two))
+    # the tail: the source alone, every negative, in its rows' order (unshuffled, as his 68's)
+    tail = ds[ds["stage"] == 2]
+    assert set(tail["source"]) == {"chaii"} and len(tail) == len(full)
+    order = tail["example_id"].map({i: k for k, i in enumerate(long_frame()["id"])}).tolist()
+    assert order == sorted(order) and order != full["example_id"].map(
+        {i: k for k, i in enumerate(long_frame()["id"])}).tolist()    # the shuffled build is not in row order
+    shuffled = ds[ds["stage"] == 0]["source"].tolist()
+    assert shuffled[: len(shuffled) // 3].count("squad") not in (0, len(shuffled) // 3)   # pass 1 still mixed
+
+
+def test_a_negative_keep_overrides_the_recipes_fraction_for_its_source_only(tokenizer):
+    from tests.test_features import long_frame
+
+    a, b = Source("a", "synthetic", negative_keep=1.0), Source("b", "synthetic")
+    frames = {a.data_key(): long_frame(), b.data_key(): long_frame().assign(id=lambda d: "b-" + d["id"])}
+    r = Recipe("t", [Stage("s", [a, b], 96, 32)], Augment(negative_fraction=0.25))
+    ds = build_dataset(r, frames, tokenizer).to_pandas()
+    full = build_dataset(Recipe("t", [Stage("s", [a], 96, 32)], Augment()), frames, tokenizer).to_pandas()
+    n_neg = int((~full["has_answer"]).sum())
+    assert int((~ds[ds["source"] == "a"]["has_answer"]).sum()) == n_neg             # its own 1.0: all kept
+    assert int((~ds[ds["source"] == "b"]["has_answer"]).sum()) == round(0.25 * n_neg)  # the recipe's fraction
+    with pytest.raises(ValueError, match="negative_keep"):
+        Source("x", negative_keep=1.2)
+
+
+def test_fields_added_for_the_winners_recipes_leave_earlier_digests_alone():
+    """A recipe written before `negative_keep`, `folds`, `shuffle` and `token_cutout` existed keeps its dict and
+    digest (the ablation's run ids hash them); set, they are written and read back."""
+    local = load_recipe("recipe_local")
+    d = local.to_dict()
+    assert "token_cutout" not in d["augment"] and all("shuffle" not in st for st in d["stages"])
+    assert all({"negative_keep", "folds"}.isdisjoint(src) for st in d["stages"] for src in st["sources"])
+    assert local.digest() == Recipe.from_dict(d).digest()
+    his = dataclasses.replace(local, augment=dataclasses.replace(local.augment, token_cutout=0.1), stages=[
+        dataclasses.replace(local.stages[0], shuffle=False,
+                            sources=[dataclasses.replace(local.stages[0].sources[0], negative_keep=0.1)])])
+    back = Recipe.from_dict(json.loads(json.dumps(his.to_dict())))
+    assert back == his and back.digest() != local.digest()
+    assert back.stages[0].sources[0].negative_keep == 0.1 and not back.stages[0].shuffle
+
+
+def test_folds_all_trains_a_chaii_source_on_every_fold(tokenizer, tmp_path):
+    """His 126 (REM_pretraining126 cell 19: `chaii_train = chaii`) trains on all of chaii, the held-out fold too."""
+    from src.train.fold import TrainConfig
+    from src.train.recipe import fold_dataset
+
+    df = make_synthetic_qa(45, seed=6)
+    cfg = TrainConfig(backbone="tiny-bert", output_dir=str(tmp_path), n_folds=3, fold=1)
+    r = Recipe("t", [Stage("one", [Source("chaii", "chaii", folds="all")], 64, 24)], Augment())
+    ds, train, valid = fold_dataset(df, cfg, r, tmp_path, tokenizer)
+    assert set(ds["example_id"]) == set(df["id"]) and set(valid["id"]) <= set(ds["example_id"])
+    with pytest.raises(ValueError, match="folds='all' is for chaii"):
+        Source("squad", "squad", folds="all")

@@ -1,11 +1,20 @@
 """Augmentations borrowed from vision, as pure functions over frames, window arrays and tensors.
 
-- random crop: each repeat of a source is windowed with another stride and another start offset (`crop_frame`,
-  `crop_stride`), so the model sees other windows of the same contexts;
-- progressive resizing: the window length grows stage by stage (`progressive_lengths`);
-- cutout: `QACollator(cutout=...)` replaces a fraction of context tokens with the mask token;
-- negative sampling: keep a seeded fraction of the windows without the answer (`sample_negatives`), optionally
-  weighted towards the examples a previous model got wrong (`hard_negative_weights`);
+- random crop (the project's; no notebook of the winner crops): each repeat of a source is windowed with another
+  stride and another start offset (`crop_frame`, `crop_stride`), so the model sees other windows of the same contexts;
+- progressive resizing: the window length grows stage by stage (`progressive_lengths`). The winner's own form
+  (kldarek/chaii XLMR_pretraining116/119, MUR_pretraining122f02, `prepare_datasets`) is a length per pass and
+  source, which recipes write as each stage's (or source's) `max_length`/`doc_stride`;
+- cutout, two kinds. The winner's (`QACollator(token_cutout=p)`, `token_cutout_mask`): every non-special token,
+  question and answer included, replaced by the mask token with probability p, drawn anew for every batch (his
+  `random_mask_data_collator`: XLMR_pretraining119 cell 20, p = 0.1; MUR_pretraining122f02 cell 19, p = 0.03).
+  The project's (`QACollator(cutout=f)`, `cutout_mask`): exactly round(f x n) of a window's n context tokens outside
+  the answer;
+- negative sampling, two kinds. The winner's (`keep_negatives`, a recipe source's `negative_keep`): each window
+  without the answer kept with probability p, drawn anew each time a source is windowed (his
+  `negative_sampling(ratio)`: `random.random() < ratio` per window, XLMR_pretraining68 cell 6). The project's
+  (`sample_negatives`, the recipe's `negative_fraction`): a seeded round(fraction x n) of the n windows without the
+  answer, optionally weighted towards the examples a previous model got wrong (`hard_negative_weights`);
 - soft labels: start/end targets spread over neighbouring tokens in proportion to the Jaccard of the span they
   would give, trained with a KL loss (`soft_targets`, `soft_label_loss`).
 """
@@ -83,6 +92,18 @@ def sample_negatives(has_answer: np.ndarray, fraction: float, rng: np.random.Gen
     return keep
 
 
+def keep_negatives(has_answer: np.ndarray, probability: float, rng: np.random.Generator) -> np.ndarray:
+    """Keep mask: every window with the answer, and each window without it with probability `probability`, an
+    independent draw per window (the winner's `negative_sampling(ratio)`, kldarek/chaii XLMR_pretraining68 cell 6:
+    `random.random() < ratio`), so the number kept varies from draw to draw."""
+    if not 0.0 <= probability <= 1.0:
+        raise ValueError(f"negative keep probability must be in [0, 1], got {probability}")
+    has_answer = np.asarray(has_answer, dtype=bool)
+    if probability >= 1.0:
+        return np.ones(len(has_answer), dtype=bool)
+    return has_answer | (rng.random(len(has_answer)) < probability)
+
+
 def hard_negative_weights(oof: pd.DataFrame, floor: float = 0.05) -> dict[str, float]:
     """Per example id, 1 - (a previous model's out-of-fold Jaccard) + floor: its negatives are drawn more often
     where that model was wrong. `oof` is a `train.py` oof.csv (columns id, jaccard)."""
@@ -103,23 +124,40 @@ def cutout_mask(context_start: int, context_end: int, keep: tuple[int, int], fra
     return rng.choice(candidates, size=n, replace=False) if n else np.empty(0, dtype=np.int64)
 
 
+def token_cutout_mask(input_ids: torch.Tensor, special_ids, probability: float,
+                      rng: np.random.Generator) -> torch.Tensor:
+    """(B, L) bool: each token whose id is not in `special_ids` chosen with probability `probability`, independently.
+    The winner's cutout (kldarek/chaii XLMR_pretraining119 cell 20, `random_mask_data_collator`: a Bernoulli draw
+    over the whole padded batch, special tokens excluded): question and answer tokens can be masked too, labels stay.
+    His list of special ids is XLM-R's hard-coded `[0, 1, 2]` (<s>, <pad>, </s>); here the tokenizer's own, so the
+    same rule holds for MuRIL's and RemBERT's vocabularies."""
+    special = torch.isin(input_ids, torch.as_tensor(sorted(special_ids), dtype=input_ids.dtype))
+    draw = torch.from_numpy(rng.random(tuple(input_ids.shape)) < probability)
+    return draw & ~special
+
+
 @dataclass
 class QACollator:
-    """Pads windows of any length (one batch may mix stages) and applies cutout.
+    """Pads windows of any length (one batch may mix stages) and applies cutout, drawn anew for every batch.
 
-    Like `DataCollatorForLanguageModeling` it writes the mask token, but without MLM labels, and only over context
-    tokens: never question or special tokens, never the answer span. With `keep_context_bounds` the batch also
-    carries `context_start`/`context_end` (the soft-label loss needs them).
+    Two cutouts, both writing the mask token without MLM labels. `cutout` (the project's context cutout): exactly a
+    fraction of a window's context tokens, never question or special tokens, never the answer span.
+    `token_cutout` (the winner's): each non-special token with that probability, question and answer included
+    (`token_cutout_mask`). With `keep_context_bounds` the batch also carries `context_start`/`context_end` (the
+    soft-label loss needs them).
     """
     tokenizer: object
     cutout: float = 0.0
     seed: int = 0
     keep_context_bounds: bool = False
+    token_cutout: float = 0.0
 
     def __post_init__(self):
         if not 0.0 <= self.cutout < 1.0:
             raise ValueError(f"cutout fraction must be in [0, 1), got {self.cutout}")
-        if self.cutout and self.tokenizer.mask_token_id is None:
+        if not 0.0 <= self.token_cutout < 1.0:
+            raise ValueError(f"token_cutout probability must be in [0, 1), got {self.token_cutout}")
+        if (self.cutout or self.token_cutout) and self.tokenizer.mask_token_id is None:
             raise ValueError("cutout needs a tokenizer with a mask token")
         self._rng = np.random.default_rng(self.seed)
 
@@ -135,6 +173,10 @@ class QACollator:
                 pos = cutout_mask(int(f["context_start"]), int(f["context_end"]),
                                   (int(f["start_positions"]), int(f["end_positions"])), self.cutout, self._rng)
                 ids[r, torch.as_tensor(pos, dtype=torch.long)] = self.tokenizer.mask_token_id
+        if self.token_cutout:
+            ids = batch["input_ids"]
+            ids[token_cutout_mask(ids, self.tokenizer.all_special_ids, self.token_cutout, self._rng)] = \
+                self.tokenizer.mask_token_id
         return dict(batch)
 
 

@@ -1,9 +1,12 @@
 """A data recipe: configuration (not code) for how data is fed in ONE training run.
 
-A recipe is an ordered list of stages; a stage is a shuffled mix of sources, each with its own number of repeats
-and, optionally, its own window length and stride. Stages are concatenated WITHOUT shuffling and fed by a
-sequential sampler (`QATrainer(sequential=True)`), so one optimizer and one learning-rate schedule run straight
-through the stage boundaries. `Augment` switches on the augmentations of `src/train/augment.py`.
+A recipe is an ordered list of stages (the winner's "passes"); a stage is a shuffled mix of sources, each with its
+own number of repeats, optionally its own window length and stride, and its own probability of keeping a window
+without the answer (`negative_keep`, drawn anew each time the source is windowed). Stages are concatenated WITHOUT
+shuffling and fed by a sequential sampler (`QATrainer(sequential=True)`), so one optimizer and one learning-rate
+schedule run straight through the stage boundaries. `Augment` switches on the augmentations of
+`src/train/augment.py`. The winner's own recipes, as his notebooks (kldarek/chaii) wrote them, are
+configs/winner_*.yaml; docs/fidelity.md sets each setting beside his.
 
 Recipes load from YAML/JSON or a dict (`Recipe.from_dict`, `load_recipe`); paths are relative to a data directory.
 A recipe's windows are built by `src/train/windows.py` (`build_dataset`); `fold_dataset` feeds it one fold's rows.
@@ -41,9 +44,28 @@ class Source:
     split_seed: int = 0
     max_length: int | None = None     # None: the stage's
     doc_stride: int | None = None
+    # The winner's per-source negative sampling (kldarek/chaii XLMR_pretraining68 cell 12): each window without the
+    # answer kept with this probability, drawn anew every time the source is windowed (each stage, each repeat, each
+    # epoch: his TyDi is drawn twice, once per pass). None: the recipe's `augment.negative_fraction` instead.
+    negative_keep: float | None = None
+    # chaii sources only: "train" = the run's training folds (the held-out fold never trains); "all" = every row,
+    # the held-out fold too (his REM_pretraining126 cell 19: `chaii_train = chaii`; its held-out score is then not
+    # out of fold)
+    folds: str = "train"
+
+    def __post_init__(self):
+        if self.negative_keep is not None and not 0.0 <= self.negative_keep <= 1.0:
+            raise ValueError(f"source {self.name!r}: negative_keep must be in [0, 1] or empty, "
+                             f"got {self.negative_keep}")
+        if self.folds not in ("train", "all"):
+            raise ValueError(f"source {self.name!r}: folds must be 'train' or 'all', got {self.folds!r}")
+        if self.folds == "all" and self.kind != "chaii":
+            raise ValueError(f"source {self.name!r}: folds='all' is for chaii sources (the held-out fold is chaii's); "
+                             f"its kind is {self.kind!r}")
 
     def data_key(self) -> tuple:
-        return (self.kind, self.path, self.language, self.limit, self.articles, self.test_fraction, self.split_seed)
+        return (self.kind, self.path, self.language, self.limit, self.articles, self.test_fraction, self.split_seed,
+                self.folds)
 
 
 @dataclass
@@ -52,19 +74,36 @@ class Stage:
     sources: list[Source]
     max_length: int = 384
     doc_stride: int = 128
+    # False: the stage's windows in source order, each source's in its rows' order (his 68's chaii tail is
+    # concatenated unshuffled: XLMR_pretraining68 cell 14; REMBERT_pretraining77-79 shuffle it)
+    shuffle: bool = True
 
 
 @dataclass
 class Augment:
-    """Which augmentations are on. Defaults: the winner's recipe used crop, resizing and negative sampling."""
-    random_crop: bool = True
-    progressive: bool = True                       # stage k's length = lengths[k] (stride scaled with it)
+    """Which augmentations are on. Defaults: off, as in the winner's notebooks (kldarek/chaii): none crops; his
+    progressive resizing (116, 119, 122) is a window length per pass, written as each stage's `max_length`; his cutout
+    (119, 122) is `token_cutout`; his negative sampling is per source (`Source.negative_keep`). The rest are the
+    project's own augmentations."""
+    random_crop: bool = False                      # the project's: another stride and offset each repeat
+    progressive: bool = False                      # the project's: stage k's length = lengths[k] (stride scaled)
     lengths: tuple[int, ...] = (256, 384, 512)
-    cutout: float = 0.0                            # fraction of context tokens replaced by the mask token
-    negative_fraction: float = 1.0                 # fraction of no-answer windows kept, resampled per repeat
+    cutout: float = 0.0                            # the project's context cutout: this fraction of a window's
+                                                   # context tokens (never the answer) -> the mask token
+    negative_fraction: float = 1.0                 # the project's: fraction of no-answer windows kept, every source
+                                                   # without its own `negative_keep`, resampled per repeat
     hard_negatives: str = ""                       # oof.csv of a previous model (under the data dir): weight
                                                    # negatives by its errors
     soft_label_radius: int = 0                     # 0: hard labels (the winner's choice)
+    # The winner's cutout: each non-special token (question and answer too) -> the mask token with this probability,
+    # drawn anew every batch (XLMR_pretraining119 cell 20: 0.1; MUR_pretraining122f02 cell 19: 0.03)
+    token_cutout: float = 0.0
+
+
+# Fields added after runs were logged: written by `to_dict` only when set, so every earlier recipe keeps its digest
+# and the run ids hashed from it (docs/experiments.jsonl)
+LATER_DEFAULTS = {"source": {"negative_keep": None, "folds": "train"}, "stage": {"shuffle": True},
+                  "augment": {"token_cutout": 0.0}}
 
 
 @dataclass
@@ -86,7 +125,14 @@ class Recipe:
         return cls(d["name"], stages, Augment(**aug), d.get("sequential", True))
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+
+        def trim(x: dict, part: str) -> dict:
+            return {k: v for k, v in x.items() if not (k in LATER_DEFAULTS[part] and LATER_DEFAULTS[part][k] == v)}
+        d["augment"] = trim(d["augment"], "augment")
+        d["stages"] = [dict(trim(st, "stage"), sources=[trim(src, "source") for src in st["sources"]])
+                       for st in d["stages"]]
+        return d
 
     def digest(self) -> str:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
@@ -177,8 +223,9 @@ def fold_dataset(train_df: pd.DataFrame, cfg, recipe: Recipe, data_dir: str | os
     for stage in recipe.stages:
         for src in stage.sources:
             if src.data_key() not in frames:
-                # a chaii source's `articles` and `limit` act on the training folds only
-                frames[src.data_key()] = (select_rows(train.reset_index(drop=True), src) if src.kind == "chaii"
+                # a chaii source's `articles` and `limit` act on the training folds only (every fold: `folds: all`)
+                rows = train_df if src.folds == "all" else train
+                frames[src.data_key()] = (select_rows(rows.reset_index(drop=True), src) if src.kind == "chaii"
                                           else source_frame(src, data_dir))
     hard = hard_negative_weights(recipe, data_dir)
     return build_dataset(recipe, frames, tokenizer, seed=cfg.seed, hard=hard, epochs=epochs), train, valid
@@ -207,7 +254,8 @@ def train_recipe_fold(train_df: pd.DataFrame, cfg, recipe: Recipe | str, data_di
     dataset, train, valid = fold_dataset(train_df, cfg, recipe, data_dir, tokenizer, epochs=int(cfg.epochs))
     # cutout is drawn per batch by the collator's own generator, so it differs between epochs too
     collator = augment.QACollator(tokenizer, cutout=recipe.augment.cutout, seed=cfg.seed,
-                                  keep_context_bounds=cfg.soft_label_radius > 0)
+                                  keep_context_bounds=cfg.soft_label_radius > 0,
+                                  token_cutout=recipe.augment.token_cutout)
     return train_fold(train, cfg, valid_df=valid, train_dataset=dataset, sequential=recipe.sequential,
                       data_collator=collator, resume=resume, num_train_epochs=1,
                       extra_metrics={"recipe": recipe.name, "recipe_digest": recipe.digest(),

@@ -1,12 +1,13 @@
 """A recipe's training windows, streamed to disk: every stage's sources cut into windows, then stages in order.
 
 `build_dataset` turns a recipe (`src/train/recipe.py`) and its sources' frames into the windows a run is fed, in
-feeding order: each repeat of a source is cut into windows (`source_windows`, with the random crop and the sampled
-negatives of the recipe's `Augment`), a stage's windows are shuffled among themselves, stages and epochs follow each
-other. Why streamed: held as Python lists, windows cost ~118 bytes a token (2.4 GB for 72k windows; docs/kaggle.md,
-"Host memory of the windows"), and the winner's recipe over two epochs is ~480k windows. So contexts are tokenized
-a chunk at a time straight into Arrow, and each stage is written to an Arrow file that the dataset memory-maps: host
-memory holds one stage's windows in Arrow and one chunk's lists at most.
+feeding order: each repeat of a source is cut into windows (`source_windows`, with the random crop of the recipe's
+`Augment` and the negatives kept by the source's `negative_keep` or the recipe's `negative_fraction`), a stage's
+windows are shuffled among themselves (unless the stage says `shuffle: false`), stages and epochs follow each other.
+Why streamed: held as Python lists, windows cost ~118 bytes a token (2.4 GB for 72k windows; docs/kaggle.md, "Host
+memory of the windows"), and the project's two-stage Kaggle recipe over two epochs is ~480k windows. So contexts are
+tokenized a chunk at a time straight into Arrow, and each stage is written to an Arrow file that the dataset
+memory-maps: host memory holds one stage's windows in Arrow and one chunk's lists at most.
 """
 from __future__ import annotations
 
@@ -32,11 +33,14 @@ WRITE_BATCH = 4096       # windows taken from a permuted stage and written to di
 
 
 def source_windows(df: pd.DataFrame, tokenizer, max_length: int, doc_stride: int, aug: Augment,
-                   rng: np.random.Generator, hard: dict[str, float] | None = None, chunk_chars: int | None = None):
+                   rng: np.random.Generator, hard: dict[str, float] | None = None, chunk_chars: int | None = None,
+                   negative_keep: float | None = None):
     """One repeat of one source as an Arrow table: windows (cropped and strided at random with `random_crop`),
-    negatives sampled. Tokenized ~`chunk_chars` context characters at a time, each chunk turned into Arrow at once
-    (int32 token ids, int8 masks: `datasets`' column types), so no Python list holds a whole source; the same
-    windows as one call over the whole source."""
+    negatives sampled: each kept with probability `negative_keep` when it is given (the winner's per-source draw,
+    `augment.keep_negatives`; `hard` weights do not apply to it), else `aug.negative_fraction` of them
+    (`augment.sample_negatives`). Tokenized ~`chunk_chars` context characters at a time, each chunk turned into
+    Arrow at once (int32 token ids, int8 masks: `datasets`' column types), so no Python list holds a whole source;
+    the same windows as one call over the whole source."""
     import pyarrow as pa
     from datasets import Dataset
 
@@ -57,7 +61,11 @@ def source_windows(df: pd.DataFrame, tokenizer, max_length: int, doc_stride: int
             feats[k] = [c + cut_of[i] for c, i in zip(feats[k], feats["example_id"], strict=True)]
         tables.append(Dataset.from_dict(feats).data.table)
     table = pa.concat_tables(t.cast(tables[0].schema) for t in tables)
-    if aug.negative_fraction < 1.0:
+    if negative_keep is not None:
+        if negative_keep < 1.0:
+            has_answer = table.column("has_answer").to_numpy(zero_copy_only=False)
+            table = table.filter(pa.array(augment.keep_negatives(has_answer, negative_keep, rng), type=pa.bool_()))
+    elif aug.negative_fraction < 1.0:
         # drawn over the whole source at once, as before chunking: the same rng calls, the same negatives
         ids = table.column("example_id").to_pylist() if hard is not None else []
         weights = None if hard is None else np.array([hard.get(i, 1.0) for i in ids])
@@ -85,10 +93,12 @@ def build_dataset(recipe: Recipe, frames: dict[tuple, pd.DataFrame], tokenizer, 
                   hard: dict[str, float] | None = None, epochs: int = 1, cache_dir: str | os.PathLike | None = None):
     """The training windows in feeding order, as a `datasets.Dataset` (+ `stage`, `source`, `repeat`, `epoch`).
 
-    Each stage's windows are shuffled (seeded) among themselves; stages follow each other in order. A source's
-    repeats are numbered across the whole recipe and all its epochs, so the same source in two stages, or in two
-    epochs, gets other crops and negatives. `epochs` > 1 runs the whole stage sequence again (1, 2, 1, 2, ...),
-    re-drawn: the Trainer then makes ONE pass over it, so one learning-rate schedule spans every epoch.
+    Each stage's windows are shuffled (seeded) among themselves, or kept in source and row order where the stage
+    says `shuffle: false`; stages follow each other in order. A source's repeats are numbered across the whole
+    recipe and all its epochs, so the same source in two stages, or in two epochs, gets other crops and negatives
+    (the winner's TyDi, drawn once for each of his two passes). `epochs` > 1 runs the whole stage sequence again
+    (1, 2, 1, 2, ...), re-drawn: the Trainer then makes ONE pass over it, so one learning-rate schedule spans every
+    epoch.
 
     Built one stage at a time into an Arrow file in `cache_dir` (default: a temporary folder removed at exit) and
     memory-mapped from there: host memory holds one stage's windows in Arrow at most, not every epoch's as lists.
@@ -118,7 +128,7 @@ def build_dataset(recipe: Recipe, frames: dict[tuple, pd.DataFrame], tokenizer, 
                     # a repeat's seed depends on the source's name, not its place: adding a source changes no other
                     rng = np.random.default_rng([seed, r, int(hashlib.md5(src.name.encode()).hexdigest()[:8], 16)])
                     table = source_windows(frames[src.data_key()], tokenizer, max_length, doc_stride,
-                                           recipe.augment, rng, hard)
+                                           recipe.augment, rng, hard, negative_keep=src.negative_keep)
                     n = table.num_rows
                     for name, value, kind in (("stage", k, pa.int64()), ("source", src.name, pa.string()),
                                               ("repeat", r, pa.int64()), ("epoch", epoch, pa.int64())):
@@ -128,7 +138,8 @@ def build_dataset(recipe: Recipe, frames: dict[tuple, pd.DataFrame], tokenizer, 
             stage_table = pa.concat_tables(parts)
             # epoch 0 keeps the one-epoch seeds: a recipe run with epochs=1 is the same as before epochs existed
             order_seed = [seed, 1_000_003, k] + ([epoch] if epoch else [])
-            order = np.random.default_rng(order_seed).permutation(stage_table.num_rows)
+            order = (np.random.default_rng(order_seed).permutation(stage_table.num_rows) if stage.shuffle
+                     else np.arange(stage_table.num_rows))
             writer = writer or pa.ipc.new_stream(str(path), schema)
             for lo in range(0, len(order), WRITE_BATCH):
                 writer.write_table(stage_table.take(pa.array(order[lo:lo + WRITE_BATCH])))
