@@ -8,7 +8,7 @@ naming the file and the record (`on_error="raise"`), or is dropped and counted (
 """
 from __future__ import annotations
 
-import hashlib
+import glob
 import json
 import os
 from pathlib import Path
@@ -16,9 +16,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from src.data.load import ALL_LANGUAGES, DataError, load_chaii_csv, read_utf8, validate_frame
+from src.data.load import (
+    ALL_LANGUAGES,
+    FRAME_COLUMNS,
+    DataError,
+    context_title,
+    load_chaii_csv,
+    read_utf8,
+    validate_frame,
+)
+from src.data.nq import load_nq_documents
+from src.data.tydi_primary import load_tydi_primary
+from src.data.winner_csv import load_chaii_mlqa_xquad
 
-FRAME_COLUMNS = ["id", "context", "question", "answer_text", "answer_start", "language", "source", "title", "answers"]
 # TyDi QA ids start with the language name ("telugu--2245295572008910947-0").
 TYDI_PREFIXES = {"english", "bengali", "telugu", "hindi", "tamil", "marathi"}
 ISO = {"en": "english", "hi": "hindi", "ta": "tamil", "bn": "bengali", "te": "telugu", "mr": "marathi"}
@@ -121,22 +131,55 @@ def load_xquad_json(path, language: str, **kw) -> pd.DataFrame:
     return load_squad_json(path, language=language, source="xquad", **kw)
 
 
-def load_mlqa_json(path, language: str, **kw) -> pd.DataFrame:
-    """MLQA files (`dev-context-hi-question-hi.json`) are SQuAD layout with one answer per question."""
-    return load_squad_json(path, language=language, source="mlqa", **kw)
+def load_mlqa_json(path, language: str = "hindi", **kw) -> pd.DataFrame:
+    """MLQA files (SQuAD layout, one answer per question) as one frame: `path` is a file, a glob pattern or a list
+    of either (the winner's Hindi data hold MLQA-hi dev and test: `*/*-context-hi-question-hi.json` in MLQA_V1.zip's
+    dev/ and test/ folders). An id in two files is an error naming both."""
+    paths = _expand(path)
+    frames, seen = [], {}
+    for p in paths:
+        df = load_squad_json(p, language=language, source="mlqa", **kw)
+        for qid in df["id"]:
+            if qid in seen:
+                raise DataError(p, f"id {qid!r} is also in {seen[qid]}: the MLQA files overlap", field="id")
+            seen[qid] = p
+        frames.append(df)
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs.update(files=[str(p) for p in paths], n_dropped=sum(f.attrs["n_dropped"] for f in frames),
+                     dropped=[d for f in frames for d in f.attrs["dropped"]])
+    return out
+
+
+def _expand(path) -> list[Path]:
+    """A file, a glob pattern or a list of them -> the files, each pattern's matches sorted; a pattern matching
+    nothing is an error (a missing file must not pass as an empty source)."""
+    out = []
+    for p in ([path] if isinstance(path, (str, os.PathLike)) else list(path)):
+        if glob.has_magic(str(p)):
+            matches = sorted(glob.glob(str(p)))
+            if not matches:
+                raise FileNotFoundError(f"no file matches {p}")
+            out += [Path(m) for m in matches]
+        else:
+            out.append(Path(p))
+    if not out:
+        raise ValueError("no MLQA file given")
+    return out
 
 
 def load_chaii(path, on_error: str = "drop", **_) -> pd.DataFrame:
     """chaii train.csv as a training source: its known label noise is dropped and reported, not fatal."""
     df = load_chaii_csv(path, "train", on_error=on_error)
     df["answers"] = [[a] for a in df["answer_text"]]
-    # no titles in chaii: a context is its own article (md5, not hash(): stable across processes)
-    df["title"] = df["context"].map(lambda c: hashlib.md5(c.encode()).hexdigest()[:12])
+    df["title"] = df["context"].map(context_title)   # no titles in chaii: a context is its own article
     return df
 
 
+# `tydi_primary`, `nq_documents`, `chaii_mlqa_xquad`: the winner's own sources (whole articles and his CSV files:
+# src/data/tydi_primary.py, src/data/nq.py, src/data/winner_csv.py); `squad` reads v1.1 (his) and v2.0 alike.
 LOADERS = {"squad": load_squad_json, "tydi": load_tydi_json, "xquad": load_xquad_json, "mlqa": load_mlqa_json,
-           "chaii": load_chaii}
+           "chaii": load_chaii, "tydi_primary": load_tydi_primary, "nq_documents": load_nq_documents,
+           "chaii_mlqa_xquad": load_chaii_mlqa_xquad}
 
 
 def load_source(kind: str, path, **kw) -> pd.DataFrame:

@@ -5,6 +5,7 @@ External loaders (SQuAD, TyDi, XQuAD, NQ) produce the same frame so that every l
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from pathlib import Path
@@ -13,6 +14,9 @@ import numpy as np
 import pandas as pd
 
 TRAIN_COLUMNS = ["id", "context", "question", "answer_text", "answer_start", "language"]
+# The frame every external loader returns: `title` groups an article's questions (split by article), `answers` lists
+# every gold text (evaluation scores the best over them).
+FRAME_COLUMNS = TRAIN_COLUMNS + ["source", "title", "answers"]
 TEST_COLUMNS = ["id", "context", "question", "language"]
 CHAII_LANGUAGES = ("hindi", "tamil")
 # Languages of the external data the winners used (TyDi bn/te, SQuAD/NQ en, MLQA/XQuAD hi).
@@ -34,7 +38,11 @@ class DataError(ValueError):
 
 def read_utf8(path: str | os.PathLike) -> str:
     """Read a file as strict UTF-8 (a BOM is dropped); a bad byte is reported with its line."""
-    raw = Path(path).read_bytes()
+    return decode_utf8(Path(path).read_bytes(), path)
+
+
+def decode_utf8(raw: bytes, path: str | os.PathLike) -> str:
+    """`raw` (the bytes of `path`) as strict UTF-8 (a BOM is dropped); a bad byte is reported with its line."""
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -88,6 +96,12 @@ def _int_column(df: pd.DataFrame, field: str = "answer_start") -> tuple[pd.Serie
     return out.where(~bad, -1).astype("int64"), problems
 
 
+def context_title(context: str) -> str:
+    """An article key for rows without a title: the context's md5 (not hash(): stable across processes), so that
+    questions on one article share it and a split by title keeps them together."""
+    return hashlib.md5(context.encode()).hexdigest()[:12]
+
+
 def frame_problems(df: pd.DataFrame, languages=ALL_LANGUAGES, answers: bool = True) -> list[tuple[int, str, str]]:
     """Every problem of a QA frame as (row position, field, message), in the order `validate_frame` checks them."""
     problems = []
@@ -119,20 +133,25 @@ def frame_problems(df: pd.DataFrame, languages=ALL_LANGUAGES, answers: bool = Tr
 
 
 def validate_frame(df: pd.DataFrame, file: str | os.PathLike, languages=ALL_LANGUAGES, answers: bool = True,
-                   on_error: str = "raise", known: list[tuple[int, str, str]] = ()) -> pd.DataFrame:
-    """Check a QA frame row by row; rows are numbered from 1 as in the file (header not counted).
+                   on_error: str = "raise", known: list[tuple[int, str, str]] = (),
+                   row_numbers=None) -> pd.DataFrame:
+    """Check a QA frame row by row; rows are numbered from 1 as in the file (header not counted), or as
+    `row_numbers` says (each frame row's number in the file, when the caller left some of the file's rows out).
 
     `on_error="raise"`: a `DataError` for the first problem (`known` ones, found by the caller, come first);
     `"drop"`: the frame without the bad rows, their count, reasons and ids in `attrs` (n_dropped, dropped,
     dropped_ids).
     """
+    def row(i: int) -> int:
+        return i + 1 if row_numbers is None else int(row_numbers[i])
+
     problems = [*known, *frame_problems(df, languages, answers)]
     if problems and on_error == "raise":
         i, field, message = problems[0]
-        raise DataError(file, message, row=i + 1, field=field)
+        raise DataError(file, message, row=row(i), field=field)
     reasons: dict[int, str] = {}
     for i, field, message in problems:
-        reasons.setdefault(i, f"row {i + 1}, field '{field}' (id {df['id'].iloc[i]!r}): {message}")
+        reasons.setdefault(i, f"row {row(i)}, field '{field}' (id {df['id'].iloc[i]!r}): {message}")
     bad = sorted(reasons)
     out = df.drop(df.index[bad]).reset_index(drop=True)
     out.attrs.update(n_dropped=len(bad), dropped=[reasons[i] for i in bad],

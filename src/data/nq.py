@@ -14,6 +14,9 @@ others (SQuAD, written while reading the passage); `select_similar` keeps the NQ
 The kept rows are written in SQuAD layout (`write_subset`: `<dir>/nq_subset.json` + Kaggle `dataset-metadata.json`),
 the one format the recipe's `nq` source reads (`load_nq_subset`, through the SQuAD reader and its checks):
     python -m src.data.nq --target tydi_en.json --other squad.json --nq simplified-nq-train.jsonl --out-dir nq-subset
+The file records which context it was built with (`nq_context`). The winner's NQ data are whole documents (his
+data set thedrcat/nqsmall, `nq_small.csv`): the recipe's `nq_documents` source reads his CSV or a subset built with
+`--context document` (`load_nq_documents`), and refuses one built from long-answer paragraphs.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from src.data.load import DataError, validate_frame
+from src.data.winner_csv import load_nq_small_csv
 
 HTML_TOKEN = re.compile(r"^</?[A-Za-z][^>]*>$")
 SUBSET_FILE = "nq_subset.json"   # what the recipe's `nq` source reads: configs/recipe_kaggle.yaml, nq-subset/...
@@ -114,13 +118,14 @@ def load_nq_jsonl(path: str | os.PathLike, context: str = "long_answer", on_erro
 
 
 # ------------------------------------------------------------------ the subset file (written here, read by the recipe)
-def subset_to_squad(df: pd.DataFrame) -> dict:
+def subset_to_squad(df: pd.DataFrame, context: str | None = None) -> dict:
     """Rows -> SQuAD-layout JSON: one article per NQ page (`title`), one paragraph per context; a `similarity`
-    column, when present, is kept on each question for inspection."""
+    column, when present, is kept on each question for inspection; `context` (long_answer / document: how the rows
+    were cut, `nq_record_to_row`) is recorded as `nq_context`, before `data` so a reader finds it in the first lines."""
     data = []
     for title, article in df.groupby("title", sort=False):
         paragraphs = []
-        for context, para in article.groupby("context", sort=False):
+        for text, para in article.groupby("context", sort=False):
             qas = []
             for r in para.itertuples(index=False):
                 qa = {"id": r.id, "question": r.question,
@@ -128,18 +133,20 @@ def subset_to_squad(df: pd.DataFrame) -> dict:
                 if "similarity" in para.columns:
                     qa["similarity"] = round(float(r.similarity), 6)
                 qas.append(qa)
-            paragraphs.append({"context": context, "qas": qas})
+            paragraphs.append({"context": text, "qas": qas})
         data.append({"title": title, "paragraphs": paragraphs})
-    return {"version": "nq-subset-1", "data": data}
+    return {"version": "nq-subset-1", **({"nq_context": context} if context else {}), "data": data}
 
 
-def write_subset(df: pd.DataFrame, out_dir: str | os.PathLike, user: str | None = None) -> Path:
+def write_subset(df: pd.DataFrame, out_dir: str | os.PathLike, user: str | None = None,
+                 context: str | None = None) -> Path:
     """`<out_dir>/nq_subset.json` (SQuAD layout) and a Kaggle `dataset-metadata.json`: upload the folder with
-    `kaggle datasets create -p <out_dir>`; written atomically. Returns the subset file's path."""
+    `kaggle datasets create -p <out_dir>`; written atomically. `context`: how the rows were cut (recorded in the
+    file). Returns the subset file's path."""
     from src.common.io import write_json
 
     out = Path(out_dir)
-    path = write_json(subset_to_squad(df), out / SUBSET_FILE)
+    path = write_json(subset_to_squad(df, context), out / SUBSET_FILE)
     # INSERT_...: the placeholder `kaggle datasets init` writes when it does not know the owner
     write_json({"title": "NQ subset (chaii-like questions)", "id": f"{user or 'INSERT_USERNAME'}/{DATASET_SLUG}",
                 "licenses": [{"name": "CC-BY-SA-3.0"}]}, out / "dataset-metadata.json")
@@ -159,6 +166,27 @@ def load_nq_subset(path: str | os.PathLike) -> pd.DataFrame:
                                   "`python -m src.data.nq --target ... --other ... --nq FILE --out-dir DIR` and point "
                                   f"the recipe at DIR/{SUBSET_FILE}")
     return load_squad_json(path, language="english", source="nq")
+
+
+def subset_context(path: str | os.PathLike) -> str | None:
+    """The `nq_context` a subset file records (None when it records none), read from its first lines."""
+    with open(path, encoding="utf-8") as f:
+        found = re.search(r'"nq_context"\s*:\s*"(\w+)"', f.read(4096).split('"data"', 1)[0])
+    return found.group(1) if found else None
+
+
+def load_nq_documents(path: str | os.PathLike, on_error: str = "raise", **_) -> pd.DataFrame:
+    """The recipe's `kind: nq_documents`: NQ questions beside their whole documents, from his `nq_small.csv`
+    (`.csv`, `.csv.zip`: `src.data.winner_csv.load_nq_small_csv`) or from a subset this module wrote with
+    `--context document`."""
+    path = Path(path)
+    if path.name.endswith((".csv", ".csv.zip", ".csv.gz")):
+        return load_nq_small_csv(path, on_error=on_error)
+    if path.is_file() and subset_context(path) != "document":
+        raise DataError(path, f"an nq_documents source needs whole documents, and this subset records nq_context="
+                              f"{subset_context(path)!r}; rebuild it with `python -m src.data.nq ... --context "
+                              "document`, or read it as `kind: nq` (paragraphs)")
+    return load_nq_subset(path)
 
 
 # ------------------------------------------------------------------ similarity classifier
@@ -227,7 +255,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--other", nargs="+", required=True, help="SQuAD-layout files of other questions (SQuAD)")
     ap.add_argument("--nq", help="raw NQ simplified JSONL to select from (optional: without it, only the AUC)")
     ap.add_argument("--keep-fraction", type=float, default=SimilarityConfig.keep_fraction)
-    ap.add_argument("--context", default="long_answer", choices=["long_answer", "document"])
+    ap.add_argument("--context", default="long_answer", choices=["long_answer", "document"],
+                    help="each question's context: its long-answer paragraph (the recipe's `kind: nq`) or its whole "
+                         "document (`kind: nq_documents`, as the winner's nq_small.csv)")
     ap.add_argument("--out-dir", help=f"write {SUBSET_FILE} + dataset-metadata.json here (a Kaggle dataset folder)")
     ap.add_argument("--user", help="Kaggle user in dataset-metadata.json")
     args = ap.parse_args(argv)
@@ -245,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
         print("similarity score distribution and what the threshold keeps:")
         print(pd.Series(report).to_string())
         if args.out_dir:
-            print(f"wrote {len(kept)} rows to {write_subset(kept, args.out_dir, args.user)}")
+            print(f"wrote {len(kept)} rows to {write_subset(kept, args.out_dir, args.user, args.context)}")
 
 
 if __name__ == "__main__":
