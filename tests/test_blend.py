@@ -12,7 +12,9 @@ from src.blend.combine import (
     char_scores,
     decode_char_spans,
     ensemble_spans,
+    vote_name,
     vote_span,
+    vote_threshold,
 )
 from src.blend.fit import tune_weights
 from src.data.features import frame_to_batch, prepare_eval_features
@@ -150,6 +152,7 @@ def test_ensemble_votes_only_with_enough_backbones(tokenizers):
     gold = df["answer_text"].tolist()
     assert texts(df, ensemble_spans(df, [x, y], ["a", "b"])) == gold                    # char-level blend
     assert texts(df, ensemble_spans(df, [x, y, x], ["a", "b", "c"], cfg=BlendConfig(vote_k=2))) == gold
+    assert texts(df, ensemble_spans(df, [x, y, x, y], ["a", "b", "c", "d"])) == gold   # four: the majority vote
 
 
 C = "राम का जन्म अयोध्या में हुआ था"
@@ -160,7 +163,7 @@ def span(first, last):
     return W[first][0], W[last][1]
 
 
-@pytest.mark.parametrize("spans, k, expected", [
+VOTES = [
     ([span("जन्म", "में"), span("अयोध्या", "हुआ"), span("अयोध्या", "अयोध्या")], 2, "अयोध्या में"),
     ([span("जन्म", "में"), span("अयोध्या", "हुआ"), span("अयोध्या", "अयोध्या")], 3, "अयोध्या"),
     ([span("जन्म", "में"), span("अयोध्या", "हुआ"), span("अयोध्या", "अयोध्या")], 1, "जन्म अयोध्या में हुआ"),
@@ -176,7 +179,10 @@ def span(first, last):
     # ... on equal votes the longer run, then the earlier one
     ([span("राम", "राम"), span("राम", "राम"), span("हुआ", "था"), span("हुआ", "था")], 2, "हुआ था"),
     ([span("राम", "राम"), span("राम", "राम"), span("था", "था"), span("था", "था")], 2, "राम"),
-])
+]
+
+
+@pytest.mark.parametrize("spans, k, expected", VOTES)
 def test_vote_span(spans, k, expected):
     a, b = vote_span(C, spans, k)
     assert ("" if a < 0 else C[a:b]) == expected
@@ -185,6 +191,46 @@ def test_vote_span(spans, k, expected):
 def test_vote_needs_a_possible_k():
     with pytest.raises(ValueError, match="k=4 for n=3"):
         vote_span(C, [span("राम", "राम")] * 3, 4)
+    with pytest.raises(ValueError, match="at least one answer"):
+        vote_threshold(0)
+
+
+@pytest.mark.parametrize("n, need, tie", [(1, 1, False), (2, 2, False), (3, 2, False), (4, 3, True),
+                                          (5, 3, False), (6, 4, True)])
+def test_the_default_vote_is_a_majority_and_a_tie_goes_to_the_strongest(n, need, tie):
+    assert vote_threshold(n) == (need, tie)
+    assert vote_threshold(n, 1) == (1, False)     # an explicit k is exactly "k of n"
+
+
+def test_with_three_families_the_default_vote_is_the_winners_2_of_3():
+    three = [case for case in VOTES if len(case[0]) == 3]
+    assert len(three) >= 6
+    for spans, _, _ in three:
+        assert vote_span(C, spans) == vote_span(C, spans, 2), spans
+    assert vote_name(3) == "vote 2 of 3" and vote_name(3, 0, "families") == "vote 2 of 3 families"
+    assert vote_name(4) == "vote 3 of 4, a tie to the strongest" and vote_name(4, 2) == "vote 2 of 4"
+
+
+@pytest.mark.parametrize("spans, expected", [
+    # three of four agree: the fourth is outvoted
+    ([span("राम", "राम"), span("अयोध्या", "अयोध्या"), span("अयोध्या", "अयोध्या"), span("अयोध्या", "अयोध्या")],
+     "अयोध्या"),
+    # 2-2: the side of the strongest (first) family wins, whichever side that is
+    ([span("राम", "का"), span("राम", "का"), span("हुआ", "था"), span("हुआ", "था")], "राम का"),
+    ([span("हुआ", "था"), span("राम", "का"), span("राम", "का"), span("हुआ", "था")], "हुआ था"),
+    # a pair without the strongest is no majority: no kept word -> the strongest family's own answer
+    ([span("जन्म", "जन्म"), span("राम", "का"), span("राम", "का"), span("हुआ", "था")], "जन्म"),
+    # overlapping answers: 3 votes on अयोध्या, में 2 with the strongest, जन्म and हुआ 1 each
+    ([span("अयोध्या", "में"), span("अयोध्या", "अयोध्या"), span("जन्म", "अयोध्या"), span("में", "हुआ")],
+     "अयोध्या में"),
+    # ... the same without the strongest on में: it is dropped
+    ([span("अयोध्या", "अयोध्या"), span("अयोध्या", "में"), span("जन्म", "अयोध्या"), span("में", "हुआ")], "अयोध्या"),
+    # empty answers vote for nothing: two empty, a 1-1 tie left: the strongest's side
+    ([span("राम", "का"), (-1, -1), span("हुआ", "था"), (-1, -1)], "राम का"),
+])
+def test_vote_of_four_families_a_majority_with_the_strongests_casting_vote(spans, expected):
+    a, b = vote_span(C, spans)
+    assert ("" if a < 0 else C[a:b]) == expected
 
 
 def test_char_scores_take_the_covering_token_and_average_windows():

@@ -135,7 +135,7 @@ def test_winner_three_backbones_vote_by_default(tmp_path, toks):
     runs = [write_run(tmp_path, b, 0, 1, df, toks[t], seed=i, right=r) for i, (b, t, r) in enumerate(specs)]
     fit = fit_blend(df, runs, BlendConfig(tune_weights=False))
     s = fit.settings
-    assert s.scheme == "vote" and s.vote_k == 2 and fit.chosen == "vote 2 of 3"
+    assert s.scheme == "vote" and s.vote_k == 0 and fit.chosen == "vote 2 of 3"    # 0: a majority, 2 of 3
     assert s.backbones[-1] == "rembert" and set(s.backbones) == {b for b, _, _ in specs}
     assert fit.oof["jaccard"].mean() == 1.0 and fit.table.loc["rembert alone", "jaccard_all"] < 0.5
     assert s.cv["candidates"]["vote 2 of 3"] == 1.0
@@ -149,6 +149,28 @@ def test_winner_three_backbones_vote_by_default(tmp_path, toks):
     tuned = fit_blend(df, runs, BlendConfig(tune_weights=True, tune_maxiter=3))
     cands = tuned.settings.cv["candidates"]
     assert "char blend, tuned weights (cross-fitted)" in cands and cands[tuned.chosen] == max(cands.values())
+
+
+def test_four_families_vote_by_majority_and_a_tie_goes_to_the_strongest(tmp_path, toks):
+    """Nothing tuned, 4 families (InfoXLM the fourth): the default vote is a majority, 3 of 4. Two families point at
+    the word after the answer: a 2-2 split on that word, which the strongest family (right) decides; "2 of 4"
+    keeps it, the answer and that word forming one run of kept words."""
+    df = long_examples(8)
+    specs = [("muril-large", "tiny-bert", True), ("rembert", "tiny-xlmr", False),
+             ("xlm-roberta-large-squad2", "tiny-xlmr", True), ("infoxlm-large", "tiny-xlmr", False)]
+    runs = [write_run(tmp_path, b, 0, 1, df, toks[t], seed=i, right=r) for i, (b, t, r) in enumerate(specs)]
+    fit = fit_blend(df, runs, BlendConfig(tune_weights=False))
+    s = fit.settings
+    assert s.scheme == "vote" and s.vote_k == 0 and fit.chosen == "vote 3 of 4, a tie to the strongest"
+    assert s.backbones[0] == "muril-large" and set(s.backbones[2:]) == {"rembert", "infoxlm-large"}
+    assert fit.oof["jaccard"].mean() == 1.0
+    from src.infer.predict import WindowLogits
+    logits = {b: WindowLogits.load(tmp_path / b / "fold0" / "oof_logits.npz") for b, _, _ in specs}
+    spans = ensemble_spans(df, [logits[b] for b in s.backbones], s.backbones, cfg=s.blend_config(),
+                           scheme=s.scheme, backbone_weights=s.weights)
+    assert np.array_equal(spans, fit.spans[fit.chosen])     # blend.json gives the submission the same answers
+    two = fit_blend(df, runs, BlendConfig(tune_weights=False, vote_k=2))
+    assert two.chosen == "vote 2 of 4" and two.settings.vote_k == 2 and two.oof["jaccard"].mean() < 1.0
 
 
 def test_blend_json_round_trip_and_clear_errors(tmp_path, toks):
@@ -165,7 +187,7 @@ def test_blend_json_round_trip_and_clear_errors(tmp_path, toks):
         ({"weights": {"tiny-bert": -1, "tiny-xlmr": 1}}, "tiny-bert: -1 is not a number >= 0"),
         ({"weights": {"tiny-bert": 0, "tiny-xlmr": 0}}, "all weights are 0"),
         ({"backbones": []}, "field 'backbones'"),
-        ({"vote_k": 0}, "field 'vote_k'"),
+        ({"vote_k": -1}, "field 'vote_k': -1 is not an integer >= 0"),
         ({"scheme": "vote", "vote_k": 3}, "3 of 2 backbones"),
         ({"rules": {"strip": True}}, "field 'rules'"),
         ({"extra": 1}, "field 'extra': unknown field"),

@@ -42,7 +42,7 @@ import pandas as pd
 
 from research.experiments import ablate, ablate_long, chaii_like, evalsets
 from research.kaggle_sim.sim import KaggleSim, offline_env, place_wheels, set_parameters
-from src.blend.combine import BlendConfig, ensemble_spans
+from src.blend.combine import BlendConfig, ensemble_spans, vote_name
 from src.blend.ensemble import load_logits
 from src.blend.submission import make_submission, read_solution, read_submission, score_submission, write_submission
 from src.common.io import write_csv, write_json, write_text
@@ -111,8 +111,8 @@ def per_question(answers: dict[str, str], solution: pd.DataFrame) -> np.ndarray:
 def candidates(test: pd.DataFrame, logits: list, backbones: list[str], cfg: BlendConfig = BlendConfig(),
                rules: AnswerRules | None = None) -> dict[str, dict[str, str]]:
     """Answers per way of combining the saved test logits: each model alone, each family (its models averaged),
-    the word vote of the families (the winner's scheme, k = cfg.vote_k) and the families blended per character
-    with equal weights."""
+    the word vote of the families (the winner's scheme: a majority, or k = cfg.vote_k) and the families blended per
+    character with equal weights."""
     out = {}
     folds: dict[str, int] = {}
     for x, b in zip(logits, backbones, strict=True):
@@ -124,7 +124,7 @@ def candidates(test: pd.DataFrame, logits: list, backbones: list[str], cfg: Blen
         out[f"{f} ({len(mine)} folds averaged)"] = answers_from_spans(
             test, ensemble_spans(test, mine, [f] * len(mine), cfg=cfg), rules)
     if len(families) > 1:
-        out[f"vote {min(cfg.vote_k, len(families))} of {len(families)} families"] = answers_from_spans(
+        out[vote_name(len(families), min(cfg.vote_k, len(families)), "families")] = answers_from_spans(
             test, ensemble_spans(test, logits, backbones, cfg=cfg, scheme="vote"), rules)
         out[f"char blend of {len(families)} families, equal weights"] = answers_from_spans(
             test, ensemble_spans(test, logits, backbones, cfg=cfg, scheme="char"), rules)

@@ -7,7 +7,8 @@ predictions is `blend_fit.py`, inference from model folders `ensemble.py`.
   position (`average_logits`), then decoded exactly as one model (`postprocess.best_spans`).
 - Models with different tokenizers are blended at character level (`char_blend.py`, re-exported here).
 - Across backbones the winner voted per word: a context word stays if at least k of the n backbone blends cover it,
-  and the answer is the best contiguous run of kept words (`vote_span`).
+  and the answer is the best contiguous run of kept words (`vote_span`). His k was 2 of 3, a majority; the default
+  keeps a majority for any n (`vote_threshold`): 3 of 4, a 2-2 tie going to the strongest backbone's side.
 - `ensemble_spans` puts them together: models averaged within each backbone, then one of the schemes "vote",
   "char" (backbones blended per character, with weights) or "single" (one backbone alone).
 """
@@ -45,15 +46,17 @@ class BlendConfig:
     n_best_size: int = 20
     max_answer_length: int = 30     # tokens, for a token-level decode
     max_answer_chars: int = 100     # characters, for a character-level decode (99% of XQuAD-hi answers: <= 94)
-    vote_k: int = 2                 # a word stays if >= vote_k backbone blends keep it (the winner: 2 of 3)
+    # a word stays if >= vote_k backbone blends keep it; 0: a majority of them (`vote_threshold`): the winner's 2 of
+    # 3, and 3 of 4 with a fourth family, a 2-2 tie decided by the strongest backbone
+    vote_k: int = 0
     vote_min_backbones: int = 3     # with fewer backbones there is no majority: blend all at character level
     tune_weights: bool = True       # fit_blend: tune backbone weights (cross-fitted) and pick the scheme by OOF score
     tune_maxiter: int = 15          # differential evolution generations per tuning
 
 
 def default_scheme(n_backbones: int, cfg: BlendConfig = BlendConfig()) -> str:
-    """The winner's combination: a word vote with >= `cfg.vote_min_backbones` backbones (2 of 3), else one
-    character-level blend; a single backbone is used alone."""
+    """The winner's combination: a word vote with >= `cfg.vote_min_backbones` backbones (2 of 3; 3 of 4 with a
+    fourth family, `vote_threshold`), else one character-level blend; a single backbone is used alone."""
     if n_backbones >= max(cfg.vote_min_backbones, 2):
         return "vote"
     return "char" if n_backbones > 1 else "single"
@@ -99,21 +102,53 @@ def merge_windows(members: list[WindowLogits], weights: list[float] | None = Non
 WORD = re.compile(r"\S+")
 
 
-def vote_span(context: str, spans: list[tuple[int, int]], k: int = 2, fallback: int = 0) -> tuple[int, int]:
+def vote_threshold(n: int, k: int = 0) -> tuple[int, bool]:
+    """(votes a word needs, whether a word with exactly half of the n votes stays when the strongest backbone is
+    among them) for a vote of n backbones; k = 0 is a majority, any other k is exactly "k of n".
+
+    Why a majority with the strongest's casting vote for four families (and any n): the winner's 2 of 3 is a
+    majority, and a word kept by a majority cannot lose to a disjoint run of kept words. "2 of 4" would keep two
+    disjoint pairs' answers, one picked by length; "3 of 4" alone would fall back to the strongest backbone's own
+    answer on every 2-2 split, even where one other family agrees with it. Deciding the tie for the strongest side
+    is the winner's own tie-break (no kept word: the strongest backbone's answer). With odd n there is no tie, so
+    3 families vote exactly as he did. Two backbones need both (2 of 2, as before): a casting vote would make the
+    vote the strongest backbone alone. The character-level blend of the families stays a candidate beside the
+    vote: `fit.fit_blend` scores it, each family alone and the vote out of fold and keeps the best.
+    """
+    if n < 1:
+        raise ValueError("a vote needs at least one answer")
+    if k == 0:
+        return n // 2 + 1, n % 2 == 0 and n >= 4
+    if not 1 <= k <= n:
+        raise ValueError(f"vote needs 1 <= k <= n (or k=0, a majority), got k={k} for n={n} answers")
+    return k, False
+
+
+def vote_name(n: int, k: int = 0, of: str = "") -> str:
+    """The vote's name in tables: 'vote 2 of 3', 'vote 3 of 4 families, a tie to the strongest'."""
+    need, tie = vote_threshold(n, k)
+    return f"vote {need} of {n}{' ' + of if of else ''}" + (", a tie to the strongest" if tie else "")
+
+
+def vote_span(context: str, spans: list[tuple[int, int]], k: int = 0, fallback: int = 0) -> tuple[int, int]:
     """Word-level vote of n answer spans over one context.
 
-    A context word (whitespace-separated, as the metric splits) is kept if at least `k` spans overlap it. The
-    answer is the contiguous run of kept words with the most votes (ties: the longer, then the earlier run). With
-    no kept word the answer is `spans[fallback]` (put the strongest backbone first); empty spans vote for nothing.
+    A context word (whitespace-separated, as the metric splits) is kept if at least `k` spans overlap it; k = 0:
+    a majority, and with an even n >= 4 also a word exactly half of them overlap when `spans[fallback]` is one of
+    them (`vote_threshold`). The answer is the contiguous run of kept words with the most votes (ties: the longer,
+    then the earlier run). With no kept word the answer is `spans[fallback]` (put the strongest backbone first);
+    empty spans vote for nothing.
     """
-    if not 1 <= k <= len(spans):
-        raise ValueError(f"vote needs 1 <= k <= n, got k={k} for n={len(spans)} answers")
+    need, tie = vote_threshold(len(spans), k)
     words = np.array([m.span() for m in WORD.finditer(context)], dtype=np.int64).reshape(-1, 2)
-    votes = np.zeros(len(words), dtype=np.int64)
-    for a, b in spans:
+    covers = np.zeros((len(spans), len(words)), dtype=bool)
+    for i, (a, b) in enumerate(spans):
         if 0 <= a < b:
-            votes += (words[:, 0] < b) & (words[:, 1] > a)
-    kept = votes >= k
+            covers[i] = (words[:, 0] < b) & (words[:, 1] > a)
+    votes = covers.sum(axis=0)
+    kept = votes >= need
+    if tie:
+        kept |= (2 * votes == len(spans)) & covers[fallback]
     if not kept.any():
         return tuple(int(x) for x in spans[fallback])
     best, run = None, None
@@ -130,7 +165,7 @@ def vote_span(context: str, spans: list[tuple[int, int]], k: int = 2, fallback: 
     return int(words[first, 0]), int(words[last, 1])
 
 
-def vote_spans(examples: pd.DataFrame, spans: list[np.ndarray], k: int = 2) -> np.ndarray:
+def vote_spans(examples: pd.DataFrame, spans: list[np.ndarray], k: int = 0) -> np.ndarray:
     """`vote_span` per example over the (n_examples, 2) spans of each backbone blend."""
     return np.array([vote_span(c, [s[i] for s in spans], k) for i, c in enumerate(examples["context"])],
                     dtype=np.int64).reshape(-1, 2)
@@ -161,10 +196,11 @@ def ensemble_spans(examples: pd.DataFrame, logits: list[WindowLogits], backbones
     """Spans from models of one or more backbones (`backbones[i]` is model i's).
 
     Models are averaged within each backbone (`merge_windows`, with `weights` per model), then combined by
-    `scheme`: "vote" (word vote, k = `cfg.vote_k` of n backbones; no kept word -> the first backbone's answer),
+    `scheme`: "vote" (word vote, k = `cfg.vote_k` of n backbones, 0 a majority with the first backbone deciding a
+    tie; no kept word -> the first backbone's answer),
     "char" (backbones blended per character with `backbone_weights`, default equal) or "single" (the first
-    backbone alone). None: `default_scheme` (the winner's: vote with 3 backbones). Backbones count in order of
-    first appearance, so put the strongest first."""
+    backbone alone). None: `default_scheme` (the winner's: vote with 3 or more backbones). Backbones count in order
+    of first appearance, so put the strongest first."""
     names = list(dict.fromkeys(backbones))
     scheme = scheme or default_scheme(len(names), cfg)
     if scheme not in SCHEMES:

@@ -26,7 +26,15 @@ from src.blend.chars import (
     group_char_scores,
     select_char_scores,
 )
-from src.blend.combine import BlendConfig, default_scheme, group_spans, merge_windows, run_name, vote_spans
+from src.blend.combine import (
+    BlendConfig,
+    default_scheme,
+    group_spans,
+    merge_windows,
+    run_name,
+    vote_name,
+    vote_spans,
+)
 from src.blend.settings import BLEND_JSON, BlendSettings, load_blend_json  # noqa: F401  (load_blend_json: public here)
 from src.common.io import atomic_path, write_csv
 from src.infer.answer_rules import AnswerRules, answers_from_spans
@@ -217,8 +225,8 @@ def candidates(ex: pd.DataFrame, at: dict[str, tuple[np.ndarray, CharScores]], f
     scores = [at[b][1] for b in order]
     spans[EQUAL] = decode_char_spans(blend_char_scores(scores), cfg.n_best_size, cfg.max_answer_chars)
     settings[EQUAL] = dict(scheme="char", backbones=order, weights=equal)
-    k = min(cfg.vote_k, len(order))
-    vote = f"vote {k} of {len(order)}"
+    k = min(cfg.vote_k, len(order))     # 0: a majority (the winner's 2 of 3; 3 of 4, a tie to the strongest)
+    vote = vote_name(len(order), k)
     spans[vote] = vote_spans(ex, [at[b][0] for b in order], k)
     settings[vote] = dict(scheme="vote", backbones=order, weights=equal, vote_k=k)
     groups, cv["cross_fitted_over"] = cv_groups(ex, folds)

@@ -30,7 +30,7 @@ class BlendSettings:
     scheme: str                      # "vote" | "char" | "single"
     backbones: list[str]             # the backbones used, strongest first (the vote falls back on the first)
     weights: dict[str, float]        # per backbone, for "char" (equal unless tuned); sums to 1
-    vote_k: int = 2
+    vote_k: int = 0                  # votes a word needs; 0: a majority (combine.vote_threshold)
     n_best_size: int = 20
     max_answer_length: int = 30
     max_answer_chars: int = 100
@@ -96,10 +96,10 @@ def check_settings(raw: dict, where: str = "blend.json") -> BlendSettings:
     if sum(weights.values()) <= 0:
         bad("weights", "all weights are 0")
     for name in ("vote_k", "n_best_size", "max_answer_length", "max_answer_chars"):
-        v = raw.get(name, 1)
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            bad(name, f"{v!r} is not an integer >= 1")
-    if raw["scheme"] == "vote" and raw.get("vote_k", 2) > len(backbones):
+        v, least = raw.get(name, 1), 0 if name == "vote_k" else 1     # vote_k 0: a majority
+        if isinstance(v, bool) or not isinstance(v, int) or v < least:
+            bad(name, f"{v!r} is not an integer >= {least}")
+    if raw["scheme"] == "vote" and raw.get("vote_k", 0) > len(backbones):
         bad("vote_k", f"{raw['vote_k']} of {len(backbones)} backbones cannot be reached")
     rules = raw.get("rules", {})
     rule_names = {f.name for f in fields(AnswerRules)}
