@@ -98,11 +98,25 @@ def load_logits(out_dir: str | Path) -> tuple[list[WindowLogits], list[str]]:
     return [WindowLogits.load(Path(out_dir) / e["file"]) for e in index], [e["backbone"] for e in index]
 
 
+def without_oof(run_dir: str | Path) -> bool:
+    """A run that held no chaii row out (fold -1: trained on all of them, or a recipe without chaii; the winner's 126
+    and 52): its metrics.json counts 0 held-out rows and it has no out-of-fold logits to fit a blend on."""
+    run = Path(run_dir)
+    metrics = run / "metrics.json"
+    if (run / "oof_logits.npz").is_file() or not metrics.is_file():
+        return False
+    return json.loads(metrics.read_text(encoding="utf-8")).get("metrics", {}).get("n_valid") == 0
+
+
 def resolve_blend(blend: str, model_dirs: list[str], train_csv: str | Path, work_dir: str | Path,
                   cfg: BlendConfig = BlendConfig(), rules: AnswerRules | None = None) -> BlendSettings | None:
     """Notebook 05's `blend` parameter: "" -> None (the winner's default scheme); "oof" -> fit on the training
     runs above `model_dirs` (`<run>/model`), write blend.json, oof_blend.csv and blend_table.csv into `work_dir`
-    and print the table; anything else -> the blend.json at that path."""
+    and print the table; anything else -> the blend.json at that path.
+
+    A model whose run held no row out (`without_oof`) cannot be scored out of fold, so the fit leaves it out: the
+    backbone weights and the scheme are chosen on the other runs, and at inference the model is averaged into its
+    backbone with the same weight as each of that backbone's models (the winner's average within a backbone)."""
     if not blend:
         return None
     if blend != "oof":
@@ -111,7 +125,13 @@ def resolve_blend(blend: str, model_dirs: list[str], train_csv: str | Path, work
     from src.blend.fit import fit_blend
     from src.data.load import load_chaii_csv
 
-    fit = fit_blend(load_chaii_csv(train_csv), [str(Path(d).parent) for d in model_dirs], cfg, rules)
+    runs = [str(Path(d).parent) for d in model_dirs]
+    skipped = [r for r in runs if without_oof(r)]
+    fit = fit_blend(load_chaii_csv(train_csv), [r for r in runs if r not in skipped], cfg, rules)
+    if skipped:
+        fit.settings.cv["without_oof"] = skipped
+        print(f"not in the fit (no out-of-fold rows): {', '.join(skipped)}; each joins its backbone's average with "
+              "an equal weight, a backbone the blend leaves out is not used")
     fit.save(work_dir)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(fit.table.round(4).to_string())

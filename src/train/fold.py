@@ -15,19 +15,18 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
-from src.common.io import write_csv, write_json
+from src.common.io import write_json
 from src.data.features import frame_to_batch, prepare_train_features
 from src.infer.metric import qa_metrics, score_rows
 from src.infer.precision import use_bf16
 from src.infer.predict import WindowLogits
-from src.train import explog
+from src.train import explog, exports
 from src.train.backbones import get_backbone, resolve_model_path
 from src.train.fold_outputs import (
     LOG_HISTORY_JSON,
-    METRICS_JSON,
     FoldResult,
     last_complete_checkpoint,
-    save_model_dir,
+    save_run,
 )
 from src.train.trainer import eval_features, predict_features, trainer_class
 
@@ -63,9 +62,20 @@ class TrainConfig:
     # (make bench-grouping), 1.29x over the whole base run. Not with a recipe fed in its designed order (sequential).
     group_by_length: bool = False
     soft_label_radius: int = 0      # > 0: soft start/end targets within this many tokens, KL loss (augment.py)
-    # Evaluation during training: off by default, as the winner's Kaggle runs scored the held-out fold once, at
-    # the end (GPU hours go to training). eval_steps > 0 scores the held-out set every that many steps.
+    # Evaluation during training: off by default (GPU hours go to training). eval_steps > 0 scores the held-out set
+    # every that many optimizer steps, as the winner did on his own GPUs (kldarek/chaii: every 1,000 steps, RemBERT
+    # 200; XLMR_pretraining68 cell 19, REMBERT_pretraining77 cell 17).
     eval_steps: int = 0
+    # Checkpoints kept as models of an ensemble (he kept some interim ones: MuRIL 71 and 73 at step 7000, RemBERT 79
+    # at 1000): "7000" or "1000,4000", optimizer steps. At each, the model is scored on the held-out fold and saved
+    # as <output_dir>/step<N>/ (model/, oof files, metrics.json: a run folder of its own). export_steps_of: the
+    # number of steps the steps were counted in (his run's); > 0 scales them to this run's length, so a checkpoint
+    # sits at the same point of the learning-rate schedule when this run's data give another number of steps.
+    export_steps: str = ""
+    export_steps_of: int = 0
+    # The folds: "grouped" (the project's CV: no article on both sides) or "winner" (his StratifiedKFold on language,
+    # not grouped: see make_folds). fold -1: no held-out rows (every chaii row trains; nothing is scored).
+    split: str = "grouped"
     metric_for_best: str = ""       # e.g. "jaccard_all" or "nonzero_all" (4th place): keep that best checkpoint
     bf16: bool = False              # bf16 autocast where the processor supports it (else fp32, with the reason)
     report_to: str = "none"         # the Trainer's trackers: tensorboard, wandb, mlflow, trackio
@@ -83,7 +93,7 @@ class TrainConfig:
         if paths is not None:
             fill.setdefault("models_dir", self.models_dir or str(paths.models_dir))
             fill.setdefault("output_dir",
-                            self.output_dir or str(Path(paths.work_dir) / self.backbone / f"fold{self.fold}"))
+                            self.output_dir or str(Path(paths.work_dir) / self.backbone / fold_name(self.fold)))
         if not (fill.get("output_dir") or self.output_dir):
             raise ValueError("TrainConfig.output_dir is empty: give one, or resolve with paths")
         return dataclasses.replace(self, **fill)
@@ -95,13 +105,48 @@ def config_from_params(cls, params: dict):
     return cls(**{k: v for k, v in params.items() if k in names})
 
 
-def make_folds(df: pd.DataFrame, n_folds: int = 5, seed: int = 42) -> pd.Series:
-    """Fold number per row: stratified by language, grouped by context so no article is on both sides."""
+def fold_name(fold: int) -> str:
+    """A run's folder: fold<k>, or "all" for a run that holds no row out (fold -1)."""
+    return f"fold{fold}" if fold >= 0 else "all"
+
+
+# His split (kldarek/chaii XLMR_pretraining68 cell 5, the same in every notebook): create_folds(chaii, 3) with
+# StratifiedKFold(n_splits, shuffle=True, random_state=2021) over the language column.
+WINNER_SPLIT_SEED = 2021
+SPLITS = ("grouped", "winner")
+
+
+def make_folds(df: pd.DataFrame, n_folds: int = 5, seed: int = 42, split: str = "grouped") -> pd.Series:
+    """Fold number per row.
+
+    "grouped" (the project's CV): stratified by language, grouped by context so no article is on both sides.
+    "winner": his split, stratified by language over the rows in their order, `seed` unused (his random_state is
+    2021). It is not grouped: chaii asks several questions of one article, so an article's questions fall on both
+    sides and the held-out score of a model that read the article in training is optimistic (its CV leaks). The
+    project's own CV keeps "grouped"; "winner" is for reproducing his models.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split {split!r}: expected one of {SPLITS}")
     folds = pd.Series(-1, index=df.index, dtype=int)
-    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    for k, (_, valid) in enumerate(splitter.split(df, df["language"], groups=df["context"])):
+    if split == "winner":
+        from sklearn.model_selection import StratifiedKFold
+
+        splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=WINNER_SPLIT_SEED)
+        parts = splitter.split(df, df["language"])
+    else:
+        splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+        parts = splitter.split(df, df["language"], groups=df["context"])
+    for k, (_, valid) in enumerate(parts):
         folds.iloc[valid] = k
     return folds
+
+
+def split_rows(df: pd.DataFrame, cfg: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(training rows, held-out rows) of fold `cfg.fold` of `cfg.split`; fold -1: every row trains, none is held."""
+    if not -1 <= cfg.fold < cfg.n_folds:
+        raise ValueError(f"fold {cfg.fold}: expected 0..{cfg.n_folds - 1}, or -1 for no held-out rows")
+    folds = make_folds(df, cfg.n_folds, cfg.seed, cfg.split)
+    return df[folds != cfg.fold], df[folds == cfg.fold]
 
 
 def features_dataset(df: pd.DataFrame, tokenizer, max_length: int, doc_stride: int):
@@ -223,9 +268,10 @@ def train_fold(train_df: pd.DataFrame, cfg: TrainConfig, valid_df: pd.DataFrame 
     it is fed in order. `data_collator` (e.g. `augment.QACollator`) gets every dataset column and keeps what
     the model takes. `num_train_epochs` overrides `cfg.epochs` for the Trainer (a recipe builds its epochs into
     `train_dataset` and is passed once); `extra_metrics` are added to metrics.json. Writes `model/`, `oof.csv`,
-    `oof_logits.npz` and `metrics.json` under `cfg.output_dir`, and appends one row to the experiment log
-    (`cfg.experiment_log`; `log_row` adds or replaces fields, e.g. a run_id and the data sources). Scores are the
-    best over every gold answer (`answers` column) with intervals.
+    `oof_logits.npz` and `metrics.json` under `cfg.output_dir` (no oof files when no row is held out: fold -1),
+    the same under `step<N>/` for each of `cfg.export_steps` (src/train/exports.py), and appends one row to the
+    experiment log (`cfg.experiment_log`; `log_row` adds or replaces fields, e.g. a run_id and the data sources).
+    Scores are the best over every gold answer (`answers` column) with intervals.
     """
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer, DataCollatorWithPadding, set_seed
 
@@ -233,9 +279,12 @@ def train_fold(train_df: pd.DataFrame, cfg: TrainConfig, valid_df: pd.DataFrame 
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     if valid_df is None:
-        folds = make_folds(train_df, cfg.n_folds, cfg.seed)
-        valid_df, train_df = train_df[folds == cfg.fold], train_df[folds != cfg.fold]
+        train_df, valid_df = split_rows(train_df, cfg)
     check_unique_ids(valid_df)
+    held_out = len(valid_df) > 0        # fold -1 (and a recipe without chaii): nothing to score
+    if not held_out and (cfg.eval_steps or cfg.metric_for_best):
+        raise ValueError(f"fold {cfg.fold} holds no row out, so eval_steps/metric_for_best have nothing to score: "
+                         "set eval_steps=0 and metric_for_best=''")
     if sequential and cfg.group_by_length:
         raise ValueError("group_by_length reorders the windows: a recipe fed in its designed order "
                          "(sequential) cannot use it")
@@ -250,9 +299,21 @@ def train_fold(train_df: pd.DataFrame, cfg: TrainConfig, valid_df: pd.DataFrame 
     if data_collator is None and cfg.soft_label_radius:
         from src.train.augment import QACollator
         data_collator = QACollator(tokenizer, seed=cfg.seed, keep_context_bounds=True)
-    valid_feats = eval_features(valid_df, tokenizer, cfg)
+    valid_feats = eval_features(valid_df, tokenizer, cfg) if held_out else None
     evaluating = dict(eval_examples=valid_df, eval_features=valid_feats, post=cfg,
                       eval_dataset=[0]) if cfg.eval_steps else {}   # evaluate() reads the features, not eval_dataset
+    if cfg.export_steps:
+        def write_export(named: int, step: int, model, first: bool) -> None:
+            scored = score_model(model, tokenizer, valid_df, cfg, bf16=trainer.args.bf16, feats=valid_feats) \
+                if held_out else ({}, pd.DataFrame(), None)
+            if first:
+                where = exports.export_dir(out, named)
+                scored[0].update(step=step, named_step=named, backbone=cfg.backbone, fold=cfg.fold, seed=cfg.seed,
+                                 n_valid=len(valid_df))
+                save_run(where, trainer, tokenizer, dataclasses.replace(cfg, output_dir=str(where)), *scored)
+
+        callbacks = [*(callbacks or []), exports.export_callback(exports.parse_steps(cfg.export_steps),
+                                                                 cfg.export_steps_of, write_export)]
     trainer = trainer_class()(
         model=model, args=training_arguments(cfg, remove_unused_columns=data_collator is None,
                                              num_train_epochs=num_train_epochs or cfg.epochs),
@@ -269,7 +330,7 @@ def train_fold(train_df: pd.DataFrame, cfg: TrainConfig, valid_df: pd.DataFrame 
         return FoldResult({}, pd.DataFrame(), out, trainer.state.log_history)
 
     metrics, oof, logits = score_model(trainer.model, tokenizer, valid_df, cfg, bf16=trainer.args.bf16,
-                                       feats=valid_feats)
+                                       feats=valid_feats) if held_out else ({}, pd.DataFrame(), None)
     metrics.update(train_seconds=round(train_seconds, 1), n_train_windows=len(train_dataset),
                    n_valid=len(valid_df), backbone=cfg.backbone, model_path=model_path, fold=cfg.fold,
                    seed=cfg.seed, learning_rate=cfg.learning_rate, bf16=bool(trainer.args.bf16),
@@ -277,10 +338,7 @@ def train_fold(train_df: pd.DataFrame, cfg: TrainConfig, valid_df: pd.DataFrame 
                    per_device_batch=trainer.args.per_device_train_batch_size,
                    grad_accum_steps=trainer.args.gradient_accumulation_steps, **(extra_metrics or {}))
 
-    save_model_dir(trainer, tokenizer, cfg, out / "model")
-    write_csv(oof, out / "oof.csv")
-    logits.save(out / "oof_logits.npz")
-    write_json({"config": dataclasses.asdict(cfg), "metrics": metrics}, out / METRICS_JSON)
+    save_run(out, trainer, tokenizer, cfg, metrics, oof, logits)
     write_json(trainer.state.log_history, out / LOG_HISTORY_JSON)
     log = explog.resolve_log(cfg.experiment_log)
     if log is not None:

@@ -7,6 +7,7 @@ checkpoint an earlier process left: both read the folder back with these helpers
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from src.common.io import write_json
+from src.common.io import write_csv, write_json
 from src.infer.predict import MODEL_CONFIG
 
 if TYPE_CHECKING:  # annotations only: fold.py imports this module
@@ -31,6 +32,7 @@ class FoldResult:
 
 
 METRICS_JSON = "metrics.json"
+OOF_CSV, OOF_LOGITS = "oof.csv", "oof_logits.npz"
 LOG_HISTORY_JSON = "log_history.json"   # the Trainer's logged steps (loss, learning rate), for a launched run's result
 
 
@@ -40,10 +42,11 @@ def read_fold_result(out_dir: str | Path) -> FoldResult:
     path = out / METRICS_JSON
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: the training run wrote no result there")
-    history = out / LOG_HISTORY_JSON
+    history, oof = out / LOG_HISTORY_JSON, out / OOF_CSV
+    # a run that held no row out (fold -1) has no oof.csv
     return FoldResult(json.loads(path.read_text(encoding="utf-8"))["metrics"],
-                      pd.read_csv(out / "oof.csv", dtype={"id": str}, keep_default_na=False), out,
-                      json.loads(history.read_text(encoding="utf-8")) if history.is_file() else [])
+                      pd.read_csv(oof, dtype={"id": str}, keep_default_na=False) if oof.is_file() else pd.DataFrame(),
+                      out, json.loads(history.read_text(encoding="utf-8")) if history.is_file() else [])
 
 
 def update_metrics_json(out_dir: str | Path, metrics: dict) -> None:
@@ -84,3 +87,13 @@ def save_model_dir(trainer, tokenizer, cfg: TrainConfig, path: Path) -> None:
     write_json({"backbone": cfg.backbone, "max_length": cfg.max_length, "doc_stride": cfg.doc_stride,
                 "n_best_size": cfg.n_best_size, "max_answer_length": cfg.max_answer_length},
                path / MODEL_CONFIG)
+
+
+def save_run(out: Path, trainer, tokenizer, cfg: TrainConfig, metrics: dict, oof: pd.DataFrame, logits) -> None:
+    """A scored model as a run folder: `model/`, its held-out rows (`oof.csv`, `oof_logits.npz`; none when no row
+    was held out: `logits` None) and `metrics.json` (its config and scores)."""
+    save_model_dir(trainer, tokenizer, cfg, Path(out) / "model")
+    if logits is not None:
+        write_csv(oof, Path(out) / OOF_CSV)
+        logits.save(Path(out) / OOF_LOGITS)
+    write_json({"config": dataclasses.asdict(cfg), "metrics": metrics}, Path(out) / METRICS_JSON)

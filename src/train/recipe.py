@@ -215,10 +215,9 @@ def fold_dataset(train_df: pd.DataFrame, cfg, recipe: Recipe, data_dir: str | os
                  epochs: int = 1):
     """(training windows, training rows, held-out rows) for fold `cfg.fold`: chaii sources use the training folds
     of `train_df` only (the held-out fold never leaks into a stage), other sources are read from `data_dir`."""
-    from src.train.fold import make_folds
+    from src.train.fold import split_rows
 
-    folds = make_folds(train_df, cfg.n_folds, cfg.seed)
-    valid, train = train_df[folds == cfg.fold], train_df[folds != cfg.fold]
+    train, valid = split_rows(train_df, cfg)     # the run's split (cfg.split); fold -1 holds no row out
     frames = {}
     for stage in recipe.stages:
         for src in stage.sources:
