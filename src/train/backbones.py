@@ -42,13 +42,24 @@ class Backbone:
 
 
 REGISTRY: dict[str, Backbone] = {b.name: b for b in [
-    # MuRIL paper / card: BERT-large with a 197k Indic vocabulary. The winner trained at lr 3e-5 and lowered it
-    # (1e-5) for seeds whose loss collapsed.
+    # MuRIL paper / card: BERT-large with a 197k Indic vocabulary. The winner's MuRIL runs (kldarek/chaii): lr 3e-5
+    # (MURIL_pretraining71/73 cell 17) and 2.5e-5 (MUR_pretraining122f02 cell 22), warm-up 0.1, one epoch, batch
+    # 8 x 4, 384/192; configs/winner_plan.csv carries them per model. The batch and epochs here are the folds plan's.
     Backbone("muril-large", "google/muril-large-cased", 3e-5, tokenizer_kind="wordpiece",
              kaggle_dataset="nbroad/muril-large-cased", note="strongest single model (0.783 private LB)"),
-    # RemBERT (Chung et al. 2021) fine-tunes at small learning rates; chaii notebooks used 1.5e-5.
+    # RemBERT (Chung et al. 2021) fine-tunes at small learning rates. The winner's RemBERT runs: lr 9e-6
+    # (REMBERT_pretraining77/78/79 cell 17) and 1e-5 (REM_pretraining126 cell 23), batch 8 x 16, warm-up 0.1, one
+    # epoch (configs/winner_plan.csv). 1.5e-5 and the batch here are the folds plan's own, not his.
     Backbone("rembert", "google/rembert", 1.5e-5, tokenizer_kind="unigram", kaggle_dataset="nbroad/rembert"),
+    # The winner's XLM-R: the plain pre-trained model (XLMR_pretraining68 cell 3: model_checkpoint =
+    # 'xlm-roberta-large'), lr 1e-5, warm-up 0.2, one epoch (52: two), decay 0.01, batch 8 x 4 (cell 19), windows
+    # 384/192 (cell 3); no fp16 flag in his TrainingArguments: fp32 on his own GPUs. No public Kaggle copy of the
+    # weights was verified from here: kernels attach your upload of the hub's folder as "xlm-roberta-large".
+    Backbone("xlm-roberta-large", "xlm-roberta-large", 1e-5, epochs=1, batch_size=8, grad_accum=4, max_length=384,
+             doc_stride=192, warmup_ratio=0.2, tokenizer_kind="unigram", kaggle_dataset="{user}/xlm-roberta-large",
+             note="the winner's XLM-R (5 of his 13 models)"),
     # deepset model card: lr 1e-5, warm-up 0.2, max_seq_len 256 doc_stride 128 (we keep 384 for chaii contexts).
+    # Not the winner's: he fine-tuned plain xlm-roberta-large (above); the folds plan's third backbone.
     Backbone("xlm-roberta-large-squad2", "deepset/xlm-roberta-large-squad2", 1e-5, warmup_ratio=0.2,
              tokenizer_kind="unigram", kaggle_dataset="nbroad/xlm-roberta-large-squad2"),
     # InfoXLM (Chi et al. 2021): XLM-R large's architecture and SentencePiece vocabulary (hub config: model_type
@@ -84,6 +95,7 @@ REGISTRY: dict[str, Backbone] = {b.name: b for b in [
 ]}
 
 STANDS_IN_FOR = {"muril-large": "tiny-bert", "rembert": "tiny-xlmr", "xlm-roberta-large-squad2": "tiny-xlmr",
+                 "xlm-roberta-large": "tiny-xlmr",
                  "infoxlm-large": "tiny-xlmr"}
 
 
