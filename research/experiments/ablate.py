@@ -40,6 +40,7 @@ import pandas as pd
 
 from research.experiments import ablation_table
 from src.common.paths import CACHE_DIR, SHARED_DIR
+from src.data import presplit
 from src.train import explog
 from src.train.recipe import Augment, Recipe, Source, Stage
 from src.train.windows import build_dataset
@@ -194,11 +195,12 @@ def fine_tune(config: dict, recipe: Recipe, frames: dict[tuple, pd.DataFrame], e
     from src.train.augment import QACollator
     from src.train.fold import TrainConfig, train_fold
 
+    cfg = TrainConfig(**config["train"], model_path=str(model_dir), output_dir=str(out_dir), experiment_log="")
+    tokenizer = presplit.configure(tokenizer, cfg.presplit_punctuation, training=True)
     dataset = build_dataset(recipe, frames, tokenizer, seed=config["seed"], hard=hard)
     valid = combined({n: evals[n] for n in config["eval"]})
-    cfg = TrainConfig(**config["train"], model_path=str(model_dir), output_dir=str(out_dir), experiment_log="")
     collator = QACollator(tokenizer, cutout=recipe.augment.cutout, seed=config["seed"],
-                          keep_context_bounds=cfg.soft_label_radius > 0)
+                          keep_context_bounds=cfg.soft_label_radius > 0, token_cutout=recipe.augment.token_cutout)
     result = train_fold(valid, cfg, valid_df=valid, train_dataset=dataset, sequential=recipe.sequential,
                         data_collator=collator, resume=True)
     shutil.rmtree(out_dir / "checkpoints", ignore_errors=True)  # only needed to resume an interrupted run

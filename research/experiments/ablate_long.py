@@ -40,6 +40,9 @@ Variants (the paragraph grid's names and switches where they exist):
                 smallest Hindi count whose windows after sampling reach plain's at the configured sizes, counted
                 from the data with the base's tokenizer at run time (`equal_compute_sizes`; 469 + 305 at the
                 default sizes); the row logs the sizes and both window counts
+    presplit    plain with a space put between each word and a punctuation mark touching it before tokenizing,
+                offsets mapped back to the original text (`src.data.presplit`; TrainConfig.presplit_punctuation):
+                the same questions, the same single pool, a few more tokens where marks were glued to words
     hardneg     negsamp30 with negatives drawn in proportion to 1 - the base's zero-shot Jaccard on their question
                 + 0.05 (`src.train.augment.hard_negative_weights`). The base never trained on these Hindi/Tamil
                 questions, but it did train on SQuAD dev articles 0-35, their English originals: its errors are
@@ -90,9 +93,11 @@ SWITCHES = {k: ablate.SWITCHES[k] for k in ("recipe", "crop", "resize", "cutout"
 SWITCHES.update({name: dict(negative_fraction=f) for name, f in NEGATIVE_FRACTIONS.items()})
 EQUAL_COMPUTE = {"negsamp30-eqc": "plain"}         # variant -> whose windows it matches
 HARD_NEGATIVES = ("hardneg",)
+# plain with the punctuation split before tokenizing (src/data/presplit.py): a TrainConfig setting, not a recipe's
+PRESPLIT = ("presplit",)
 SWITCHES.update({"negsamp30-eqc": SWITCHES["negsamp30"], "hardneg": SWITCHES["negsamp30"]})
 SWITCHES.update({k: ablate.SWITCHES[k] for k in ("soft", "all", "all-but-soft")})
-VARIANTS = ["plain", *SWITCHES]
+VARIANTS = ["plain", *SWITCHES, *PRESPLIT]
 SEEDS = {"plain": (0, 1, 2)}
 FOLLOW_UP_SEEDS = ablate.FOLLOW_UP_SEEDS
 GROWN = ("hindi", "tamil")                          # what equal compute adds questions to, the first one leading
@@ -113,7 +118,7 @@ def variant_recipe(name: str, sizes: dict | None = None) -> Recipe:
     """plain: one shuffled pool, every question once. Every other variant: two stages fed in order (replay + one
     half of the target articles, then the other half), with its switches on (see the module docstring)."""
     s = train_sources(sizes)
-    if name == "plain":
+    if name == "plain" or name in PRESPLIT:
         return Recipe("plain", [Stage("all", list(s.values()), LENGTH, STRIDE)], ablate.OFF, sequential=False)
     if name not in SWITCHES:
         raise ValueError(f"unknown variant {name!r}; known: {VARIANTS}")
@@ -150,6 +155,8 @@ def run_config(variant: str, seed: int) -> dict:
                                            "variant's at the configured sizes"}
     if variant in HARD_NEGATIVES:
         config["hard_negatives"] = hard_negative_source(config["base"])
+    if variant in PRESPLIT:
+        config["train"]["presplit_punctuation"] = True
     return config
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from src.data import presplit
+
 SPIECE_UNDERLINE = "▁"  # SentencePiece's word-start marker
 
 
@@ -43,8 +45,16 @@ def token_char_spans(text: str, offsets, input_ids, lone_id: int | None) -> list
 def _tokenize(examples: dict[str, list], tokenizer, max_length: int, doc_stride: int, pad: bool):
     pad_on_right = tokenizer.padding_side == "right"
     # Leading whitespace in questions wastes tokens and (for some tokenizers) shifts truncation: run_qa strips it.
-    questions = fit_questions([q.lstrip() for q in examples["question"]], tokenizer, max_length, doc_stride)
+    questions = [q.lstrip() for q in examples["question"]]
     contexts = examples["context"]
+    # a tokenizer set to pre-split punctuation (src/data/presplit.py) reads the split texts; context offsets are
+    # mapped back below, so everything downstream sees the original context
+    split = presplit.enabled(tokenizer)
+    if split:
+        questions = [presplit.split_punctuation(q)[0] for q in questions]
+        pairs = [presplit.split_punctuation(c) for c in contexts]
+        contexts, index = [p[0] for p in pairs], [p[1] for p in pairs]
+    questions = fit_questions(questions, tokenizer, max_length, doc_stride)
     enc = tokenizer(
         questions if pad_on_right else contexts,
         contexts if pad_on_right else questions,
@@ -61,6 +71,8 @@ def _tokenize(examples: dict[str, list], tokenizer, max_length: int, doc_stride:
         ctx = [k for k, s in enumerate(enc.sequence_ids(i)) if s == context_index]
         offsets, ids = enc["offset_mapping"][i], enc["input_ids"][i]
         spans = token_char_spans(contexts[ex], [offsets[k] for k in ctx], [ids[k] for k in ctx], lone_id)
+        if split:
+            spans = [presplit.to_original(span, index[ex]) for span in spans]
         for k, span in zip(ctx, spans, strict=True):
             offsets[k] = span
     return enc, context_index

@@ -227,13 +227,18 @@ def _from_pretrained(model_dir: Path):
 
 
 def load_model(model_dir: str | os.PathLike, precision: str = "fp32", device: torch.device | None = None,
-               max_length: int | None = None, doc_stride: int | None = None):
+               max_length: int | None = None, doc_stride: int | None = None,
+               presplit_punctuation: bool | None = None):
     """(model, tokenizer, window settings) from a local fine-tuned model directory; never touches a hub.
 
     The model is on `device`, in eval mode, ready for `predict_windows(..., precision=precision)`: int8 is
     quantized here, onnx-int8 is an ONNX Runtime session exported once and cached (`src/infer/onnx_qa.py`).
-    `max_length`/`doc_stride` override the saved window settings (see `window_settings`)."""
+    `max_length`/`doc_stride` override the saved window settings (see `window_settings`). The tokenizer pre-splits
+    punctuation as the model was trained (its tokenizer_config.json); `presplit_punctuation` set to the other
+    way raises (`src.data.presplit.configure`)."""
     from transformers import AutoTokenizer
+
+    from src.data import presplit
 
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").exists():
@@ -241,7 +246,8 @@ def load_model(model_dir: str | os.PathLike, precision: str = "fp32", device: to
     device = torch.device(device) if device is not None else default_device()
     precision = resolve_precision(precision, device)
     settings = window_settings(model_dir, max_length, doc_stride)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    tokenizer = presplit.configure(AutoTokenizer.from_pretrained(model_dir, local_files_only=True),
+                                   presplit_punctuation, where=f"the model in {model_dir}")
     if precision == "onnx-int8":
         from src.infer.onnx_qa import load_onnx_int8
         return load_onnx_int8(model_dir, tokenizer), tokenizer, settings
@@ -253,13 +259,14 @@ def load_model(model_dir: str | os.PathLike, precision: str = "fp32", device: to
 
 def predict_examples(model_dir: str | os.PathLike, examples, batch_size: int = 64,
                      device: torch.device | None = None, precision: str = "auto", max_length: int | None = None,
-                     doc_stride: int | None = None) -> WindowLogits:
+                     doc_stride: int | None = None, presplit_punctuation: bool | None = None) -> WindowLogits:
     """Per-window logits of the model in `model_dir` over an examples frame (id, question, context)."""
     from src.data.features import frame_to_batch, prepare_eval_features
 
     device = torch.device(device) if device is not None else default_device()
     precision = resolve_precision(precision, device)
-    model, tokenizer, settings = load_model(model_dir, precision, device, max_length, doc_stride)
+    model, tokenizer, settings = load_model(model_dir, precision, device, max_length, doc_stride,
+                                            presplit_punctuation)
     feats = prepare_eval_features(frame_to_batch(examples[["id", "question", "context"]]), tokenizer,
                                   settings.max_length, settings.doc_stride)
     return predict_windows(model, feats, batch_size, tokenizer.pad_token_id, device, precision)

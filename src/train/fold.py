@@ -16,6 +16,7 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
 from src.common.io import write_json
+from src.data import presplit
 from src.data.features import frame_to_batch, prepare_train_features
 from src.infer.metric import qa_metrics, score_rows
 from src.infer.precision import use_bf16
@@ -78,6 +79,9 @@ class TrainConfig:
     split: str = "grouped"
     metric_for_best: str = ""       # e.g. "jaccard_all" or "nonzero_all" (4th place): keep that best checkpoint
     bf16: bool = False              # bf16 autocast where the processor supports it (else fp32, with the reason)
+    # A space between a word and a punctuation mark touching it before tokenizing (src/data/presplit.py): recorded
+    # in the saved tokenizer, so inference does the same. Off: not measured to help (docs/experiments.md).
+    presplit_punctuation: bool = False
     report_to: str = "none"         # the Trainer's trackers: tensorboard, wandb, mlflow, trackio
     experiment_log: str = "auto"    # "auto": explog.default_log(); "" or "none": no row
     # Processes (src/train/launch.py): 0 = one per visible GPU, DistributedDataParallel when there are several
@@ -290,7 +294,8 @@ def train_fold(train_df: pd.DataFrame, cfg: TrainConfig, valid_df: pd.DataFrame 
                          "(sequential) cannot use it")
     model_path = resolve_model_path(cfg.model_path or cfg.backbone, cfg.models_dir or None)
     set_seed(cfg.seed)
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    tokenizer = presplit.configure(AutoTokenizer.from_pretrained(model_path), cfg.presplit_punctuation,
+                                   training=True)
     model = AutoModelForQuestionAnswering.from_pretrained(model_path)
     if cfg.freeze_word_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
