@@ -107,3 +107,24 @@ def test_make_passes_extra_to_kernels_and_e2e():
         out = subprocess.run(["make", "-n", target, "KAGGLE_USER=x", "EXTRA=infoxlm"], cwd=REPO_ROOT,
                              capture_output=True, text=True, timeout=60)
         assert "--with infoxlm" in out.stdout, out.stdout + out.stderr
+
+
+def test_e2e_with_infoxlm_builds_four_families_and_mounts_tiny_xlmr_as_its_weights(tmp_path, tiny_dirs):
+    """What `make e2e EXTRA=infoxlm` builds before it runs anything: 4 families x 2 folds and a submit kernel over
+    the 8 models, InfoXLM's weights data set holding its stand-in (the run itself: docs/kaggle.md)."""
+    from research.kaggle_sim import e2e
+    from research.kaggle_sim.sim import place_weights
+    from src.kaggle.build import build
+
+    added = {b: 2 for b in kp.parse_extras(["infoxlm"])}
+    place_weights(tmp_path / "store", list(added), tiny_dirs["tiny-xlmr"].parent)
+    assert (tmp_path / "store" / "infoxlm-large" / "config.json").read_text() == \
+        (tiny_dirs["tiny-xlmr"] / "config.json").read_text()
+    folders = build(tmp_path / "k", e2e.E2E_USER, {b: 2 for b in kp.WINNER_COUNTS}, wheels=False,
+                    train_parameters=e2e.TRAIN_PARAMETERS, limits=False, extras=added)
+    assert [f.name for f in folders[6:]] == ["chaii-recipes-03-infoxlm-large-fold0",
+                                             "chaii-recipes-03-infoxlm-large-fold1", "chaii-recipes-05-submit"]
+    meta = json.loads((folders[-1] / "kernel-metadata.json").read_text())
+    assert len(meta["kernel_sources"]) == 8 and meta["kernel_sources"][-1].endswith("infoxlm-large-fold1")
+    with pytest.raises(SystemExit):
+        e2e.main(["--with", "infoxlm", "--help"])

@@ -5,8 +5,10 @@ TyDi/SQuAD/MLQA/XQuAD from the synthetic generator) -> the BUILT training kernel
 xlm-roberta-large-squad2 x 2 folds, `recipe_kaggle`, tiny stand-ins for the weights) -> their outputs mounted as
 kernel sources -> the BUILT submit kernel (blend fitted on the out-of-fold predictions, `blend="oof"`) ->
 `<out>/submission.csv` (checked against test.csv) and `<out>/oof_blend.csv` (one row per training id).
+`--with infoxlm` (`make e2e EXTRA=infoxlm`) adds a fourth family the way `make kernels EXTRA=infoxlm` does
+(infoxlm-large on tiny-xlmr, as many folds as the others): the submit kernel then votes over four families.
 
-    python -m research.kaggle_sim.e2e [--out runs/e2e] [--folds 2]
+    python -m research.kaggle_sim.e2e [--out runs/e2e] [--folds 2] [--with infoxlm]
 """
 from __future__ import annotations
 
@@ -29,13 +31,14 @@ from research.kaggle_sim.sim import (
     set_parameters,
     write_recipe_data,
 )
+from src.blend.combine import vote_name
 from src.blend.submission import main as check_submission_cli
 from src.common.io import write_csv
 from src.common.paths import COMPETITION, REPO_ROOT
 from src.data.load import load_chaii_csv
 from src.data.synthetic import write_nq_sample, write_reference_questions
 from src.kaggle.build import build
-from src.kaggle.plan import RECIPE, WHEELS_SLUG, WINNER_COUNTS, training_slug
+from src.kaggle.plan import RECIPE, WHEELS_SLUG, WINNER_COUNTS, parse_extras, training_slug
 from src.notebooks.report import report_run_folder
 from src.train.backbones import ensure_tiny
 from src.train.fold import make_folds
@@ -99,26 +102,28 @@ def check_oof_blend(oof: pd.DataFrame, train: pd.DataFrame, n_folds: int, seed: 
         raise AssertionError("oof_blend.csv: jaccard outside [0, 1]")
 
 
-def run_e2e(out: Path, folds: int = 2, models_dir: Path = REPO_ROOT / ".cache" / "backbones") -> dict:
+def run_e2e(out: Path, folds: int = 2, models_dir: Path = REPO_ROOT / ".cache" / "backbones",
+            extras: tuple[str, ...] = ()) -> dict:
     t0 = time.time()
     out = Path(out).resolve()
     sim = KaggleSim(out / "sim")
     shutil.rmtree(sim.root, ignore_errors=True)
     env = offline_env(sim.root / "site")
     backbones = list(WINNER_COUNTS)
+    added = {b: folds for b in parse_extras(list(extras))}     # `--with`: the same folds as the others
     ensure_tiny(models_dir)
-    prepare_data(sim, backbones, models_dir, env)
+    prepare_data(sim, backbones + list(added), models_dir, env)
 
     kernels = sim.root / "kernels"
     # limits=False: Kaggle's limits are sized for the real backbones, not for the CI-sized stand-ins run here
     folders = build(kernels, E2E_USER, {b: folds for b in backbones}, wheels=False, train_parameters=TRAIN_PARAMETERS,
-                    limits=False)
+                    limits=False, extras=added)
     *training, submit = folders
     launched = kernels / training_slug(backbones[0], 0)
     for folder in (launched, submit):
         set_parameters(folder, **TWO_PROCESSES)
     executed = out / "executed"
-    for b in backbones:
+    for b in backbones + list(added):
         for k in range(folds):
             folder = kernels / training_slug(b, k)
             t = time.time()
@@ -145,6 +150,10 @@ def run_e2e(out: Path, folds: int = 2, models_dir: Path = REPO_ROOT / ".cache" /
     table = pd.read_csv(work / "blend_table.csv", keep_default_na=False)
     shutil.copyfile(work / "blend.json", out / "blend.json")
     check_oof_blend(oof, train, folds)
+    vote = vote_name(len(backbones) + len(added))     # notebook 05's default vote_k 0: a majority of the families
+    if vote not in set(table.iloc[:, 0]):
+        raise AssertionError(f"blend_table.csv has no {vote!r} row: the submit kernel did not vote over all "
+                             f"{len(backbones) + len(added)} families ({list(table.iloc[:, 0])})")
     write_csv(oof, out / "oof_blend.csv")
     write_csv(table if isinstance(table.index, pd.RangeIndex) else table.rename_axis("prediction").reset_index(),
               out / "blend_table.csv")
@@ -163,8 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(REPO_ROOT / "runs" / "e2e"))
     ap.add_argument("--folds", type=int, default=2, help="training kernels per backbone (folds of an n-fold split)")
     ap.add_argument("--models-dir", default=str(REPO_ROOT / ".cache" / "backbones"))
+    ap.add_argument("--with", dest="extras", action="append", default=[], metavar="FAMILY[=N]",
+                    help="a family beyond the winner's, as `python -m src.kaggle build --with` (N is ignored: it "
+                         "trains --folds kernels like the others), e.g. --with infoxlm")
     args = ap.parse_args(argv)
-    run_e2e(Path(args.out), args.folds, Path(args.models_dir))
+    run_e2e(Path(args.out), args.folds, Path(args.models_dir), tuple(args.extras))
     return 0
 
 
