@@ -291,12 +291,12 @@ def test_a_negative_keep_overrides_the_recipes_fraction_for_its_source_only(toke
 
 
 def test_fields_added_for_the_winners_recipes_leave_earlier_digests_alone():
-    """A recipe written before `negative_keep`, `folds`, `shuffle` and `token_cutout` existed keeps its dict and
-    digest (the ablation's run ids hash them); set, they are written and read back."""
+    """A recipe written before `negative_keep`, `folds`, `part`, `shuffle` and `token_cutout` existed keeps its dict
+    and digest (the ablation's run ids hash them); set, they are written and read back."""
     local = load_recipe("recipe_local")
     d = local.to_dict()
     assert "token_cutout" not in d["augment"] and all("shuffle" not in st for st in d["stages"])
-    assert all({"negative_keep", "folds"}.isdisjoint(src) for st in d["stages"] for src in st["sources"])
+    assert all({"negative_keep", "folds", "part"}.isdisjoint(src) for st in d["stages"] for src in st["sources"])
     assert local.digest() == Recipe.from_dict(d).digest()
     his = dataclasses.replace(local, augment=dataclasses.replace(local.augment, token_cutout=0.1), stages=[
         dataclasses.replace(local.stages[0], shuffle=False,
@@ -318,3 +318,75 @@ def test_folds_all_trains_a_chaii_source_on_every_fold(tokenizer, tmp_path):
     assert set(ds["example_id"]) == set(df["id"]) and set(valid["id"]) <= set(ds["example_id"])
     with pytest.raises(ValueError, match="folds='all' is for chaii"):
         Source("squad", "squad", folds="all")
+
+
+# per recipe, per stage: {source: (max_length, doc_stride, negative_keep)}, shuffled; read off his notebooks'
+# `prepare_datasets` / cells 11-14 (kldarek/chaii; configs/winner_*.yaml cite each cell)
+HIS = {
+    "winner_68": [({"tydi": (384, 192, 0.1), "squad": (384, 192, None), "hindi": (384, 192, None),
+                    "chaii": (384, 192, 0.1)}, True),
+                  ({"tydi": (384, 192, 0.1), "nq": (384, 192, 0.06), "hindi": (384, 192, None),
+                    "chaii": (384, 192, 0.2)}, True),
+                  ({"chaii": (384, 192, None)}, False)],
+    "winner_116": [({"tydi": (256, 128, 0.1), "squad": (256, 128, None), "hindi": (256, 128, None),
+                     "chaii": (256, 128, 0.1)}, True),
+                   ({"tydi": (384, 192, 0.1), "nq": (256, 128, 0.06), "hindi": (384, 128, None),
+                     "chaii": (384, 192, 0.2)}, True),
+                   ({"chaii": (448, 192, None)}, False)],
+    "winner_119": [({"tydi": (256, 128, 0.1), "squad": (256, 128, None), "hindi": (256, 112, None),
+                     "chaii": (256, 112, 0.1)}, True),
+                   ({"tydi": (384, 192, 0.1), "nq": (384, 192, 0.06), "hindi": (384, 128, None),
+                     "chaii": (384, 192, 0.2)}, True),
+                   ({"chaii": (384, 128, 0.3)}, False)],
+    "winner_122": [({"tydi": (384, 192, 0.1), "squad": (384, 192, None), "hindi": (384, 192, None),
+                     "chaii": (384, 192, 0.1)}, True),
+                   ({"tydi": (448, 224, 0.1), "nq": (448, 224, 0.06), "hindi": (448, 224, None),
+                     "chaii": (448, 192, 0.2)}, True)],
+    "winner_126": [({"tydi": (384, 192, 0.1), "squad": (384, 192, None), "nq": (384, 192, 0.06),
+                     "hindi": (384, 192, None), "chaii": (384, 128, 0.3)}, True)],
+    "winner_52": [({"tydi": (384, 192, 0.1), "squad": (384, 192, None)}, True)],
+}
+
+
+@pytest.mark.parametrize("name", sorted(HIS) + ["winner_77"])
+def test_the_winners_recipes_are_his_passes(name):
+    from src.data.external import LOADERS
+
+    r = load_recipe(name)
+    his = HIS.get(name, HIS["winner_68"])
+    got = [({s.name: (s.max_length or st.max_length, s.doc_stride or st.doc_stride, s.negative_keep)
+             for s in st.sources}, st.shuffle) for st in r.stages]
+    if name == "winner_77":                      # 68's passes, the tail shuffled (REMBERT_pretraining77 cell 13)
+        his = his[:2] + [(his[2][0], True)]
+    assert got == his
+    a = r.augment
+    assert not a.random_crop and not a.progressive and a.cutout == 0 and a.negative_fraction == 1.0
+    assert a.token_cutout == {"winner_119": 0.1, "winner_122": 0.03}.get(name, 0.0)
+    assert r.sequential == (name != "winner_52")
+    kinds = {s.name: s.kind for st in r.stages for s in st.sources}
+    assert {k: v for k, v in kinds.items() if k in ("tydi", "squad", "nq", "hindi", "chaii")} == {
+        "tydi": "tydi_primary", "squad": "squad", "nq": "nq_documents", "hindi": "chaii_mlqa_xquad",
+        "chaii": "chaii"} if name != "winner_52" else {"tydi": "tydi_primary", "squad": "squad"}
+    assert set(kinds.values()) <= set(LOADERS)
+    assert all(s.part == "external" for st in r.stages for s in st.sources if s.name == "hindi")
+    assert [s.folds for st in r.stages for s in st.sources if s.kind == "chaii"] == (
+        ["all"] if name == "winner_126" else ["train"] * sum(s.kind == "chaii" for st in r.stages for s in st.sources))
+    assert Recipe.from_dict(r.to_dict()) == r
+
+
+def test_a_sources_part_reaches_its_loader(tmp_path):
+    """His `hindi` = the merged file's rows whose src is not chaii (XLMR_pretraining68 cell 11)."""
+    import pandas as pd
+
+    from src.train.recipe import source_frame
+
+    rows = [("चेन्नई तमिलनाडु की राजधानी है।", "राजधानी क्या है?", "चेन्नई", 0, "hindi", src, 0)
+            for src in ("chaii", "mlqa", "xquad")]
+    folder = tmp_path / "chaiimlqaxquad"
+    folder.mkdir()
+    pd.DataFrame(rows, columns=["context", "question", "answer_text", "answer_start", "language", "src", "fold"]) \
+        .to_csv(folder / "chaii-mlqa-xquad-5folds.csv", index=False)
+    src = Source("hindi", "chaii_mlqa_xquad", "chaiimlqaxquad/chaii-mlqa-xquad-5folds.csv", part="external")
+    assert sorted(source_frame(src, tmp_path)["src"]) == ["mlqa", "xquad"]
+    everything = dataclasses.replace(src, part="")
+    assert len(source_frame(everything, tmp_path)) == 3 and everything.data_key() != src.data_key()

@@ -52,6 +52,10 @@ class Source:
     # the held-out fold too (his REM_pretraining126 cell 19: `chaii_train = chaii`; its held-out score is then not
     # out of fold)
     folds: str = "train"
+    # The loader's part of a merged file: kind chaii_mlqa_xquad (zacchaeus/chaiimlqaxquad) "external" = his Hindi
+    # MLQA + XQuAD rows (XLMR_pretraining68 cell 11: `threeds[threeds.src != 'chaii']`), "chaii", "all". "": the
+    # loader's default.
+    part: str = ""
 
     def __post_init__(self):
         if self.negative_keep is not None and not 0.0 <= self.negative_keep <= 1.0:
@@ -65,7 +69,7 @@ class Source:
 
     def data_key(self) -> tuple:
         return (self.kind, self.path, self.language, self.limit, self.articles, self.test_fraction, self.split_seed,
-                self.folds)
+                self.folds, self.part)
 
 
 @dataclass
@@ -102,7 +106,7 @@ class Augment:
 
 # Fields added after runs were logged: written by `to_dict` only when set, so every earlier recipe keeps its digest
 # and the run ids hashed from it (docs/experiments.jsonl)
-LATER_DEFAULTS = {"source": {"negative_keep": None, "folds": "train"}, "stage": {"shuffle": True},
+LATER_DEFAULTS = {"source": {"negative_keep": None, "folds": "train", "part": ""}, "stage": {"shuffle": True},
                   "augment": {"token_cutout": 0.0}}
 
 
@@ -190,6 +194,8 @@ def hard_negative_weights(recipe: Recipe, data_dir: str | os.PathLike) -> dict[s
 def source_frame(src: Source, data_dir: str | os.PathLike) -> pd.DataFrame:
     path = data_path(src.path, data_dir)
     kw = {"language": src.language} if src.language else {}
+    if src.part:
+        kw["part"] = src.part
     if src.kind == "nq":
         from src.data.nq import load_nq_subset  # the subset `python -m src.data.nq --out-dir` wrote
         df = load_nq_subset(path)
