@@ -13,8 +13,9 @@
 #   make chaii-like  real Hindi/Tamil questions beside their whole article, in chaii's train/test/solution CSVs
 #               -> runs/chaii_like/ (no test article in any training source), and its size card
 #   make batch  notebook 03 per backbone x fold with papermill (tiny stand-ins locally), runs/batch/, summary table
-#   make kernels  the winner's Kaggle kernels (13 training + 1 submit) + offline wheels dataset in kernels/
-#               (KAGGLE_USER=you or kaggle config; COUNTS=muril-large=3,rembert=5,xlm-roberta-large-squad2=5;
+#   make kernels  the winner's 13 models as Kaggle kernels (configs/winner_plan.csv: 12 training runs + 1 submit)
+#               + offline wheels dataset in kernels/ (KAGGLE_USER=you or kaggle config; PLAN=folds: n folds per
+#               backbone instead, COUNTS=muril-large=3,rembert=5,xlm-roberta-large-squad2=5;
 #               MACHINE=NvidiaTeslaT4 (default) or NvidiaTeslaP100), sized to Kaggle's limits (table at the end)
 #               EXTRA=infoxlm adds a fourth family's kernels (5 InfoXLM-large folds)
 #   make e2e    the whole scheme offline in a simulated /kaggle tree: built kernels, 3 backbones x 2 folds,
@@ -47,6 +48,7 @@ BATCH_DIR ?= runs/batch
 BATCH_ARGS ?= --tiny
 KERNELS_DIR ?= kernels
 KAGGLE_USER ?= $(KAGGLE_USERNAME)
+PLAN ?= winner
 COUNTS ?=
 MACHINE ?=
 E2E_DIR ?= runs/e2e
@@ -90,7 +92,7 @@ batch: backbones
 	$(PY) -m src.notebooks.batch $(BATCH_ARGS) --runs-dir $(BATCH_DIR) --models-dir $(MODELS_DIR)
 
 kernels: .venv/.installed
-	$(PY) -m src.kaggle build --out $(KERNELS_DIR) $(if $(KAGGLE_USER),--user $(KAGGLE_USER)) $(if $(COUNTS),--counts $(COUNTS)) $(if $(MACHINE),--machine $(MACHINE)) $(foreach r,$(RECIPES),--recipe-for $(r)) $(foreach e,$(EXTRA),--with $(e))
+	$(PY) -m src.kaggle build --out $(KERNELS_DIR) --plan $(PLAN) $(if $(KAGGLE_USER),--user $(KAGGLE_USER)) $(if $(COUNTS),--counts $(COUNTS)) $(if $(MACHINE),--machine $(MACHINE)) $(foreach r,$(RECIPES),--recipe-for $(r)) $(foreach e,$(EXTRA),--with $(e))
 
 push:
 	$(PY) -m src.kaggle push --out $(KERNELS_DIR)

@@ -1,6 +1,7 @@
-"""Kaggle kernels: metadata pitfalls caught before sending, the winner's plan (13 training kernels with the recipe
-and its data sets, one submit kernel over them), self-contained folders, a built submit kernel runs offline in a
-simulated /kaggle tree, and the real kaggle CLI pushes to a loopback fake of the Kaggle API."""
+"""Kaggle kernels: metadata pitfalls caught before sending, the default plan (the winner's 13 models from 12
+training kernels with his recipes, settings and data sets, one submit kernel over them), the folds plan (n folds of
+one recipe per backbone), self-contained folders, a built submit kernel runs offline in a simulated /kaggle tree,
+and the real kaggle CLI pushes to a loopback fake of the Kaggle API."""
 import json
 import shutil
 import threading
@@ -117,7 +118,51 @@ def test_user_name_comes_from_option_env_or_kaggle_json(tmp_path, monkeypatch, c
 
 
 # ---------------------------------------------------------------- plan
-def test_default_plan_is_the_winners_13_training_kernels_with_the_recipe_and_one_submit_kernel_over_them():
+def test_default_plan_is_his_13_models_from_12_kernels_and_one_submit_kernel_voting_over_them():
+    """configs/winner_plan.csv: one kernel per run of his (79's step 1000 and final from one), his recipe and
+    settings per model, the checkpoint he kept exported, his 13 models averaged per backbone and voted (blend "")."""
+    from src.kaggle.winner_kernels import plan_for
+    from src.kaggle.winner_plan import by_kernel, kernel_parameters, load_winner_plan
+    from src.train.backbones import get_backbone
+
+    plans = plan_for(None, USER)
+    train, submit = plans[:-1], plans[-1]
+    groups = by_kernel(load_winner_plan())
+    assert [p.slug for p in train] == [f"chaii-recipes-03-winner-{k}" for k in groups] and len(train) == 12
+    assert all(km.SLUG_RE.match(p.slug) for p in plans)
+    fixed = {"backbone", "fold", "n_folds", "recipe"}
+    for p, (kernel, models) in zip(train, groups.items(), strict=True):
+        assert p.models == models and p.notebook == "03_recipe_training"
+        # his settings; fp16 where his fp32 would not fit a T4 kernel (the sizing says so); a batch the T4 holds
+        want = {**kernel_parameters(models, fp16=p.size.precision == "fp16"),
+                "batch_size": p.size.batch_size, "grad_accum": p.size.grad_accum}
+        assert p.parameters == want, kernel
+        assert p.size.batch_size * p.size.grad_accum == models[0].batch_size * models[0].grad_accum
+        kp.check_train_parameters({k: v for k, v in p.parameters.items() if k not in fixed})
+        assert p.recipe == REPO_ROOT / "configs" / f"{models[0].recipe}.yaml"
+        assert p.metadata["dataset_sources"][:2] == [
+            get_backbone(models[0].backbone).kaggle_dataset.format(user=USER), f"{USER}/{kp.WHEELS_SLUG}"]
+        assert p.metadata["competition_sources"] == [COMPETITION]
+    by_slug = {p.slug: p for p in train}
+    assert by_slug["chaii-recipes-03-winner-79"].parameters["export_steps"] == "1000"
+    assert by_slug["chaii-recipes-03-winner-126-s1"].parameters["fold"] == -1
+    assert by_slug["chaii-recipes-03-winner-68"].metadata["dataset_sources"] == [
+        f"{USER}/xlm-roberta-large", f"{USER}/{kp.WHEELS_SLUG}", f"{USER}/tydi-qa-download", f"{USER}/squad-v1.1",
+        "zacchaeus/chaiimlqaxquad", "thedrcat/nqsmall"]
+    assert submit.notebook == "05_submit" and submit.parameters["blend"] == ""      # his average + vote
+    assert submit.metadata["kernel_sources"] == [f"{USER}/{p.slug}" for p in train]
+    dirs = submit.parameters["model_dirs"].split(",")
+    assert len(dirs) == 13 and dirs[6:8] == ["../input/chaii-recipes-03-winner-79/rembert/fold2/step1000/model",
+                                             "../input/chaii-recipes-03-winner-79/rembert/fold2/model"]
+    assert dirs[2] == "../input/chaii-recipes-03-winner-71/muril-large/fold1/step7000/model"
+    assert dirs[-1] == "../input/chaii-recipes-03-winner-126-s1/rembert/all/model"
+    with pytest.raises(kp.PlanError, match="--counts and --recipe-for shape the folds plan: add --plan folds"):
+        plan_for("winner", USER, {"rembert": 2})
+    assert [p.parameters["backbone"] for p in plan_for(None, USER, {"rembert": 2}, sized=False)[:-1]] == \
+        ["rembert", "rembert"]                                              # counts: the folds plan
+
+
+def test_the_folds_plan_trains_n_folds_of_one_recipe_per_backbone_and_one_submit_kernel_over_them():
     plans = kp.plan_kernels(USER)
     train, submit = plans[:-1], plans[-1]
     assert [(p.parameters["backbone"], p.parameters["fold"], p.parameters["n_folds"]) for p in train] == \

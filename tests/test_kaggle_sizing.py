@@ -1,5 +1,6 @@
 """Kaggle kernel sizing: the table's arithmetic on a small recipe, the batch fitted to a GPU's memory, a build that
 does not fit refused with the numbers (and fitted by a recipe `limit:` and one epoch), the default build fitting."""
+import dataclasses
 import json
 import math
 
@@ -125,9 +126,30 @@ def test_a_p100_build_fits_with_a_squad_limit_and_one_epoch(tmp_path, capsys):
     assert "chaii-recipes-03-muril-large-fold0" in capsys.readouterr().out
 
 
-def test_the_default_build_prints_the_table_and_all_14_kernels_fit(tmp_path, capsys):
-    """What `make kernels KAGGLE_USER=x` runs (without the wheels download)."""
+def test_the_default_build_is_his_13_models_and_prints_each_with_his_lb_and_its_hours(tmp_path, capsys):
+    """What `make kernels KAGGLE_USER=x` runs (without the wheels download): his 12 runs and the submit kernel."""
     assert kk.main(["build", "--user", "x", "--out", str(tmp_path / "k"), "--no-wheels"]) == 0
+    out = capsys.readouterr().out
+    table = out[out.index("model "):].splitlines()
+    assert table[0].split()[:5] == ["model", "backbone", "fold", "kept", "his"] and "h 2xT4" in table[0]
+    submit = next(i for i, line in enumerate(table) if line.startswith("submit "))
+    rows = {line.split()[0]: line for line in table[2:submit]}
+    assert list(rows) == ["52", "68", "71", "73", "77-final", "78-final", "79-1000", "79-final", "116", "119f1",
+                          "119f2", "122f0", "126-s1"]
+    assert all(line.rstrip().endswith(" yes") for line in rows.values()), "\n".join(table)
+    assert " 0.790 " in rows["79-1000"] and "(run of 79-1000)" in rows["79-final"]
+    assert table[submit].rstrip().endswith(" yes") and " 13 models " in table[submit]
+    assert any(line.startswith("68: fp16: in his fp32, ") for line in table)      # why a kernel is not his fp32
+    order = json.loads((tmp_path / "k" / "kernels.json").read_text())["order"]
+    assert len(order) == 13 and order[-1] == "chaii-recipes-05-submit"
+    nb = (tmp_path / "k" / "chaii-recipes-03-winner-79" / "chaii-recipes-03-winner-79.ipynb").read_text()
+    assert 'export_steps = \\"1000\\"' in nb and 'split = \\"winner\\"' in nb
+    assert "%%writefile configs/winner_77.yaml" in nb
+
+
+def test_the_folds_plan_build_prints_the_table_and_all_14_kernels_fit(tmp_path, capsys):
+    """`make kernels KAGGLE_USER=x PLAN=folds`: 3/5/5 folds of recipe_kaggle."""
+    assert kk.main(["build", "--user", "x", "--plan", "folds", "--out", str(tmp_path / "k"), "--no-wheels"]) == 0
     out = capsys.readouterr().out
     table = out[out.index("kernel "):].splitlines()
     rows = [line for line in table if line.startswith("chaii-recipes-")]
@@ -137,6 +159,45 @@ def test_the_default_build_prints_the_table_and_all_14_kernels_fit(tmp_path, cap
     assert len(order) == 14
     assert {json.loads((tmp_path / "k" / s / "kernel-metadata.json").read_text())["machine_shape"] for s in order} \
         == {"NvidiaTeslaT4"}
+
+
+def test_a_winner_kernel_is_sized_from_his_logged_run_in_his_fp32_where_it_fits_else_fp16():
+    """68: his 255,016 windows of 384 tokens, the held-out fold scored every 1,000 of his 7,969 steps and at the
+    end; in fp32 it would not fit a T4 kernel, so fp16, and the note says why."""
+    from src.kaggle.winner_plan import load_winner_plan
+
+    plan = {m.experiment: m for m in load_winner_plan()}
+    m = plan["68"]
+    size = z.size_winner("k", [m], "NvidiaTeslaT4")
+    s = f.SHAPES["xlm-roberta-large"]
+    valid = zw.source_windows(f.SOURCES["train.csv"], f.CHAII_TRAIN / 3, 384, 192, False)
+    mean, mean_sq = valid.batch_max(1)
+    scored = (1 + 7969 // 1000) * valid.windows * FPW(s.layers, s.hidden, s.ffn, mean, mean_sq)
+    assert size.flops == pytest.approx(3 * 255_016 * FPW(s.layers, s.hidden, s.ffn, 384) + scored)
+    assert size.stage_windows == [255_016] and size.tokens == 255_016 * 384
+    fp32 = dataclasses.replace(size, precision="fp32")
+    assert fp32.hours(f.T4, 2) == pytest.approx(f.SETUP_HOURS + size.flops / (8.1e12 * 20 / 65 * 1.8) / 3600)
+    assert (size.precision, size.batch_size, size.grad_accum) == ("fp16", 8, 4)
+    assert size.note.startswith(f"fp16: in his fp32, {fp32.estimate_hours:.1f} h on 2 x T4 > 75% of the 12 h")
+    # a run a tenth as long keeps his fp32 (at a batch the T4 holds in fp32: the same optimizer batch)
+    short = z.size_winner("k", [dataclasses.replace(m, train_windows=25_000, total_steps=781)], "NvidiaTeslaT4")
+    assert (short.precision, short.note, short.batch_size * short.grad_accum) == ("fp32", "", 32) and \
+        not short.problems()
+    assert z.training_gpu_gib(s, 8, 384, fp32=True) > z.training_gpu_gib(s, 8, 384)
+    # 79's kernel scores its step-1000 checkpoint too; 126 holds nothing out and scores nothing
+    rows79 = [plan["79-1000"], plan["79-final"]]
+    with_export, alone = z.size_winner("k", rows79, "NvidiaTeslaT4"), z.size_winner("k", rows79[1:], "NvidiaTeslaT4")
+    assert with_export.flops > alone.flops
+    m126 = plan["126-s1"]
+    assert z.size_winner("k", [m126], "NvidiaTeslaT4").flops == pytest.approx(
+        3 * 180_397 * FPW(*[getattr(f.SHAPES["rembert"], a) for a in ("layers", "hidden", "ffn")], 384))
+
+
+def test_plan_command_prints_his_13_models_by_default(capsys):
+    """`python -m src.kaggle plan`: each of his models with his public LB and its kernel's hours on 2 x T4."""
+    assert kk.main(["plan", "--user", "x"]) == 0
+    out = capsys.readouterr().out
+    assert "his LB" in out and "h 2xT4" in out and out.count(" rembert ") == 5 and "126-s1 " in out
 
 
 def test_plan_command_prints_the_table_and_exits_1_when_a_kernel_does_not_fit(capsys):

@@ -24,11 +24,11 @@ from src.kaggle.plan import (
     RECIPE,
     WHEELS_SLUG,
     add_extra_kernels,
-    plan_kernels,
     recipe_file,
     refuse_unfit,
     size_table,
 )
+from src.kaggle.winner_kernels import plan_for
 from src.notebooks.run import NOTEBOOK_DIR
 
 KERNELS_DIR = REPO_ROOT / "kernels"
@@ -87,9 +87,11 @@ def kernel_notebook(name: str, parameters: dict, files: dict[str, str], wheels_s
 def build(out_dir: Path, user: str, counts: dict[str, int] | None = None, wheels: bool = True,
           template_path: Path = ROOT_METADATA, recipe: str = RECIPE, datasets_config: Path = DATASETS_CONFIG,
           train_parameters: dict | None = None, machine: str = DEFAULT_MACHINE, limits: bool = True,
-          recipes: dict[str, str] | None = None, extras: dict[str, int] | None = None) -> list[Path]:
-    """Write one folder per planned kernel (default: the winner's 13 training kernels + the submit kernel), checked,
-    `kernels.json` (the push order) and, with `wheels`, the wheels dataset folder.
+          recipes: dict[str, str] | None = None, extras: dict[str, int] | None = None,
+          plan: str | None = None) -> list[Path]:
+    """Write one folder per planned kernel, checked, `kernels.json` (the push order) and, with `wheels`, the wheels
+    dataset folder. `plan` (`winner_kernels.plan_for`): "winner" (the default without `counts`: his 13 models of
+    configs/winner_plan.csv, 12 training kernels + the submit kernel) or "folds" (`counts` folds per backbone).
 
     Every kernel runs on `machine`. With `limits` (the default) the kernels are sized first and a build whose
     kernels do not fit Kaggle's limits is refused with the numbers before anything is written; the sizing table is
@@ -102,8 +104,8 @@ def build(out_dir: Path, user: str, counts: dict[str, int] | None = None, wheels
     out_dir = Path(out_dir)
     if not USER_RE.match(user or "") or user == USER_PLACEHOLDER:
         raise MetadataError(f"kaggle user name {user!r} is invalid: pass --user NAME or configure the kaggle CLI")
-    plans = plan_kernels(user, counts, read_template(template_path), recipe, datasets_config, train_parameters,
-                         machine, sized=limits, recipes=recipes)
+    plans = plan_for(plan, user, counts, read_template(template_path), recipe, datasets_config, train_parameters,
+                     machine, sized=limits, recipes=recipes)
     plans = add_extra_kernels(plans, extras or {}, user, machine, limits, template=read_template(template_path),
                               recipe=recipe, datasets_config=datasets_config, train_parameters=train_parameters,
                               recipes=recipes)

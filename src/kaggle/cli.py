@@ -31,10 +31,10 @@ from src.kaggle.plan import (
     parse_counts,
     parse_extras,
     parse_recipes,
-    plan_kernels,
     refuse_unfit,
     size_table,
 )
+from src.kaggle.winner_kernels import PLANS, plan_for
 from src.notebooks.batch import parse_overrides
 
 TERMINAL = ("complete", "error", "cancel")
@@ -184,10 +184,14 @@ def main(argv: list[str] | None = None) -> int:
                                      "not fit Kaggle's limits)")
     for p in (b, pl):
         p.add_argument("--user", help="Kaggle user name (default: $KAGGLE_USERNAME or kaggle.json)")
-        p.add_argument("--counts", default=",".join(f"{k}={v}" for k, v in WINNER_COUNTS.items()),
-                       help="<backbone>=<n>,...: n training kernels per backbone, folds 0..n-1 of an n-fold split "
-                            "(default: the winner's set); a family <backbone>@<tag> is one backbone trained "
-                            "another way, voting as a backbone of its own")
+        p.add_argument("--plan", choices=PLANS, default=None,
+                       help="winner: his 13 models (configs/winner_plan.csv; the default without --counts); "
+                            "folds: n folds of one recipe per backbone of --counts")
+        p.add_argument("--counts", default=None,
+                       help="the folds plan: <backbone>=<n>,...: n training kernels per backbone, folds 0..n-1 of "
+                            "an n-fold split (default: " + ",".join(f"{k}={v}" for k, v in WINNER_COUNTS.items())
+                            + "); a family <backbone>@<tag> is one backbone trained another way, voting as a "
+                            "backbone of its own")
         p.add_argument("--recipe-for", action="append", default=[], metavar="FAMILY=RECIPE",
                        help="the recipe (name in configs/ or YAML path) of one backbone or family of --counts "
                             "(repeatable); the others run recipe_kaggle")
@@ -220,9 +224,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             # names are checked by the plan (notebook 03 parameters and TrainConfig fields)
             params = parse_overrides(args.set, {pair.partition("=")[0].strip() for pair in args.set})
-            build(out, user, parse_counts(args.counts), wheels=not args.no_wheels, train_parameters=params,
-                  machine=args.machine, limits=not args.no_limits, recipes=parse_recipes(args.recipe_for),
-                  extras=parse_extras(args.extras))
+            build(out, user, parse_counts(args.counts) if args.counts else None, wheels=not args.no_wheels,
+                  train_parameters=params, machine=args.machine, limits=not args.no_limits,
+                  recipes=parse_recipes(args.recipe_for), extras=parse_extras(args.extras), plan=args.plan)
         except (MetadataError, PlanError, KeyError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
@@ -237,8 +241,8 @@ def plan_command(args) -> int:
     try:
         params = parse_overrides(args.set, {pair.partition("=")[0].strip() for pair in args.set})
         user, recipes = kaggle_user(args.user) or USER_PLACEHOLDER, parse_recipes(args.recipe_for)
-        plans = plan_kernels(user, parse_counts(args.counts), train_parameters=params, machine=args.machine,
-                             recipes=recipes)
+        plans = plan_for(args.plan, user, parse_counts(args.counts) if args.counts else None,
+                         train_parameters=params, machine=args.machine, recipes=recipes)
         plans = add_extra_kernels(plans, parse_extras(args.extras), user, args.machine, train_parameters=params,
                                   recipes=recipes)
     except (MetadataError, PlanError, KeyError, ValueError) as e:

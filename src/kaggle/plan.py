@@ -54,6 +54,7 @@ class KernelPlan:
     needs: list[str] = field(default_factory=list)  # kernels whose output this one reads
     size: sizing.KernelSize | None = None           # the estimate against Kaggle's limits (sized plans)
     recipe: Path | None = None                      # the recipe file a training kernel inlines
+    models: list = field(default_factory=list)      # the winner's models it trains (src/kaggle/winner_kernels.py)
 
 
 def parse_counts(text: str) -> dict[str, int]:
@@ -253,7 +254,14 @@ def refuse_unfit(plans: list[KernelPlan]) -> None:
 
 
 def size_table(plans: list[KernelPlan]) -> str:
-    return sizing.format_table([p.size for p in plans if p.size])
+    """The sizing table: per kernel, or for the winner's plan per model of his with his public LB."""
+    rows = [(m, p.size) for p in plans if p.size for m in p.models]
+    if not rows:
+        return sizing.format_table([p.size for p in plans if p.size])
+    submit = next((p for p in plans if p.submit), None)
+    return sizing.format_models_table(
+        rows, submit.size if submit else None, [p.size for p in plans if p.size and not p.models and not p.submit],
+        len(submit.parameters["model_dirs"].split(",")) if submit else 0)
 
 
 def check_train_parameters(params: dict) -> None:

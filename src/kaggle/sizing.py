@@ -66,9 +66,13 @@ class KernelSize:
     gpu_gib: float
     batch_size: int = 0                 # the per-device batch the GPU memory is computed at (training)
     submit: bool = False
+    precision: str = "fp16"             # the training's: fp16 autocast, or fp32 (the winner's, on his own GPUs)
+    grad_accum: int = 0                 # the accumulation that keeps the optimizer batch at `batch_size` (winner plan)
+    note: str = ""                      # why the kernel runs as it does (e.g. fp16 where his fp32 would not fit)
 
     def hours(self, gpu: Gpu, gpus: int = 1) -> float:
-        return self.setup_hours + self.flops / (gpu.tflops * 1e12 * (DDP_SPEEDUP if gpus == 2 else 1.0)) / 3600
+        rate = gpu.fp32_tflops if self.precision == "fp32" else gpu.tflops
+        return self.setup_hours + self.flops / (rate * 1e12 * (DDP_SPEEDUP if gpus == 2 else 1.0)) / 3600
 
     @property
     def estimate_hours(self) -> float:
@@ -93,13 +97,14 @@ class KernelSize:
 
 
 # ---------------------------------------------------------------- memory
-def training_gpu_gib(shape: Shape, batch: int, length: int) -> float:
+def training_gpu_gib(shape: Shape, batch: int, length: int, fp32: bool = False) -> float:
     """fp16 mixed precision with AdamW: fp32 weights, gradients and two Adam moments (16 bytes a parameter), fp16
     copies of the layer matrices (autocast's cache), activations kept for the backward pass (Korthikanti et al. 2022:
-    34 x s x b x h bytes a layer, + 5 x heads x s^2 x b for the score matrices of eager attention), overhead."""
+    34 x s x b x h bytes a layer, + 5 x heads x s^2 x b for the score matrices of eager attention), overhead.
+    `fp32`: no fp16 copies, and activations of 4 bytes where those counts are of 2 (twice the bytes)."""
     s, h = length, shape.hidden
     per_layer = 34 * s * batch * h + (0 if shape.sdpa else 5 * shape.heads * s * s * batch)
-    total = 16 * shape.params + 2 * shape.dense_params + shape.layers * per_layer
+    total = 16 * shape.params + (0 if fp32 else 2 * shape.dense_params) + shape.layers * per_layer * (2 if fp32 else 1)
     return total / GIB + GPU_OVERHEAD_GIB
 
 
@@ -110,10 +115,10 @@ def inference_gpu_gib(shape: Shape, batch: int = 64, length: int = 384) -> float
     return (4 * shape.params + 2 * activations) / GIB + GPU_OVERHEAD_GIB
 
 
-def fit_batch(shape: Shape, batch: int, grad_accum: int, length: int, gpu: Gpu) -> tuple[int, int]:
+def fit_batch(shape: Shape, batch: int, grad_accum: int, length: int, gpu: Gpu, fp32: bool = False) -> tuple[int, int]:
     """The registry's batch, halved (and the accumulation doubled: the same optimizer batch) until the estimate fits
     the GPU's memory with the margin; (1, ...) when even one window does not (the caller then refuses)."""
-    while batch > 1 and training_gpu_gib(shape, batch, length) > MEMORY_MARGIN * gpu.memory_gib:
+    while batch > 1 and training_gpu_gib(shape, batch, length, fp32) > MEMORY_MARGIN * gpu.memory_gib:
         half = batch // 2 if batch % 2 == 0 else 1
         batch, grad_accum = half, grad_accum * batch // half
     return batch, grad_accum
@@ -192,6 +197,42 @@ def size_training(slug: str, recipe, backbone: str, n_folds: int, params: dict, 
                       tokens, flops, SETUP_HOURS, host, training_gpu_gib(shape, batch, longest), batch)
 
 
+def size_winner(slug: str, models: list, machine: str, n_folds: int = 3) -> KernelSize:
+    """One training kernel of the winner's plan (`src.kaggle.winner_plan`: `models` are the rows it trains), sized
+    from his run as his notebook logged it rather than from a recipe's sources: his windows (`train_windows` x
+    `epochs`), each padded to his window length (his prepare_train_features pads to max_length: XLMR_pretraining68
+    cell 4; a run with progressive resizing is counted at its longest length, an upper bound), his batch (halved,
+    with the accumulation doubled, where the GPU's memory needs it), and the held-out fold scored every `eval_steps`,
+    at each kept checkpoint and at the end. In his precision (fp32, on his own GPUs) when that fits the kernel's
+    limits, else in fp16 autocast, and `note` says why."""
+    m = models[0]
+    shape, mach = backbone_shape(m.backbone), MACHINES[machine]
+    windows, length = float(m.train_windows * m.epochs), m.longest
+    flops = 3 * windows * flops_per_window(shape.layers, shape.hidden, shape.ffn, length)
+    if m.held_out:
+        kept = {x.checkpoint_step for x in models} - {None}
+        scorings = 1 + len(kept) + (m.total_steps // m.eval_steps if m.eval_steps else 0)
+        valid = source_windows(SOURCES["train.csv"], CHAII_TRAIN / n_folds, m.max_length, m.doc_stride, False)
+        mean, mean_sq = valid.batch_max(1)
+        flops += scorings * valid.windows * flops_per_window(shape.layers, shape.hidden, shape.ffn, mean, mean_sq)
+    stage_bytes = m.train_windows * (length * ARROW_BYTES_PER_TOKEN + ARROW_BYTES_PER_WINDOW)
+    host = HOST_BASE_GIB + FRAMES_GIB + max(stage_bytes, 4 * shape.params) / GIB
+
+    def at(precision: str) -> KernelSize:
+        fp32 = precision == "fp32"
+        batch, accum = fit_batch(shape, m.batch_size, m.grad_accum, length, mach.gpu, fp32)
+        return KernelSize(slug, m.backbone, mach, Limits(RUN_HOURS, HOST_RAM_GIB, mach.gpu.memory_gib), [windows],
+                          m.epochs, windows * length, flops, SETUP_HOURS, host,
+                          training_gpu_gib(shape, batch, length, fp32), batch, precision=precision, grad_accum=accum)
+
+    his = at(m.precision)
+    if m.precision != "fp32" or not his.problems():
+        return his
+    size = at("fp16")
+    size.note = f"fp16: in his fp32, {'; '.join(his.problems())}"
+    return size
+
+
 def size_submit(slug: str, counts: dict[str, int], machine: str, test_rows: int = TEST_ROWS) -> KernelSize:
     """The submit kernel: every trained model over the hidden test set (chaii-like contexts), then the blend."""
     from src.train.backbones import get_backbone
@@ -233,6 +274,45 @@ def format_table(sizes: list[KernelSize]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [head, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines + [totals_line(sizes)])
+
+
+def format_models_table(rows: list[tuple], submit: KernelSize | None = None, others: list[KernelSize] = (),
+                        submit_models: int = 0) -> str:
+    """The winner's plan: one row per model of his ensemble (`rows`: (WinnerModel, its kernel's KernelSize)) with his
+    public LB and the checkpoint he kept, then its kernel's estimate; a kernel that trains two of his models (79's
+    step 1000 and final) is counted on its first row. Then `others` (kernels of families beyond his, one row each),
+    the submit kernel (over `submit_models` models), why a kernel deviates from his run (fp16), and the total
+    against the weekly quota."""
+    head = ["model", "backbone", "fold", "kept", "his LB", "windows (k)", "length", "batch", "precision", "PFLOP",
+            "h 1xT4", "h 2xT4", "GPU GiB", "fits"]
+    out, seen, notes = [], {}, []
+    for m, size in rows:
+        first = size.slug not in seen
+        seen.setdefault(size.slug, m.experiment)
+        cost = ([f"{size.flops / 1e15:,.0f}", f"{size.hours(T4):.1f}", f"{size.hours(T4, 2):.1f}"] if first
+                else ["", f"(run of {seen[size.slug]})", ""])
+        out.append([m.experiment, m.backbone, m.fold, m.checkpoint, f"{m.public_lb:.3f}",
+                    f"{size.stage_windows[0] / 1e3:,.1f}", m.seq_len, f"{size.batch_size} x {size.grad_accum}",
+                    size.precision, *cost, f"{size.gpu_gib:.1f}",
+                    "yes" if not size.problems() else "NO: " + "; ".join(size.problems())])
+        if first and size.note:
+            notes.append(f"{m.kernel}: {size.note}")
+    for size in others:
+        out.append([size.slug, size.backbone, "", "", "", f"{sum(size.stage_windows) / 1e3:,.1f}", "",
+                    f"{size.batch_size}", size.precision, f"{size.flops / 1e15:,.0f}", f"{size.hours(T4):.1f}",
+                    f"{size.hours(T4, 2):.1f}", f"{size.gpu_gib:.1f}",
+                    "yes" if not size.problems() else "NO: " + "; ".join(size.problems())])
+    sizes = [size for _, size in {s.slug: (m, s) for m, s in rows}.values()] + list(others)
+    if submit is not None:
+        out.append(["submit", f"{submit_models or len(rows)} models", "", "", "",
+                    f"{submit.stage_windows[0] / 1e3:,.1f}", "", "", "fp16", f"{submit.flops / 1e15:,.0f}",
+                    f"{submit.hours(T4):.1f}", f"{submit.hours(T4, 2):.1f}", f"{submit.gpu_gib:.1f}",
+                    "yes" if not submit.problems() else "NO: " + "; ".join(submit.problems())])
+        sizes.append(submit)
+    widths = [max(len(r[i]) for r in [head, *out]) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [head, *out]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines + notes + [totals_line(sizes)])
 
 
 def totals_line(sizes: list[KernelSize]) -> str:

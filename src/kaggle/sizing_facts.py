@@ -35,18 +35,25 @@ class Gpu:
     name: str
     peak_tflops: float      # fp16 peak, NVIDIA's datasheet
     memory_gib: float       # what torch sees on Kaggle
+    peak_fp32_tflops: float = 0.0   # fp32 peak, NVIDIA's datasheet
 
     @property
     def tflops(self) -> float:
         return self.peak_tflops * UTILISATION
 
+    @property
+    def fp32_tflops(self) -> float:
+        """fp32 at the same share of its peak as fp16 (an assumption: no fp32 run was measured)."""
+        return self.peak_fp32_tflops * UTILISATION
+
 
 # The T4's fp16 tensor-core peak is 65 TFLOPS (NVIDIA T4 datasheet); the project's assumption is 20 TFLOPS sustained
 # in fp16 autocast (research/bench/gpu_estimate.py until now): 31% of the peak, applied to the P100 alike.
 T4_TFLOPS = 20.0
-T4 = Gpu("T4", 65.0, 16_106_127_360 / GIB)   # 15.0 GiB: torch's total on a Kaggle T4 (the wandb-metadata.json above)
+# 15.0 GiB: torch's total on a Kaggle T4 (the wandb-metadata.json above); 8.1 TFLOPS fp32 (NVIDIA T4 datasheet)
+T4 = Gpu("T4", 65.0, 16_106_127_360 / GIB, 8.1)
 UTILISATION = T4_TFLOPS / T4.peak_tflops
-P100 = Gpu("P100", 18.7, 16.0)               # P100 PCIe 16 GB: 18.7 TFLOPS fp16, no tensor cores (NVIDIA datasheet)
+P100 = Gpu("P100", 18.7, 16.0, 9.3)          # P100 PCIe 16 GB: 18.7 TFLOPS fp16 (no tensor cores), 9.3 fp32 (datasheet)
 DDP_SPEEDUP = 1.8           # two T4s (DistributedDataParallel training, or the test set split over both): ~90%
                             # scaling, gradients all-reduced over PCIe; an assumption until measured
 
@@ -105,6 +112,9 @@ SHAPES = {
     "rembert": Shape(32, 1152, 4608, 18, 250_300, embedding=256, sdpa=False),
     # deepset/xlm-roberta-large-squad2 config.json: XLM-R large
     "xlm-roberta-large-squad2": Shape(24, 1024, 4096, 16, 250_002, positions=514, types=1),
+    # xlm-roberta-large config.json (as the winner's XLMR_pretraining68 cell 26 printed it): 24 x 1024, ffn 4096,
+    # 16 heads, vocab 250,002, 514 positions, 1 token type
+    "xlm-roberta-large": Shape(24, 1024, 4096, 16, 250_002, positions=514, types=1),
     # microsoft/infoxlm-large config.json (hub, commit 7dc8de0): XLM-R large's shape and vocabulary
     "infoxlm-large": Shape(24, 1024, 4096, 16, 250_002, positions=514, types=1),
 }
