@@ -38,6 +38,13 @@ def test_steps_are_parsed_and_scaled_to_the_runs_length():
         exports.scaled_steps([7000], 0, 6900)
 
 
+def test_an_exported_checkpoint_keeps_its_runs_fold_in_the_blend():
+    from src.blend.fit import _fold
+
+    assert [_fold(r) for r in ("rembert/fold2", "fold2/step1000", "kernel-fold9/rembert/fold1", "rembert/all",
+                               "x/fold1x")] == [2, 2, 1, -1, -1]
+
+
 @pytest.fixture(scope="module")
 def exported(data, tiny_dirs, tmp_path_factory):
     """48 rows / batch 8 x 2 epochs = 12 steps; step 4 named as step 400 of a planned run of 1,200 steps."""

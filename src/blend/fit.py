@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -99,8 +100,10 @@ def merge_backbone(train: pd.DataFrame, name: str, runs: dict[str, WindowLogits]
 
 
 def _fold(run: str) -> int:
-    tail = run.rsplit("/", 1)[-1]
-    return int(tail[4:]) if tail.startswith("fold") and tail[4:].isdigit() else -1
+    """The fold a run held out, from its name: "rembert/fold2", or "fold2/step1000" for a checkpoint exported from
+    that run (src/train/exports.py); -1 when no fold is named."""
+    found = re.findall(r"(?:^|/)fold(\d+)(?=/|$)", run)
+    return int(found[-1]) if found else -1
 
 
 def load_runs(train: pd.DataFrame, run_dirs: list[str]) -> dict[str, dict[str, WindowLogits]]:
