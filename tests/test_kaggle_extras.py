@@ -33,6 +33,26 @@ def test_with_infoxlm_is_the_folds_plan_with_infoxlms_five_folds_and_every_kerne
     assert not [p.slug for p in got if p.size.problems()]
 
 
+def test_on_the_winners_plan_infoxlm_trains_the_folds_of_his_split_and_the_submit_kernel_still_fits():
+    """His 13 models share his 3-fold split: InfoXLM's 3 kernels hold out the rows his models held out, and the
+    submit kernel over 16 models stays inside the 5 h rerun on one T4 (with 4 more it would not)."""
+    from src.kaggle.winner_kernels import plan_for
+
+    base = plan_for("winner", USER)
+    got = kp.add_extra_kernels(base, kp.parse_extras(["infoxlm"]), USER)
+    assert view(got[:-1][:len(base) - 1]) == view(base[:-1])
+    extra = got[len(base) - 1:-1]
+    assert [(p.parameters["fold"], p.parameters["n_folds"], p.parameters["split"]) for p in extra] == \
+        [(k, 3, "winner") for k in range(3)]
+    assert kp.plan_split(base[:-1]) == ("winner", 3) and kp.plan_split(kp.plan_kernels(USER, THREE)[:-1]) is None
+    submit = got[-1]
+    assert submit.parameters["blend"] == "" and len(submit.parameters["model_dirs"].split(",")) == 16
+    assert not [p.slug for p in got if p.size.problems()]
+    own = kp.add_extra_kernels(base, {"infoxlm-large": 4}, USER)     # not his split's count: its own 4-fold split
+    assert [p.parameters.get("split") for p in own[len(base) - 1:-1]] == [None] * 4
+    assert "rerun limit" in "; ".join(own[-1].size.problems())
+
+
 def test_extras_join_a_plan_of_any_shape_and_a_backbone_is_never_planned_twice(tmp_path):
     """A plan with a family on its own recipe: the extra's kernels come before the submit kernel, which reads them,
     and a --recipe-for for a backbone of the base plan is not asked of the extra's plan."""
@@ -54,7 +74,7 @@ def test_extras_join_a_plan_of_any_shape_and_a_backbone_is_never_planned_twice(t
 
 
 @pytest.mark.parametrize("values, expected", [
-    (["infoxlm"], {"infoxlm-large": 5}),
+    (["infoxlm"], {"infoxlm-large": None}),            # the plan's default (add_extra_kernels)
     (["infoxlm=3"], {"infoxlm-large": 3}),
     ([" infoxlm = 2 "], {"infoxlm-large": 2}),
     ([], {}),
