@@ -1,14 +1,23 @@
-"""`make e2e`: the winner's whole scheme on the shipped sample, run as Kaggle runs it, offline.
+"""`make e2e`: the winner's whole scheme on the shipped sample, run as Kaggle runs it, with "internet" on loopback.
 
-A raw NQ sample -> the real similarity classifier (`python -m src.data.nq`) -> the recipe's data sets (SQuAD-layout
-TyDi/SQuAD/MLQA/XQuAD from the synthetic generator) -> the BUILT training kernels (muril-large, rembert,
-xlm-roberta-large-squad2 x 2 folds, `recipe_kaggle`, tiny stand-ins for the weights) -> their outputs mounted as
-kernel sources -> the BUILT submit kernel (blend fitted on the out-of-fold predictions, `blend="oof"`) ->
-`<out>/submission.csv` (checked against test.csv) and `<out>/oof_blend.csv` (one row per training id).
-`--with infoxlm` (`make e2e EXTRA=infoxlm`) adds a fourth family the way `make kernels EXTRA=infoxlm` does
-(infoxlm-large on tiny-xlmr, as many folds as the others): the submit kernel then votes over four families.
+The chain `make reproduce` pushes, built the same way (`src.kaggle.chain`), runs kernel by kernel in a simulated
+/kaggle tree (`sim.py`), each seeing only what its metadata attaches:
+1. the wheels kernel: `pip download` from a loopback package index (one tiny wheel stands in for the pinned stack);
+2. the data kernels: `tydi` downloads TyDi GoldP train from the loopback mirror and splits it per language; `nq`
+   reads the NQ competition's simplified JSON lines (attached), downloads its reference questions and runs the real
+   similarity classifier (`src.data.nq`) into `nq_subset.json`;
+3. the training kernels (muril-large, rembert, xlm-roberta-large-squad2 x 2 folds, `recipe_kaggle`), internet on:
+   each fetches its backbone from the loopback hub (`HF_ENDPOINT`; tiny stand-ins under the real hub ids) and every
+   folder its recipe reads (downloads from the mirror, the data kernels' outputs), checked on arrival
+   (`--with infoxlm`: a fourth family, infoxlm-large, the same way);
+4. the submit kernel, internet off, over the training kernels' and the wheels kernel's outputs (blend fitted on the
+   out-of-fold predictions, `blend="oof"`) -> `<out>/submission.csv` (checked against test.csv) and
+   `<out>/oof_blend.csv` (one row per training id).
 
-    python -m research.kaggle_sim.e2e [--out runs/e2e] [--folds 2] [--with infoxlm]
+Every file served is a small stand-in in its source's real format (`internet.py`); the loopback server listens on
+127.0.0.1 only and stops by itself; a `sitecustomize` socket guard refuses every other connection.
+
+    python -m research.kaggle_sim.e2e [--out runs/e2e] [--folds 2]
 """
 from __future__ import annotations
 
@@ -21,28 +30,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from research.kaggle_sim.sim import (
-    KaggleSim,
-    nq_subset,
-    offline_env,
-    place_competition,
-    place_weights,
-    place_wheels,
-    set_parameters,
-    write_recipe_data,
-)
+from research.kaggle_sim.internet import serve_backbones, serve_sources
+from research.kaggle_sim.loopback import Loopback, tiny_wheel
+from research.kaggle_sim.sim import KaggleSim, offline_env, place_competition, set_parameters
 from src.blend.combine import vote_name
 from src.blend.submission import main as check_submission_cli
 from src.common.io import write_csv
 from src.common.paths import COMPETITION, REPO_ROOT
 from src.data.load import load_chaii_csv
-from src.data.synthetic import write_nq_sample, write_reference_questions
 from src.kaggle.build import build
-from src.kaggle.plan import RECIPE, WHEELS_SLUG, WINNER_COUNTS, parse_extras, training_slug
+from src.kaggle.plan import WHEELS_SLUG, WINNER_COUNTS, parse_extras, training_slug
 from src.notebooks.report import report_run_folder
-from src.train.backbones import ensure_tiny
+from src.train.backbones import ensure_tiny, get_backbone
 from src.train.fold import make_folds
-from src.train.recipe import load_recipe
 
 E2E_USER = "e2e-user"
 # CI-sized training on the tiny stand-ins: one pass over the recipe's windows at the stand-ins' own learning rate,
@@ -54,21 +54,34 @@ OOF_COLUMNS = ["id", "fold", "prediction", "jaccard"]
 TWO_PROCESSES = dict(num_processes=2)
 
 
-def prepare_data(sim: KaggleSim, backbones: list[str], models_dir: Path, env: dict[str, str]) -> None:
-    """Everything the kernels attach, in the store: competition, weights, wheels, the recipe's data sets."""
-    recipe = load_recipe(RECIPE)
-    place_competition(sim.store)
-    place_weights(sim.store, backbones, models_dir)
-    place_wheels(sim.store, WHEELS_SLUG)
-    write_recipe_data(sim.store, recipe)
-    nq = next(s for stage in recipe.stages for s in stage.sources if s.kind == "nq")
-    raw = write_nq_sample(sim.root / "nq_raw" / "nq-sample.jsonl")
-    # the classifier's references: TyDi-like vs reading-comprehension questions in English, as NQ's are (the
-    # recipe's synthetic Hindi/Tamil files would give it nothing to tell apart)
-    target = write_reference_questions(sim.root / "nq_raw" / "target.json", "target")
-    other = write_reference_questions(sim.root / "nq_raw" / "other.json", "other")
-    nq_subset(raw, [target], [other], sim.store / nq.path, env)
-    print(f"data sets: {sorted(p.name for p in sim.store.iterdir())}", flush=True)
+PROBE = "chaii-probe==0.1"   # the one wheel the loopback index serves: the wheels kernel's requirements here
+
+
+def check_prepared(work: Path, slug: str) -> None:
+    """A wheels or data kernel's output, as the kernels attaching it will read it."""
+    if slug == WHEELS_SLUG:
+        shipped = (work / "requirements.txt").read_text(encoding="utf-8").split()
+        wheels = list(work.glob("chaii_probe-0.1-*.whl"))
+        if shipped != [PROBE] or not wheels or not (work / "image-pins.json").is_file():
+            raise AssertionError(f"wheels kernel output {work}: requirements {shipped}, wheels "
+                                 f"{sorted(p.name for p in work.glob('*.whl'))}")
+        return
+    report = json.loads((work / "data-kernel.json").read_text(encoding="utf-8"))
+    empty = [f for f, r in report["outputs"].items() if r["rows"] == 0]
+    if empty:
+        raise AssertionError(f"data kernel {slug} wrote empty {empty}")
+    print(f"   {slug}: " + ", ".join(f"{f} {r['rows']} rows" for f, r in report["outputs"].items()), flush=True)
+
+
+def check_fetched(work: Path, backbone: str, commits: dict[str, str]) -> None:
+    """The training kernel took its backbone from the hub at the served commit, and every folder arrived."""
+    got = json.loads((work / "sources.json").read_text(encoding="utf-8"))
+    hub_id = get_backbone(backbone.split("@")[0]).hub_id
+    if got["backbone"]["commit"] != commits[hub_id]:
+        raise AssertionError(f"{work}/sources.json: backbone commit {got['backbone']['commit']}, served "
+                             f"{commits[hub_id]}")
+    if not got["rows"] or not all(r["rows"] > 0 for r in got["rows"].values()):
+        raise AssertionError(f"{work}/sources.json: a source arrived empty: {got['rows']}")
 
 
 def check_run(run_dir: Path, backbone: str, fold: int, n_folds: int, processes: int = 1) -> None:
@@ -111,29 +124,45 @@ def run_e2e(out: Path, folds: int = 2, models_dir: Path = REPO_ROOT / ".cache" /
     env = offline_env(sim.root / "site")
     backbones = list(WINNER_COUNTS)
     added = {b: folds for b in parse_extras(list(extras))}     # `--with`: the same folds as the others
+    # the install cell installs the wheels kernel's tiny wheel: into a folder of the simulation, not this venv
+    env["PIP_TARGET"] = str(sim.root / "pip-target")
+    families = backbones + list(added)
     ensure_tiny(models_dir)
-    prepare_data(sim, backbones + list(added), models_dir, env)
-
-    kernels = sim.root / "kernels"
-    # limits=False: Kaggle's limits are sized for the real backbones, not for the CI-sized stand-ins run here
-    folders = build(kernels, E2E_USER, {b: folds for b in backbones}, wheels=False, train_parameters=TRAIN_PARAMETERS,
-                    limits=False, extras=added)
-    *training, submit = folders
-    launched = kernels / training_slug(backbones[0], 0)
-    for folder in (launched, submit):
-        set_parameters(folder, **TWO_PROCESSES)
-    executed = out / "executed"
-    for b in backbones + list(added):
-        for k in range(folds):
-            folder = kernels / training_slug(b, k)
+    place_competition(sim.store)
+    with Loopback(timeout_s=3600) as net:
+        sim.internet = net.env()
+        config = serve_sources(net, sim.store, sim.root / "kaggle_sources.yaml")
+        commits = serve_backbones(net, families, models_dir)
+        net.add_wheel(tiny_wheel(sim.root / "wheelhouse"))
+        kernels = sim.root / "kernels"
+        # limits=False: Kaggle's limits are sized for the real backbones, not for the CI-sized stand-ins run here
+        build(kernels, E2E_USER, {b: folds for b in backbones}, wheels=False, train_parameters=TRAIN_PARAMETERS,
+              limits=False, extras=added, sources_config=config)
+        order = json.loads((kernels / "kernels.json").read_text())["order"]
+        prepared, submit = order[:order.index(training_slug(backbones[0], 0))], kernels / order[-1]
+        set_parameters(kernels / WHEELS_SLUG, requirements=PROBE)
+        launched = kernels / training_slug(backbones[0], 0)
+        for folder in (launched, submit):
+            set_parameters(folder, **TWO_PROCESSES)
+        executed = out / "executed"
+        for slug in prepared:
             t = time.time()
-            work = sim.run(folder, executed, env)
-            print(f"== {folder.name}: {time.time() - t:.0f}s", flush=True)
-            check_run(work / b / f"fold{k}", b, k, folds,
-                      TWO_PROCESSES["num_processes"] if folder == launched else 1)
+            check_prepared(sim.run(kernels / slug, executed, env), slug)
+            print(f"== {slug}: {time.time() - t:.0f}s", flush=True)
+        for b in families:
+            for k in range(folds):
+                folder = kernels / training_slug(b, k)
+                t = time.time()
+                work = sim.run(folder, executed, env)
+                print(f"== {folder.name}: {time.time() - t:.0f}s", flush=True)
+                check_run(work / b / f"fold{k}", b, k, folds,
+                          TWO_PROCESSES["num_processes"] if folder == launched else 1)
+                check_fetched(work, b, commits)
+        hub_calls = sum(1 for _, path in net.requests if "/resolve/" in path)
+        print(f"loopback: {len(net.requests)} requests, {hub_calls} of them hub file downloads", flush=True)
 
     t = time.time()
-    work = sim.run(submit, executed, env)
+    work = sim.run(submit, executed, env)   # after the loopback server stopped: the submit kernel has no internet
     print(f"== {submit.name}: {time.time() - t:.0f}s", flush=True)
     if f"over {TWO_PROCESSES['num_processes']} processes" not in (executed / f"{submit.name}.ipynb").read_text():
         raise AssertionError(f"the submit kernel ran with {TWO_PROCESSES} but did not predict over that many processes")
@@ -162,7 +191,8 @@ def run_e2e(out: Path, folds: int = 2, models_dir: Path = REPO_ROOT / ".cache" /
     print(table.round(4).to_string())
     seconds = time.time() - t0
     print(f"\ne2e passed in {seconds:.0f}s: {out / 'submission.csv'}, {out / 'oof_blend.csv'} "
-          f"({len(oof)} training ids, {len(training)} training kernels + 1 submit kernel)", flush=True)
+          f"({len(oof)} training ids, {len(prepared)} wheels and data kernels, {len(families) * folds} training "
+          "kernels, 1 submit kernel)", flush=True)
     return {"seconds": seconds, "submission": out / "submission.csv", "oof_blend": out / "oof_blend.csv"}
 
 

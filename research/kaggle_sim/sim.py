@@ -53,6 +53,9 @@ def offline_env(site_dir: Path) -> dict[str, str]:
 @dataclass
 class KaggleSim:
     root: Path
+    # what a kernel with `enable_internet` gets in its environment (the loopback server's HF_ENDPOINT, download
+    # mirror, package index: research/kaggle_sim/loopback.py); a kernel without internet never gets it
+    internet: dict[str, str] | None = None
 
     @property
     def store(self) -> Path:
@@ -74,7 +77,9 @@ class KaggleSim:
         self.working(slug).mkdir(parents=True)
         sources = [(n, self.store / n) for n in meta.get("competition_sources", [])]
         sources += [(s.split("/")[-1], self.store / s.split("/")[-1]) for s in meta.get("dataset_sources", [])]
-        sources += [(s.split("/")[-1], self.working(s.split("/")[-1])) for s in meta.get("kernel_sources", [])]
+        # a kernel's output: its working directory once it ran here, else (a public kernel's) the store's copy
+        sources += [(s.split("/")[-1], self.working(s.split("/")[-1]) if self.working(s.split("/")[-1]).is_dir()
+                     else self.store / s.split("/")[-1]) for s in meta.get("kernel_sources", [])]
         for name, target in sources:
             if not target.is_dir():
                 raise FileNotFoundError(f"{folder}/kernel-metadata.json attaches {name!r}, which the simulation "
@@ -92,7 +97,12 @@ class KaggleSim:
         slug = meta["id"].split("/")[-1]
         executed = executed_dir / f"{slug}.ipynb"
         executed.parent.mkdir(parents=True, exist_ok=True)
-        saved = {k: os.environ.get(k) for k in [*env, "CHAII_KAGGLE_ROOT"]}
+        online = bool(meta.get("enable_internet")) and self.internet is not None
+        env = {**env, **(self.internet if online else {}), "HF_HUB_OFFLINE": "0" if online else "1"}
+        (self.kernel_root(slug) / "tmp").mkdir(exist_ok=True)   # Kaggle's /tmp (where a chain's kernel fetches to)
+        saved = {k: os.environ.get(k) for k in [*env, *(self.internet or {}), "CHAII_KAGGLE_ROOT"]}
+        for k in self.internet or {}:  # none of the internet's addresses reaches a kernel without internet
+            os.environ.pop(k, None)
         os.environ.update(env, CHAII_KAGGLE_ROOT=str(self.kernel_root(slug)))  # the kernel process inherits these
         try:
             pm.execute_notebook(str(folder / meta["code_file"]), str(executed), cwd=str(self.working(slug)),

@@ -58,23 +58,32 @@ def kernel_files(recipe: str | Path | None = None, src_dir: Path = REPO_ROOT / "
     return files
 
 
-def kernel_notebook(name: str, parameters: dict, files: dict[str, str], wheels_slug: str = WHEELS_SLUG):
-    """notebooks/<name>.ipynb with the wheels install and `files` written first, and `parameters` injected."""
+def kernel_notebook(name, parameters: dict, files: dict[str, str], wheels_slug: str = WHEELS_SLUG,
+                    setup: list[str] | tuple = (), install: bool = True):
+    """notebooks/<name>.ipynb (or a notebook given whole: a chain's generated kernel) with the wheels install and
+    `files` written first, then the `setup` code cells, and `parameters` injected."""
     import nbformat
     from papermill.iorw import load_notebook_node
     from papermill.parameterize import parameterize_notebook
 
-    nb = load_notebook_node(str(NOTEBOOK_DIR / f"{name}.ipynb"))
+    generated = not isinstance(name, str)
+    nb = nbformat.from_dict(name) if generated else load_notebook_node(str(NOTEBOOK_DIR / f"{name}.ipynb"))
+    if generated:  # what papermill's loader adds to a notebook it reads
+        nb.metadata.setdefault("papermill", {})
+        for cell in nb.cells:
+            cell.metadata.setdefault("tags", [])
     nb = parameterize_notebook(nb, parameters, kernel_name="python3", language="python")
     folders = sorted({str(Path(p).parent) for p in files})
+    source = "`src/kaggle/chain.py`" if generated else f"`notebooks/{name}.ipynb`"
     header = [
         nbformat.v4.new_markdown_cell(
-            f"*Built by `make kernels` from `notebooks/{name}.ipynb` of chaii-recipes: edit the repo, not this "
-            "kernel.* The next cells install the wheels dataset offline and write the `src` package beside it."),
-        nbformat.v4.new_code_cell(install_cell(wheels_slug)),
+            f"*Built by `make kernels` from {source} of chaii-recipes: edit the repo, not this kernel.* The next "
+            f"cells {'install the wheels dataset offline and ' if install else ''}write the `src` package beside it."),
+        *([nbformat.v4.new_code_cell(install_cell(wheels_slug))] if install else []),
         nbformat.v4.new_code_cell("import os\n\n" + "\n".join(f'os.makedirs("{d}", exist_ok=True)' for d in folders)),
     ]
     header += [nbformat.v4.new_code_cell(f"%%writefile {path}\n{text}") for path, text in files.items()]
+    header += [nbformat.v4.new_code_cell(code) for code in setup]
     nb.cells = header + nb.cells
     for cell in nb.cells:
         cell.pop("id", None)  # fresh ids: the inserted cells have none and duplicates are invalid
@@ -88,7 +97,7 @@ def build(out_dir: Path, user: str, counts: dict[str, int] | None = None, wheels
           template_path: Path = ROOT_METADATA, recipe: str = RECIPE, datasets_config: Path = DATASETS_CONFIG,
           train_parameters: dict | None = None, machine: str = DEFAULT_MACHINE, limits: bool = True,
           recipes: dict[str, str] | None = None, extras: dict[str, int] | None = None,
-          plan: str | None = None) -> list[Path]:
+          sources_config: Path | None = None, plan: str | None = None) -> list[Path]:
     """Write one folder per planned kernel, checked, `kernels.json` (the push order) and, with `wheels`, the wheels
     dataset folder. `plan` (`winner_kernels.plan_for`): "winner" (the default without `counts`: his 13 models of
     configs/winner_plan.csv, 12 training kernels + the submit kernel) or "folds" (`counts` folds per backbone).
@@ -98,6 +107,9 @@ def build(out_dir: Path, user: str, counts: dict[str, int] | None = None, wheels
     printed at the end. `limits=False` skips the sizing (tiny stand-ins in a simulation). `recipes` gives some
     backbones or families their own recipe (`plan_kernels`); each training kernel inlines the recipe it runs.
     `extras` ({backbone: n}, `plan.parse_extras`: `--with infoxlm`) adds those families' kernels to the plan.
+    With `sources_config` (`configs/kaggle_sources.yaml`) the kernels fetch their own inputs (`src.kaggle.chain`):
+    the wheels and data kernels come first, no wheels folder is written here, and `kernels.json` says what each
+    kernel needs.
     """
     import nbformat
 
@@ -111,6 +123,11 @@ def build(out_dir: Path, user: str, counts: dict[str, int] | None = None, wheels
                               recipes=recipes)
     if limits:
         refuse_unfit(plans)
+    if sources_config is not None:
+        from src.kaggle.chain import chain_plans
+        from src.kaggle.sources import load_catalogue
+
+        plans, wheels = chain_plans(user, plans, load_catalogue(sources_config)), False
     for plan in plans:  # every kernel is checked before the first folder is written
         check_metadata(plan.metadata, str(out_dir / plan.slug / "kernel-metadata.json"), plan.submit)
     files: dict[Path | None, dict[str, str]] = {}  # per recipe file; None: the submit kernel trains nothing
@@ -119,7 +136,8 @@ def build(out_dir: Path, user: str, counts: dict[str, int] | None = None, wheels
         folder = out_dir / plan.slug
         if plan.recipe not in files:
             files[plan.recipe] = kernel_files(plan.recipe)
-        nb = kernel_notebook(plan.notebook, plan.parameters, files[plan.recipe])
+        nb = kernel_notebook(plan.notebook, plan.parameters, files[plan.recipe], setup=getattr(plan, "setup", ()),
+                             install=getattr(plan, "install", True))
         write_text(nbformat.writes(nb), folder / plan.metadata["code_file"])
         write_json(plan.metadata, folder / "kernel-metadata.json")
         check_metadata(plan.metadata, str(folder / "kernel-metadata.json"), plan.submit, folder)
@@ -127,7 +145,8 @@ def build(out_dir: Path, user: str, counts: dict[str, int] | None = None, wheels
         print(f"built {plan.metadata['id']}: {folder}", flush=True)
     if wheels:
         wheels_dataset(out_dir / WHEELS_SLUG, user)
-    write_json({"order": [f.name for f in folders]}, out_dir / "kernels.json")
+    write_json({"order": [f.name for f in folders], "needs": {p.slug: list(p.needs) for p in plans}},
+               out_dir / "kernels.json")
     if limits:
         print(size_table(plans), flush=True)
     return folders

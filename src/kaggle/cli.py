@@ -134,8 +134,9 @@ def push(out_dir: Path, timeout_s: int = 300) -> int:
             failed.append(kid)
             continue
         # --accelerator repeats the metadata's machine_shape: the CLI lets the flag override the file
-        out = subprocess.run([*kaggle_cli(), "kernels", "push", "-p", str(folder), "--accelerator",
-                              meta["machine_shape"]], capture_output=True, text=True, timeout=timeout_s)
+        accelerator = ["--accelerator", meta["machine_shape"]] if meta.get("machine_shape") else []  # none: CPU
+        out = subprocess.run([*kaggle_cli(), "kernels", "push", "-p", str(folder), *accelerator],
+                             capture_output=True, text=True, timeout=timeout_s)
         text = (out.stdout + out.stderr).strip()
         # the CLI exits 0 after printing "Kernel push error: ..." when the API refuses a kernel
         if out.returncode != 0 or "push error" in text.lower() or "successfully pushed" not in text:
