@@ -18,11 +18,18 @@
 #               backbone instead, COUNTS=muril-large=3,rembert=5,xlm-roberta-large-squad2=5;
 #               MACHINE=NvidiaTeslaT4 (default) or NvidiaTeslaP100), sized to Kaggle's limits (table at the end)
 #               EXTRA=infoxlm adds a fourth family's kernels (5 InfoXLM-large folds)
-#   make e2e    the whole scheme offline in a simulated /kaggle tree: built kernels, 3 backbones x 2 folds,
-#               tiny stand-ins -> runs/e2e/submission.csv + runs/e2e/oof_blend.csv
+#   make e2e    the whole scheme in a simulated /kaggle tree, "internet" on loopback: make reproduce's chain
+#               (wheels and data kernels, 3 backbones x 2 folds fetching tiny stand-ins from a loopback hub and
+#               mirror, the offline submit kernel) -> runs/e2e/submission.csv + runs/e2e/oof_blend.csv
 #               (EXTRA=infoxlm: four families, InfoXLM on tiny-xlmr too)
 #   make e2e-real  the same kernels with a real model on chaii-shaped data: e5-small-qa trained 3 ways x 2 folds,
 #               scored on the held-out articles (each model, family, vote) -> docs/e2e_real.md (resumes)
+#   make reproduce  from a fresh clone to the submit kernel's submission.csv on Kaggle, nothing uploaded by hand:
+#               the kernels that fetch their own inputs (wheels, data, training with internet, submit without),
+#               pushed in order, polled, resumed on a rerun (KAGGLE_USER=you; DRY_RUN=1: the plan and GPU hours only;
+#               PLAN, COUNTS, MACHINE, EXTRA as make kernels)
+#   make gpu-check  on any CUDA machine before spending Kaggle hours (<= 8 min): notebook 03 and the submit path on
+#               CUDA, windows/s of MuRIL-, RemBERT- and XLM-R-large-shaped models against the sizing's assumption
 #   make push   kaggle kernels push -p for each built kernel (needs a Kaggle token)
 #   make status  kaggle kernels status for each built kernel, polling until every one has finished
 #   make bench  inference / post-processing / blend-memory benchmarks, one table (research/bench/run.py)
@@ -53,7 +60,7 @@ COUNTS ?=
 MACHINE ?=
 E2E_DIR ?= runs/e2e
 
-.PHONY: demo test lint help backbones clean clean-notebooks batch kernels push status e2e e2e-real bench blend-check e5-small e5-qa bf16-check bench-grouping base-qa ablate ablate-target ablate-long seed-blend infer-settings chaii-like
+.PHONY: demo test lint help backbones clean clean-notebooks batch kernels reproduce gpu-check push status e2e e2e-real bench blend-check e5-small e5-qa bf16-check bench-grouping base-qa ablate ablate-target ablate-long seed-blend infer-settings chaii-like
 
 # torch first: a plain `pip install torch` (or one pulled in by another package) fetches a multi-GB CUDA build
 .venv/.installed: requirements.txt
@@ -93,6 +100,15 @@ batch: backbones
 
 kernels: .venv/.installed
 	$(PY) -m src.kaggle build --out $(KERNELS_DIR) --plan $(PLAN) $(if $(KAGGLE_USER),--user $(KAGGLE_USER)) $(if $(COUNTS),--counts $(COUNTS)) $(if $(MACHINE),--machine $(MACHINE)) $(foreach r,$(RECIPES),--recipe-for $(r)) $(foreach e,$(EXTRA),--with $(e))
+
+# DRY_RUN=1: the plan, the order, each kernel's inputs, internet and GPU hours; no network, nothing written
+DRY_RUN ?=
+reproduce: .venv/.installed
+	$(PY) -m src.kaggle.reproduce --out $(KERNELS_DIR) --plan $(PLAN) $(if $(KAGGLE_USER),--user $(KAGGLE_USER)) $(if $(COUNTS),--counts $(COUNTS)) $(if $(MACHINE),--machine $(MACHINE)) $(foreach e,$(EXTRA),--with $(e)) $(if $(filter 1 yes true,$(DRY_RUN)),--dry-run)
+
+# On a CUDA machine (not Kaggle's): exits non-zero with a message where there is none
+gpu-check: backbones
+	$(PY) -m research.bench.gpu_check
 
 push:
 	$(PY) -m src.kaggle push --out $(KERNELS_DIR)

@@ -132,7 +132,8 @@ def serve_sources(loopback: Loopback, store: Path, out_config: Path, names: list
         else:
             loopback.add_download(spec["url"], served)
     for route in doc["folders"].values():
-        route.pop("records", None)   # the published row counts: not the stand-ins'
+        route.pop("records", None)   # the published row counts and checks: not the stand-ins'
+        route.pop("checks", None)
     write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), out_config)
     return out_config
 

@@ -7,6 +7,8 @@ output in /kaggle/working, which Kaggle keeps and mounts for every kernel that a
   (`simplified-nq-train.jsonl`, attached: its rules must be accepted once on the competition's page), the
   similarity classifier of `src.data.nq` fitted on TyDi GoldP English questions (target) against SQuAD v1.1
   questions (other), and the kept questions written as `nq_subset.json`, the `nq-subset` folder.
+- `tydi-primary`: the winner's `tydiqa_train.csv` (his kernel thedrcat/tydi-qa-download's output) rebuilt from the
+  TyDi QA primary task (`src.data.tydi_primary`: Bengali, Telugu, English questions beside their whole article).
 - the wheels kernel (`chaii-recipes-wheels`): `pip download` of the pinned Hugging Face stack on Kaggle's own image,
   so the wheels match its Python and platform by construction; the submit kernel attaches it (`src.kaggle.wheels`).
 
@@ -64,6 +66,19 @@ def nq_subset(inputs: dict[str, Path], out: Path, user: str) -> None:
     write_subset(kept, out, user)
 
 
+def tydi_primary(inputs: dict[str, Path], out: Path, user: str) -> None:
+    """`python -m src.data.tydi_primary` as a function: the winner's tydiqa_train.csv (Bengali, Telugu, English
+    questions beside their whole article, character offsets) from the primary task's JSON lines."""
+    from src.common.io import write_csv
+    from src.data.tydi_primary import load_tydi_primary_jsonl
+    from src.data.winner_csv import TYDI_CSV_COLUMNS
+
+    df = load_tydi_primary_jsonl(inputs["tydiqa-primary-train"])
+    print(f"TyDi primary task: {df.attrs['outcomes']}; per language: {df['language'].value_counts().to_dict()}",
+          flush=True)
+    write_csv(df[TYDI_CSV_COLUMNS], Path(out) / "tydiqa_train.csv")
+
+
 @dataclass(frozen=True)
 class DataKernel:
     name: str
@@ -86,6 +101,8 @@ DATA_KERNELS = {k.name: k for k in [
                "TyDi QA GoldP train split per language"),
     DataKernel("nq", ("nq-simplified-train", "tydiqa-goldp-train", "squad-v1.1-train"), nq_subset,
                {"nq_subset.json": "nq"}, "the NQ subset kept by the similarity classifier"),
+    DataKernel("tydi-primary", ("tydiqa-primary-train",), tydi_primary, {"tydiqa_train.csv": "tydi_primary"},
+               "the winner's tydiqa_train.csv rebuilt from the TyDi QA primary task"),
 ]}
 
 

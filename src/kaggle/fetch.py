@@ -216,10 +216,12 @@ def fetch_backbone(name: str, models_dir: Path) -> dict:
     if not b.hub_id:
         raise SourceError(f"{where}: no hub id in the registry: attach its weights instead")
     try:
-        info = HfApi().model_info(b.hub_id, revision=b.revision)
+        # HF_ENDPOINT read now, not when huggingface_hub was imported (a process may import it before it is set)
+        endpoint = os.environ.get("HF_ENDPOINT") or None
+        info = HfApi(endpoint=endpoint).model_info(b.hub_id, revision=b.revision)
         files = hub_files([s.rfilename for s in info.siblings or []])
         local = Path(snapshot_download(b.hub_id, revision=info.sha, local_dir=Path(models_dir) / b.name,
-                                       allow_patterns=files))
+                                       allow_patterns=files, endpoint=endpoint))
     except Exception as e:  # the hub's errors (not found, gated, network) come in many types: name the source
         raise SourceError(f"{where}: could not be fetched: {type(e).__name__}: {e}") from None
     weights = [f for f in files if f.endswith((".safetensors", ".bin"))]
@@ -275,11 +277,19 @@ def assemble_folder(folder: str, spec: dict, input_dir: Path, external_dir: Path
             fs = FileSpec(**{**f, "fields": tuple(f.get("fields") or ())})
             _, measured = download(fs, dest)
             arrived["files"][fs.name] = {"url": fs.url, **measured}
-        return arrived
-    attached = route["dataset"] or route["output"] or f"{user}/{data_kernel_slug(route['kernel'])}"
-    mount = find_mount(input_dir, attached.split("/")[-1])
-    link_mount(mount, dest)
-    return {"from": attached, "mount": str(mount)}
+    else:
+        attached = route["dataset"] or route["output"] or f"{user}/{data_kernel_slug(route['kernel'])}"
+        mount = find_mount(input_dir, attached.split("/")[-1])
+        link_mount(mount, dest)
+        arrived = {"from": attached, "mount": str(mount)}
+    for file, check in (route.get("checks") or {}).items():   # the file's published facts (src.data.checks)
+        from src.data.checks import SourceCheckError, check_source
+
+        try:
+            arrived.setdefault("checked", {})[file] = check_source(check, dest / file)
+        except (SourceCheckError, ValueError, FileNotFoundError) as e:
+            raise SourceError(f"folder {folder}/ (from {arrived['from']}): {e}") from None
+    return arrived
 
 
 def recipe_rows(recipe, folders: dict, external_dir: Path, arrived: dict) -> dict:

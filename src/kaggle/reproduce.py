@@ -32,11 +32,12 @@ from pathlib import Path
 from src.kaggle.build import KERNELS_DIR, build
 from src.kaggle.chain import ChainKernel, chain_plans, order
 from src.kaggle.cli import NO_CREDENTIALS, credentials_source, kaggle_cli, kaggle_user, parse_status
-from src.kaggle.metadata import DEFAULT_MACHINE, MACHINE_SHAPES, MetadataError
-from src.kaggle.plan import PlanError, parse_counts, plan_kernels, refuse_unfit
+from src.kaggle.metadata import DEFAULT_MACHINE, MACHINE_SHAPES, MetadataError, read_template
+from src.kaggle.plan import PlanError, add_extra_kernels, parse_counts, parse_extras, refuse_unfit
 from src.kaggle.sizing import totals_line
 from src.kaggle.sizing_facts import WEEKLY_GPU_HOURS
 from src.kaggle.sources import SOURCES_CONFIG, SourcesError, load_catalogue
+from src.kaggle.winner_kernels import PLANS, plan_for
 from src.train.backbones import REGISTRY
 
 STATE_FILE = "reproduce-state.json"
@@ -46,10 +47,12 @@ COMPETITIONS_URL = "https://www.kaggle.com/c/{}/rules"
 
 
 # ---------------------------------------------------------------- the plan, printed (no network, no files)
-def chain(user: str, counts: dict[str, int] | None, machine: str, sources_config: Path = SOURCES_CONFIG,
-          sized: bool = True) -> list[ChainKernel]:
-    """The chain's kernels as `make kernels` plans them (sized, refused when they do not fit), none written."""
-    plans = plan_kernels(user, counts, machine=machine, sized=sized)
+def chain(user: str, counts: dict[str, int] | None, machine: str, plan: str | None = None,
+          extras: dict | None = None, sources_config: Path = SOURCES_CONFIG, sized: bool = True) -> list[ChainKernel]:
+    """The chain's kernels as `make kernels` plans them (`plan`: the winner's 13 models by default, `extras`: its
+    `--with`; sized, refused when they do not fit), none written."""
+    plans = plan_for(plan, user, counts, read_template(), machine=machine, sized=sized)
+    plans = add_extra_kernels(plans, extras or {}, user, machine, sized, template=read_template())
     if sized:
         refuse_unfit(plans)
     return chain_plans(user, plans, load_catalogue(sources_config))
@@ -221,12 +224,13 @@ def run(out_dir: Path, user: str, kaggle: Kaggle, interval_s: float = 120.0, gpu
     return 0
 
 
-def build_chain(out_dir: Path, user: str, counts: dict[str, int] | None, machine: str) -> list[Path]:
+def build_chain(out_dir: Path, user: str, counts: dict[str, int] | None, machine: str, plan: str | None = None,
+                extras: dict | None = None) -> list[Path]:
     """The chain's folders, `kernels.json` and `gpu-hours.json` (each GPU kernel's estimate, for the quota)."""
     from src.common.io import write_json
 
-    folders = build(out_dir, user, counts, machine=machine, sources_config=SOURCES_CONFIG)
-    plans = chain(user, counts, machine)
+    folders = build(out_dir, user, counts, machine=machine, sources_config=SOURCES_CONFIG, plan=plan, extras=extras)
+    plans = chain(user, counts, machine, plan, extras)
     write_json({p.slug: round(p.size.estimate_hours, 2) for p in plans if p.size}, out_dir / "gpu-hours.json")
     return folders
 
@@ -236,7 +240,11 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--user", help="Kaggle user name (default: $KAGGLE_USERNAME or kaggle.json)")
     ap.add_argument("--out", default=str(KERNELS_DIR), help="the kernels folder (default: kernels/)")
-    ap.add_argument("--counts", default=None, help="as `make kernels` (default: the winner's set)")
+    ap.add_argument("--plan", default=None, choices=PLANS, help="as `make kernels PLAN=...` (default: winner, "
+                                                                "his 13 models; folds with --counts)")
+    ap.add_argument("--counts", default=None, help="as `make kernels COUNTS=...` (the folds plan)")
+    ap.add_argument("--with", dest="extras", action="append", default=[], metavar="FAMILY[=N]",
+                    help="a family beyond the winner's, as `make kernels EXTRA=...` (e.g. infoxlm)")
     ap.add_argument("--machine", default=DEFAULT_MACHINE, choices=MACHINE_SHAPES)
     ap.add_argument("--dry-run", action="store_true", help="print the plan and the order; no network, no files")
     ap.add_argument("--interval", type=float, default=120.0, help="seconds between status polls")
@@ -250,13 +258,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         counts = parse_counts(args.counts) if args.counts else None   # None: the plan's default
+        extras = parse_extras(args.extras)
         if args.dry_run:
-            print(dry_run(chain(user, counts, args.machine), user), flush=True)
+            print(dry_run(chain(user, counts, args.machine, args.plan, extras), user), flush=True)
             return 0
         if credentials_source() is None:
             print(f"error: {NO_CREDENTIALS}", file=sys.stderr)
             return 2
-        build_chain(Path(args.out), user, counts, args.machine)
+        build_chain(Path(args.out), user, counts, args.machine, args.plan, extras)
     except (MetadataError, PlanError, SourcesError, KeyError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

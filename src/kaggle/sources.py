@@ -64,6 +64,7 @@ class Route:
     kernel: str = ""                        # a data kernel's name (src.kaggle.data_kernels.DATA_KERNELS)
     download: tuple[str, ...] = ()          # names of `files` entries, fetched into the folder
     records: dict[str, int] = field(default_factory=dict)   # rows per file the recipe's loader must find
+    checks: dict[str, str] = field(default_factory=dict)    # file -> its check in src.data.checks, on arrival
 
 
 @dataclass(frozen=True)
@@ -125,9 +126,10 @@ def load_catalogue(path: str | Path = SOURCES_CONFIG) -> Catalogue:
         if not isinstance(route, dict):
             bad(f"folders.{folder}", "expected a mapping")
         ways = ("dataset", "output", "kernel", "download")
-        unknown = sorted(set(route) - {*ways, "records"})
+        unknown = sorted(set(route) - {*ways, "records", "checks"})
         if unknown:
-            bad(f"folders.{folder}", f"unknown field(s) {', '.join(unknown)}; known: {', '.join(ways)}, records")
+            bad(f"folders.{folder}", f"unknown field(s) {', '.join(unknown)}; known: {', '.join(ways)}, records, "
+                                     "checks")
         given = [k for k in ways if route.get(k)]
         if len(given) != 1:
             bad(f"folders.{folder}", f"give exactly one of {', '.join(ways)} (got {', '.join(given) or 'none'})")
@@ -140,12 +142,14 @@ def load_catalogue(path: str | Path = SOURCES_CONFIG) -> Catalogue:
                 bad(f"folders.{folder}.download", f"{name!r} is not under files: (known: {', '.join(files)})")
             if files[name].competition:
                 bad(f"folders.{folder}.download", f"{name!r} is a competition's file, not a download")
-        records = route.get("records") or {}
+        records, checks = route.get("records") or {}, route.get("checks") or {}
         if not isinstance(records, dict) or not all(isinstance(v, int) for v in records.values()):
             bad(f"folders.{folder}.records", "expected a mapping of file name -> number of rows")
+        if not isinstance(checks, dict) or not all(isinstance(v, str) for v in checks.values()):
+            bad(f"folders.{folder}.checks", "expected a mapping of file name -> a check of src.data.checks")
         folders[str(folder)] = Route(str(folder), str(route.get("dataset") or ""), str(route.get("output") or ""),
                                      str(route.get("kernel") or ""), tuple(route.get("download") or ()),
-                                     dict(records))
+                                     dict(records), dict(checks))
     return Catalogue(files, folders, str(path))
 
 
