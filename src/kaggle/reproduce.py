@@ -164,20 +164,26 @@ def run(out_dir: Path, user: str, kaggle: Kaggle, interval_s: float = 120.0, gpu
         k = state.get(slug, {})
         return k.get("status") == "complete" and k.get("fingerprint") == fingerprint(out_dir / slug, needs[slug], state)
 
+    def running(slug: str) -> bool:
+        k = state.get(slug, {})
+        return k.get("status") in RUNNING and k.get("fingerprint") == fingerprint(out_dir / slug, needs[slug], state)
+
+    def ready() -> list[str]:
+        """Not finished, not running, everything it reads finished."""
+        return [s for s in slugs if not finished(s) and not running(s) and all(finished(n) for n in needs[s])]
+
+    def fits(slug: str) -> bool:
+        est = float(hours.get(slug, 0.0))
+        return not est or gpu_hours_this_week(state, now()) + est <= gpu_hours
+
     for slug in slugs:
         if finished(slug):
             print(f"{metas[slug]['id']}: finished (pushed {state[slug]['pushed']}), not pushed again", flush=True)
     while True:
-        for slug in slugs:
-            k, fp = state.get(slug, {}), fingerprint(out_dir / slug, needs[slug], state)
-            if finished(slug) or (k.get("fingerprint") == fp and k.get("status") in RUNNING):
+        for slug in ready():
+            if not fits(slug):
                 continue
-            if not all(finished(n) for n in needs[slug]):
-                continue
-            est = float(hours.get(slug, 0.0))
-            used = gpu_hours_this_week(state, now())
-            if est and used + est > gpu_hours:
-                continue
+            fp, est = fingerprint(out_dir / slug, needs[slug], state), float(hours.get(slug, 0.0))
             ok, text = kaggle.push(out_dir / slug, metas[slug].get("machine_shape"))
             if not ok:
                 print(f"{metas[slug]['id']}: push FAILED:\n  " + "\n  ".join(text.splitlines() or ["(no output)"]),
@@ -190,24 +196,30 @@ def run(out_dir: Path, user: str, kaggle: Kaggle, interval_s: float = 120.0, gpu
             state[slug] = {"fingerprint": fp, "pushed": now().isoformat(), "status": "pushed", "gpu_hours": est}
             save_state(state_path, state)
             print(f"{metas[slug]['id']}: pushed ({text.splitlines()[-1] if text else ''})", flush=True)
-        for slug in slugs:
-            if state.get(slug, {}).get("status") in RUNNING and not finished(slug):
-                status = kaggle.status(metas[slug]["id"])
-                if status != state[slug]["status"]:
-                    print(f"{metas[slug]['id']}: {status}", flush=True)
-                state[slug]["status"] = status
-                if status.startswith(FAILED) or status.startswith("unknown"):
-                    save_state(state_path, state)
-                    print(f"{metas[slug]['id']} ended {status}: see its log at https://www.kaggle.com/code/"
-                          f"{metas[slug]['id']}; fix, then rerun (what finished is not pushed again)", file=sys.stderr)
-                    return 1
+        for slug in [s for s in slugs if running(s)]:
+            status = kaggle.status(metas[slug]["id"])
+            if status != state[slug]["status"]:
+                print(f"{metas[slug]['id']}: {status}", flush=True)
+            state[slug]["status"] = status
+            if status.startswith(FAILED) or status.startswith("unknown"):
+                save_state(state_path, state)
+                print(f"{metas[slug]['id']} ended {status}: see its log at https://www.kaggle.com/code/"
+                      f"{metas[slug]['id']}; fix, then rerun (what finished is not pushed again)", file=sys.stderr)
+                return 1
         save_state(state_path, state)
         if finished(submit):
             break
-        if not any(state.get(s, {}).get("status") in RUNNING for s in slugs):
+        if not any(running(s) for s in slugs):
+            if any(fits(s) for s in ready()):
+                continue   # what just finished lets the next kernels go: push them now
+            if not ready():
+                print(f"nothing left to push or wait for, yet {metas[submit]['id']} has not finished: see "
+                      f"{state_path}", file=sys.stderr)
+                return 1
             used = gpu_hours_this_week(state, now())
-            first = min((datetime.fromisoformat(k["pushed"]) for k in state.values() if k.get("gpu_hours")),
-                        default=now())
+            week = [datetime.fromisoformat(k["pushed"]) for k in state.values()
+                    if k.get("gpu_hours") and datetime.fromisoformat(k["pushed"]) > now() - timedelta(days=7)]
+            first = min(week, default=now())
             print(f"weekly GPU quota: {used:.1f} of {gpu_hours:g} h estimated for the GPU kernels pushed in the "
                   f"last 7 days; the next would pass it. Rerun after {(first + timedelta(days=7)):%Y-%m-%d %H:%M} "
                   "UTC: it pushes the rest (what finished is not pushed again).", flush=True)
