@@ -3,12 +3,16 @@
 a run folder of its own; a step past the run stops it before training; a run without out-of-fold rows is left out of
 the blend's fit and averaged into its backbone at inference."""
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from src.blend.ensemble import predict_answers, resolve_blend, use_blend, without_oof
+from src.common.paths import REPO_ROOT
 from src.data.synthetic import make_synthetic_qa
 from src.train import exports
 from src.train.fold import TrainConfig, train_fold
@@ -88,6 +92,21 @@ def test_a_step_past_the_run_stops_it_before_training(data, tiny_dirs, tmp_path)
     with pytest.raises(ValueError, match=r"export_steps \[50\]: past this run's 12 optimizer steps"):
         train_fold(train, cfg_for(tiny_dirs, tmp_path, export_steps="50"), valid_df=valid)
     assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the gloo launch test runs on Linux CI")
+def test_a_checkpoint_is_exported_from_a_run_on_two_processes(tmp_path):
+    """Every process scores at the export step (as at an evaluation), the first alone writes: no process waits."""
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+    proc = subprocess.run([sys.executable, str(REPO_ROOT / "tests" / "export_ddp_worker.py"), str(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = tmp_path / "run"
+    final, step = (json.loads((d / "metrics.json").read_text())["metrics"] for d in (run, run / "step2"))
+    assert final["processes"] == 2 and step["step"] == 2 and step["n_valid"] == final["n_valid"] == 20
+    assert len(pd.read_csv(run / "step2" / "oof.csv")) == 20 and (run / "step2" / "model" / "config.json").is_file()
+    history = json.loads((run / "log_history.json").read_text())
+    assert [h["step"] for h in history if "eval_jaccard_all" in h][:1] == [2]
 
 
 @pytest.fixture(scope="module")

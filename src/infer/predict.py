@@ -152,7 +152,11 @@ def predict_windows(model, features: dict[str, list], batch_size: int = 64, pad_
         if precision == "onnx-int8":
             raise ValueError("precision 'onnx-int8' needs the ONNX model: load it with "
                              "load_model(model_dir, precision='onnx-int8')")
-        model = model.to(device).eval()
+        # moved outside inference mode: a copy made under it (e.g. to "cpu:0" from "cpu", as a DDP process's
+        # device is named) would turn the model's buffers into inference tensors, which the next DDP training step
+        # cannot broadcast (an evaluation mid-training, `TrainConfig.eval_steps`)
+        with torch.inference_mode(False):
+            model = model.to(device).eval()
         if precision == "int8":
             model = quantize_int8(model)
     n = len(features["input_ids"])
