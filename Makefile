@@ -7,6 +7,9 @@
 #   make ablate-target  plain on the grouped base with all 925 Hindi questions, 3 seeds: the configuration at 0.45
 #   make ablate-long  the same ablation with every question beside its whole article (chaii's shape; Hindi +
 #               Tamil), resumes from docs/experiments.jsonl, writes docs/ablation_table_long.md
+#   make ablate-winner  the winner's own recipe (his 68-type: two passes with negatives thinned per source, then
+#               chaii alone) against plain on the whole-article data, with leave-one-out rows; resumes from
+#               docs/experiments.jsonl, writes docs/ablation_table_winner.md
 #   make seed-blend  a long-grid variant's seeds averaged window by window vs each alone, from their saved logits
 #               (VARIANT=plain, SHAPE=article; LONG_ARGS="--size hindi=925 ..." as ablate-long's) -> docs/seed_blend.md
 #   make infer-settings  window/answer-length/rules for plain, chosen on a Hindi dev split, then scored once
@@ -60,7 +63,7 @@ COUNTS ?=
 MACHINE ?=
 E2E_DIR ?= runs/e2e
 
-.PHONY: demo test lint help backbones clean clean-notebooks batch kernels reproduce gpu-check push status e2e e2e-real bench blend-check e5-small e5-qa bf16-check bench-grouping base-qa ablate ablate-target ablate-long seed-blend infer-settings chaii-like
+.PHONY: demo test lint help backbones clean clean-notebooks batch kernels reproduce gpu-check push status e2e e2e-real bench blend-check e5-small e5-qa bf16-check bench-grouping base-qa ablate ablate-target ablate-long ablate-winner seed-blend infer-settings chaii-like
 
 # torch first: a plain `pip install torch` (or one pulled in by another package) fetches a multi-GB CUDA build
 .venv/.installed: requirements.txt
@@ -194,6 +197,16 @@ LONG_ARGS ?=
 LONG_TABLE ?= docs/ablation_table_long.md
 ablate-long: .venv/.installed
 	OMP_NUM_THREADS=2 $(PY) -m research.experiments.ablate run --shape article --variants $(LONG_VARIANTS) --seeds "$(SEEDS)" $(LONG_ARGS) $(if $(LONG_TABLE),--table $(LONG_TABLE))
+
+# The winner's own recipe against plain (research/experiments/ablate_winner.py, on the whole-article grid's base and
+# data): plain and winner 3 seeds each first, then one leave-one-out row at a time; a winner run trains ~6,070
+# windows (~34 min at machine A's rate), winner-no-negsamp ~15,800 (~1.5 h). Like `make ablate-long` it runs only
+# what the committed log lacks, then prints the table; WINNER_ARGS takes --size/--train/--base (new run ids).
+WINNER_VARIANTS ?= plain,winner,plain-eqc,winner-no-tail,winner-thin-tail,winner-119,winner-raw,winner-no-negsamp
+WINNER_ARGS ?=
+WINNER_TABLE ?= docs/ablation_table_winner.md
+ablate-winner: .venv/.installed
+	OMP_NUM_THREADS=2 $(PY) -m research.experiments.ablate run --shape winner --variants $(WINNER_VARIANTS) --seeds "$(SEEDS)" $(WINNER_ARGS) $(if $(WINNER_TABLE),--table $(WINNER_TABLE))
 
 # Reads the variant's runs' saved logits (their folders under ~/.cache/chaii-recipes): under a minute, no training
 VARIANT ?= plain

@@ -23,7 +23,8 @@ runs are repeated there (`reproduce`), and the table shifts it by plain's offset
 `--shape article` runs and reports the second grid, every question beside its whole article
 (`research.experiments.ablate_long`, `make ablate-long`), with the same machinery: a grid is a module that names its
 runs (`run_config`, `run_id_of`, `KIND`), trains one (`execute`) and lists its sets and variants; this module is the
-paragraph grid.
+paragraph grid. `--shape winner` is the third (`research.experiments.ablate_winner`, `make ablate-winner`): the
+winner's own recipe, as his notebooks wrote it, against plain on whole articles.
 """
 from __future__ import annotations
 
@@ -228,8 +229,10 @@ def this_grid():
 
 
 def grid_of(shape: str):
-    """The grid of a context shape: "paragraph" (this module) or "article" (`research.experiments.ablate_long`)."""
-    grids = {"paragraph": __name__, "article": "research.experiments.ablate_long"}
+    """The grid of a context shape: "paragraph" (this module) or "article" (`research.experiments.ablate_long`);
+    "winner": the winner's own recipe against plain on whole articles (`research.experiments.ablate_winner`)."""
+    grids = {"paragraph": __name__, "article": "research.experiments.ablate_long",
+             "winner": "research.experiments.ablate_winner"}
     if shape not in grids:
         raise ValueError(f"shape must be one of {sorted(grids)}, got {shape!r}")
     return importlib.import_module(grids[shape])
@@ -484,7 +487,8 @@ def add_config_args(ap) -> None:
     """The flags that pick another configuration of a grid (its sizes, fine-tune settings, base): new run ids."""
     ap.add_argument("--size", action="append", default=[], metavar="KEY=N",
                     help=f"override a size (a bigger grid gets new run ids); keys: {sorted(SIZES)} (paragraph), "
-                         "hindi, tamil, tydi_en_dev (article)")
+                         "hindi, tamil, tydi_en_dev (article; winner adds squad_articles, tydi_bn_dev, "
+                         "tydi_te_dev)")
     ap.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
                     help="another fine-tune setting (src.train.fold.TrainConfig fields; new run ids), "
                          "e.g. --train group_by_length=true")
@@ -508,9 +512,10 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("command", choices=["run", "report", "reproduce", "rescore"])
     ap.add_argument("run_id", nargs="?")
-    ap.add_argument("--shape", choices=["paragraph", "article"], default="paragraph",
+    ap.add_argument("--shape", choices=["paragraph", "article", "winner"], default="paragraph",
                     help="the grid: each question beside its paragraph (this module's) or its whole article "
-                         "(research.experiments.ablate_long)")
+                         "(research.experiments.ablate_long); winner: the winner's own recipe against plain on "
+                         "whole articles (research.experiments.ablate_winner)")
     ap.add_argument("--variants", default=None, help="comma-separated (default: every variant of the grid)")
     ap.add_argument("--seeds", default="", help="e.g. 0,1,2: run every selected variant with these seeds "
                                                 "(default: plain 0,1,2, the others 0, then follow-up seeds)")
