@@ -66,6 +66,19 @@ def test_the_table_counts_every_stage_and_every_epoch(toy_sources):
     assert one_epoch.flops == pytest.approx(train / 2 + valid)
 
 
+def test_a_sources_negative_keep_sizes_its_windows_as_the_recipes_fraction_would(toy_sources):
+    """The winner's per-source keep probability is sized like the recipe-wide fraction it stands in for."""
+    def windows(src, aug):
+        r = Recipe("toy", [Stage("one", [src], 128, 32)], aug)
+        return z.size_training("k", r, "muril-large", 2, {"epochs": 1, "batch_size": 1}, "NvidiaTeslaT4").stage_windows
+
+    toy = Source("toy", "squad", "toy/toy.json")
+    every = windows(toy, Augment())
+    assert windows(dataclasses.replace(toy, negative_keep=0.25), Augment()) == windows(toy, Augment(
+        negative_fraction=0.25)) != every
+    assert windows(dataclasses.replace(toy, negative_keep=1.0), Augment(negative_fraction=0.25)) == every
+
+
 def test_limit_on_a_source_and_the_chaii_fold_share_size_the_questions(toy_sources):
     plain = Source("toy", "squad", "toy/toy.json")
     assert z.source_questions(plain, "r", 5)[1] == 100

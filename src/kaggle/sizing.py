@@ -176,7 +176,9 @@ def size_training(slug: str, recipe, backbone: str, n_folds: int, params: dict, 
         for src in stage.sources:
             size, n = source_questions(src, recipe.name, n_folds)
             src_len, src_stride = src.max_length or length, src.doc_stride or stride
-            one = source_windows(size, n, src_len, src_stride, aug.random_crop, aug.negative_fraction)
+            # a source's own keep probability (the winner's per-source draw) keeps that fraction in expectation
+            keep = aug.negative_fraction if src.negative_keep is None else src.negative_keep
+            one = source_windows(size, n, src_len, src_stride, aug.random_crop, keep)
             for _ in range(src.repeats):
                 hist.lengths += one.lengths
                 hist.weights += one.weights
