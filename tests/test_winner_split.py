@@ -13,7 +13,7 @@ def his_create_folds(data: pd.DataFrame, num_splits: int) -> pd.DataFrame:
     data = data.copy()
     data["kfold"] = -1
     kf = model_selection.StratifiedKFold(n_splits=num_splits, shuffle=True, random_state=2021)
-    for fold_num, (t_, v_) in enumerate(kf.split(X=data, y=data.language.values)):
+    for fold_num, (t_, v_) in enumerate(kf.split(X=data, y=data.language.values)):  # noqa: B007 (his names)
         data.loc[v_, "kfold"] = fold_num
     return data
 
