@@ -13,6 +13,8 @@
 #   make seed-blend  a long-grid variant's seeds averaged window by window vs each alone, from their saved logits
 #               (VARIANT=plain, SHAPE=article; LONG_ARGS="--size hindi=925 ..." as ablate-long's) -> docs/seed_blend.md
 #   make infer-settings  window/answer-length/rules for plain, chosen on a Hindi dev split, then scored once
+#   make presplit-boundaries  gold answer edges inside a token, without and with the punctuation split before
+#               tokenizing, beside strip_edges (e5-small's and a WordPiece tokenizer) -> docs/presplit_boundaries.md
 #   make chaii-like  real Hindi/Tamil questions beside their whole article, in chaii's train/test/solution CSVs
 #               -> runs/chaii_like/ (no test article in any training source), and its size card
 #   make batch  notebook 03 per backbone x fold with papermill (tiny stand-ins locally), runs/batch/, summary table
@@ -63,7 +65,7 @@ COUNTS ?=
 MACHINE ?=
 E2E_DIR ?= runs/e2e
 
-.PHONY: demo test lint help backbones clean clean-notebooks batch kernels reproduce gpu-check push status e2e e2e-real bench blend-check e5-small e5-qa bf16-check bench-grouping base-qa ablate ablate-target ablate-long ablate-winner seed-blend infer-settings chaii-like
+.PHONY: demo test lint help backbones clean clean-notebooks batch kernels reproduce gpu-check push status e2e e2e-real bench blend-check e5-small e5-qa bf16-check bench-grouping base-qa ablate ablate-target ablate-long ablate-winner seed-blend infer-settings chaii-like presplit-boundaries
 
 # torch first: a plain `pip install torch` (or one pulled in by another package) fetches a multi-GB CUDA build
 .venv/.installed: requirements.txt
@@ -192,7 +194,7 @@ ablate-target: .venv/.installed
 # --size hindi=N (tamil=, tydi_en_dev=), --train or --base: new run ids, so give it its own LONG_TABLE. A grid
 # logged on another kind of machine gets new runs there only once plain's runs are repeated there (`ablate
 # reproduce`): the table shifts them by that measured offset, since each kind builds its own base.
-LONG_VARIANTS ?= plain,all,all-but-soft,recipe,negsamp30,negsamp30-eqc,hardneg,negsamp50,negsamp10,resize,crop,cutout,soft
+LONG_VARIANTS ?= plain,all,all-but-soft,recipe,negsamp30,negsamp30-eqc,hardneg,negsamp50,negsamp10,resize,crop,cutout,soft,presplit
 LONG_ARGS ?=
 LONG_TABLE ?= docs/ablation_table_long.md
 ablate-long: .venv/.installed
@@ -217,6 +219,10 @@ seed-blend: .venv/.installed
 # Needs plain's saved models (make ablate); 10 min on 2 cores (measured); writes docs/infer_settings.md
 infer-settings: .venv/.installed
 	OMP_NUM_THREADS=2 $(PY) -m research.experiments.infer_settings
+
+# Tokenizing only (~1 min): how often gold answers end inside a token, without and with the punctuation split
+presplit-boundaries: e5-small backbones
+	$(PY) -m research.experiments.presplit_boundaries
 
 chaii-like: .venv/.installed
 	$(PY) -m research.experiments.chaii_like --out runs/chaii_like

@@ -92,3 +92,20 @@ def test_a_tokenizer_with_no_record_counts_as_trained_without(tiny_dirs):
     with pytest.raises(ValueError, match="has no presplit_punctuation"):
         presplit.configure(tok, True, where="hub model")
     assert presplit.enabled(presplit.configure(tok, True, training=True))   # training may choose it
+
+
+def test_the_boundary_count_sees_a_glued_mark_and_the_split_removes_it(tiny_dirs):
+    """tiny-xlmr glues "थे।": unsplit, the best span for "थे" carries the danda (end inside a token, not exact);
+    split, it is exact; strip_edges also fixes it, and loses "1857-58)"'s closing bracket when the gold has it."""
+    import pandas as pd
+    from transformers import AutoTokenizer
+
+    from research.experiments.presplit_boundaries import boundary_table
+    ctx = HINDI
+    df = pd.DataFrame({"context": [ctx, ctx], "answer_text": ["थे", "(1857-58)"],
+                       "answer_start": [ctx.index("थे"), ctx.index("(1857-58)")]})
+    t = boundary_table({"hindi": df}, {"tiny-xlmr": AutoTokenizer.from_pretrained(tiny_dirs["tiny-xlmr"])})
+    unsplit, split = (t[t["presplit"] == s].iloc[0] for s in (False, True))
+    assert unsplit["end inside a token"] == 0.5 and unsplit["best span = gold"] == 0.5
+    assert split["end inside a token"] == 0.0 and split["best span = gold"] == 1.0
+    assert split["best span = gold after strip_edges"] == 0.5     # strip_edges cuts the gold's own brackets
