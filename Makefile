@@ -22,7 +22,7 @@
 #               + offline wheels dataset in kernels/ (KAGGLE_USER=you or kaggle config; PLAN=folds: n folds per
 #               backbone instead, COUNTS=muril-large=3,rembert=5,xlm-roberta-large-squad2=5;
 #               MACHINE=NvidiaTeslaT4 (default) or NvidiaTeslaP100), sized to Kaggle's limits (table at the end)
-#               EXTRA=infoxlm adds a fourth family's kernels (5 InfoXLM-large folds)
+#               EXTRA=infoxlm adds a fourth family: InfoXLM-large on his split's 3 folds (PLAN=folds: 5 folds)
 #   make e2e    the whole scheme in a simulated /kaggle tree, "internet" on loopback: make reproduce's chain
 #               (wheels and data kernels, 3 backbones x 2 folds fetching tiny stand-ins from a loopback hub and
 #               mirror, the offline submit kernel) -> runs/e2e/submission.csv + runs/e2e/oof_blend.csv
