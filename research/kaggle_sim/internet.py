@@ -4,10 +4,11 @@ Every file of `configs/kaggle_sources.yaml` a chain reads gets a small stand-in 
 from the synthetic generator (`src.data.synthetic`): TyDi GoldP train (SQuAD layout, every language in one file,
 ids prefixed by language; its English questions TyDi-like, so the NQ kernel's classifier has something to learn),
 SQuAD v1.1 / 2.0 train (the latter with unanswerable questions), MLQA as a zip holding
-`MLQA_V1/dev/dev-context-hi-question-hi.json`, XQuAD hi, and Natural Questions' simplified JSON lines as the
-competition file. Downloads are served where the mirror puts their published address; competition files go into the
-simulation's store. The simulation's catalogue is the real one with each served file's own size and checksum (and
-without the checks of `src.data.checks`, which pin the published files); everything else is unchanged.
+`MLQA_V1/dev/dev-context-hi-question-hi.json`, XQuAD hi, TyDi's primary task (gzip JSON lines, byte offsets), and
+Natural Questions' simplified JSON lines as the competition file. Downloads are served where the mirror puts their
+published address; competition files go into the simulation's store. The simulation's catalogue is the real one
+with each served file's own size and checksum (and without the checks of `src.data.checks`, which pin the
+published files); everything else is unchanged.
 """
 from __future__ import annotations
 
@@ -75,13 +76,36 @@ def xquad_hi(n: int = 12) -> bytes:
     return _json(squad_layout(make_synthetic_qa(n, seed=41, people=2, languages=("hindi",))))
 
 
+def tydi_primary(n: int = 12) -> bytes:
+    """TyDi QA primary-task train: one JSON record a line, gzip; whole documents whose minimal answers are UTF-8
+    byte offsets (as google-research-datasets/tydiqa publishes them), Bengali, Telugu and English, and a record of
+    another language that the rebuild drops."""
+    import gzip
+
+    lines = []
+    for lang, seed in (("bengali", 51), ("telugu", 52), ("english", 53), ("arabic", 54)):
+        for r in make_synthetic_qa(n // 3 if lang != "arabic" else 1, seed=seed, people=2).itertuples():
+            start = len(r.context[:r.answer_start].encode())
+            lines.append(json.dumps({
+                "example_id": int(r.id, 16), "language": lang, "question_text": r.question, "document_title": r.id,
+                "document_url": f"https://{lang[:2]}.wikipedia.org/wiki/{r.id}", "document_plaintext": r.context,
+                "passage_answer_candidates": [{"plaintext_start_byte": 0,
+                                               "plaintext_end_byte": len(r.context.encode())}],
+                "annotations": [{"annotation_id": 0, "yes_no_answer": "NONE", "passage_answer": {"candidate_index": 0},
+                                 "minimal_answer": {"plaintext_start_byte": start,
+                                                    "plaintext_end_byte": start + len(r.answer_text.encode())}}]},
+                ensure_ascii=False))
+    return gzip.compress(("\n".join(lines) + "\n").encode())
+
+
 def nq_simplified(n: int = 40) -> bytes:
     return "".join(json.dumps(r) + "\n" for r in nq_sample_records(n)).encode()
 
 
 # the stand-in of each `files:` entry, by name
 STAND_INS = {"tydiqa-goldp-train": tydi_goldp, "squad-v1.1-train": squad_v1, "squad-v2.0-train": squad_v2,
-             "mlqa-hi-dev": mlqa_zip, "xquad-hi": xquad_hi, "nq-simplified-train": nq_simplified}
+             "mlqa-hi-dev": mlqa_zip, "xquad-hi": xquad_hi, "nq-simplified-train": nq_simplified,
+             "tydiqa-primary-train": tydi_primary}
 
 
 def serve_sources(loopback: Loopback, store: Path, out_config: Path, names: list[str] | None = None,
@@ -110,7 +134,7 @@ def serve_sources(loopback: Loopback, store: Path, out_config: Path, names: list
         body = STAND_INS[name]()
         spec.pop("check", None)
         spec.pop("records", None)
-        raw = store / "_raw" / name
+        raw = store / "_raw" / name / ("archive.zip" if spec.get("member") else spec["file"])   # .gz read by suffix
         raw.parent.mkdir(parents=True, exist_ok=True)
         raw.write_bytes(body)
         if spec.get("member"):   # the extracted member is what the catalogue describes
