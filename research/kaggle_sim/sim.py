@@ -6,16 +6,16 @@ Layout under `root`:
     <slug>/kaggle/input/<name>      per kernel: links to the store entries its metadata attaches, and to the
                                     /kaggle/working of every kernel in its kernel_sources (as Kaggle mounts outputs)
     <slug>/kaggle/working/          the kernel's working directory and output
-A kernel runs with papermill there, with `CHAII_KAGGLE_ROOT=<root>/<slug>` (src.common.paths treats it as `/`), the hub
-offline and outside connections refused by a `sitecustomize` socket guard.
+    <slug>/tmp/                     the kernel's /tmp (where a kernel with internet fetches its inputs to)
+A kernel runs with papermill there, with `CHAII_KAGGLE_ROOT=<root>/<slug>` (src.common.paths treats it as `/`) and
+outside connections refused by a `sitecustomize` socket guard; a kernel without internet has the hub offline, one
+with internet gets `KaggleSim.internet` (the loopback server's addresses: research/kaggle_sim/loopback.py).
 """
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,46 +147,6 @@ def squad_layout(df: pd.DataFrame, impossible: pd.DataFrame | None = None) -> di
         data[j % len(data)]["paragraphs"][0]["qas"].append(
             {"id": f"{r.id}-x", "question": r.question, "answers": [], "is_impossible": True})
     return {"version": "v2.0", "data": data}
-
-
-def write_recipe_data(store: Path, recipe, n: int = 12, seed: int = 0) -> dict[str, Path]:
-    """A small file in the real layout for every external source of `recipe` (TyDi, SQuAD, MLQA, XQuAD: SQuAD
-    JSON) from the synthetic generator; TyDi ids carry their language, read from the file name, as in TyDi GoldP.
-    Returns {source path: written file}; chaii and NQ sources are not written here."""
-    from src.data.external import TYDI_PREFIXES
-    from src.data.synthetic import make_synthetic_qa
-
-    written: dict[str, Path] = {}
-    for stage in recipe.stages:
-        for src in stage.sources:
-            if src.kind in ("chaii", "nq") or src.path in written:
-                continue
-            df = make_synthetic_qa(n, seed=seed + 101 * len(written), people=2)
-            if src.kind == "tydi":
-                lang = Path(src.path).name.split("_")[0]
-                df["id"] = [f"{lang if lang in TYDI_PREFIXES else 'english'}--{i}" for i in df["id"]]
-            extra = make_synthetic_qa(3, seed=seed + 7) if src.kind == "squad" else None
-            path = store / src.path
-            write_json(squad_layout(df, extra), path)
-            written[src.path] = path
-    return written
-
-
-def nq_subset(raw: Path, target: list[Path], other: list[Path], out: Path, env: dict[str, str]) -> Path:
-    """The recipe's NQ file, written by the real `python -m src.data.nq` similarity classifier over the raw sample
-    (`out` = the recipe's `nq` source path: `<dataset folder>/nq_subset.json`)."""
-    from src.data.nq import SUBSET_FILE
-
-    if out.name != SUBSET_FILE:
-        raise ValueError(f"the recipe's nq source must be <folder>/{SUBSET_FILE} (what src.data.nq writes), not {out}")
-    cmd = [sys.executable, "-m", "src.data.nq", "--target", *map(str, target), "--other", *map(str, other),
-           "--nq", str(raw), "--out-dir", str(out.parent), "--user", "e2e-user"]
-    done = subprocess.run(cmd, cwd=REPO_ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
-    print(done.stdout, end="", flush=True)
-    if done.returncode != 0 or not out.is_file():
-        raise RuntimeError(f"python -m src.data.nq failed ({done.returncode}) or wrote no {out}:\n"
-                           f"{done.stderr[-3000:]}")
-    return out
 
 
 def place_weights(store: Path, backbones: list[str], models_dir: Path) -> None:
