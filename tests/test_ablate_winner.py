@@ -93,12 +93,12 @@ def test_his_recipe_on_tiny_pools_reads_the_target_three_times_the_tail_whole(to
 def test_report_prints_the_table_and_the_closing_sentence_from_a_log_without_training(tmp_path, capsys):
     log = tmp_path / "log.jsonl"
     assert W.__name__ in ablate.report(log, None, None, grid=W)        # nothing logged: says so, trains nothing
-    for seed, score in ((0, 0.30), (1, 0.32), (2, 0.31)):
-        explog.append_run(log, fake_row("plain", seed, score, windows=2962, grid=W))
+    for seed, score in ((0, 0.30), (1, 0.32), (2, 0.31)):       # plain's runs are the whole-article grid's
+        explog.append_run(log, fake_row("plain", seed, score, windows=2962, grid=L))
+    explog.append_run(log, fake_row("negsamp30", 0, 0.9, grid=L))        # the whole-article grid's: not here
     for seed, score in ((0, 0.45), (1, 0.46), (2, 0.44)):
         explog.append_run(log, fake_row("winner", seed, score, windows=6069, grid=W))
     explog.append_run(log, fake_row("winner-no-tail", 0, 0.31, windows=3221, grid=W))
-    explog.append_run(log, fake_row("plain", 0, 0.9, grid=L))            # the whole-article grid's: not here
     ablate.main(["report", "--shape", "winner", "--log", str(log), "--table", str(tmp_path / "t.md")])
     text = (tmp_path / "t.md").read_text()
     assert text == capsys.readouterr().out.rstrip("\n") + "\n"
@@ -134,3 +134,23 @@ def test_the_pools_hold_no_evaluated_question():
     assert squad["title"].nunique() == 36 and not set(squad["title"]) & held
     assert (squad.groupby("title")["context"].nunique() == 1).all()          # each question beside its article
     assert {len(pools[n]) for n in ("tydi_bn_dev", "tydi_te_dev")} == {113, 669}
+
+
+def test_plain_is_the_whole_article_grids_plain_runs_not_trained_again(tmp_path, monkeypatch):
+    """plain trains exactly as the whole-article grid's plain: its logged runs (kind ablate-article) are this
+    grid's plain, and run_grid trains no plain of its own; a missing seed runs as that grid's run."""
+    log = tmp_path / "log.jsonl"
+    for seed, score in ((0, 0.30), (1, 0.32)):
+        explog.append_run(log, fake_row("plain", seed, score, grid=L))
+    rows = ablate.ablation_rows(log, W)
+    assert [(r["variant"], r["seed"], r["kind"]) for r in rows] == [("plain", 0, L.KIND), ("plain", 1, L.KIND)]
+    ran = []
+    monkeypatch.setattr(L, "execute", lambda config, *a, **k: ran.append(("long", config["variant"],
+                                                                            config["seed"])) or fake_row(
+        config["variant"], config["seed"], 0.31, grid=L))
+    monkeypatch.setattr(W, "execute", lambda *a, **k: pytest.fail("plain must run as the long grid's run"))
+    monkeypatch.setattr(ablate, "this_machine_kind", lambda: ablate.machine_kind({"machine": None}))
+    ablate.run_grid(["plain"], log, tmp_path, tmp_path, grid=W, any_machine=True)
+    assert ran == [("long", "plain", 2)]
+    assert {r["seed"] for r in ablate.ablation_rows(log, W)} == {0, 1, 2}
+    assert "| plain | 3 |" in ablate.report(log, None, None, grid=W)

@@ -312,7 +312,17 @@ def save_held_out(out_dir: Path, held: pd.DataFrame, name: str = "xquad_hi") -> 
 def ablation_rows(log: Path, grid=None) -> list[dict]:
     """The logged runs of the grid's current configuration (rows of other grids and other kinds stay out)."""
     g = grid or this_grid()
-    return [r for r in explog.read_log(log) if r.get("kind") == g.KIND and of_current_config(r, g)]
+    shared = shared_runs(g)
+    rows = [r for r in explog.read_log(log)
+            if r.get("kind") == g.KIND and r.get("variant") not in shared and of_current_config(r, g)]
+    for variant, other in shared.items():   # another grid's runs of the same training, scored on more sets
+        rows += [r for r in ablation_rows(log, other) if r["variant"] == variant]
+    return rows
+
+
+def shared_runs(grid) -> dict:
+    """variant -> the grid whose runs it is (`SHARED_RUNS`: the same training, logged once)."""
+    return getattr(grid, "SHARED_RUNS", {})
 
 
 def repeat_rows(log: Path, rows: list[dict]) -> list[dict]:
@@ -371,8 +381,9 @@ def run_grid(variants: list[str], log: Path, out_root: Path, data_dir: Path,
         return this_machine_kind()
 
     def run(v: str, seed: int) -> None:
-        config = g.run_config(v, seed)
-        rid = g.run_id_of(config)
+        gv = shared_runs(g).get(v, g)   # a shared variant runs (and logs) as its own grid's run
+        config = gv.run_config(v, seed)
+        rid = gv.run_id_of(config)
         if rid in explog.done_run_ids(log):
             print(f"skip {rid}: already in {log}", flush=True)
             return
@@ -383,7 +394,7 @@ def run_grid(variants: list[str], log: Path, out_root: Path, data_dir: Path,
                   "mix them unshifted", flush=True)
             return
         print(f"run {rid} ...", flush=True)
-        row = g.execute(config, out_root / rid, data_dir, commit)
+        row = gv.execute(config, out_root / rid, data_dir, commit)
         explog.append_run(log, row)
         print(f"done {rid}: { {n: row['metrics'][n] for n in g.EVAL_SETS if n in row['metrics']} } "
               f"in {row['train_seconds']:.0f} s on {row['n_train_windows']} windows", flush=True)

@@ -22,7 +22,8 @@ paragraph grid's TyDi te/bn sets would leak); `load_data` refuses a pool that ho
 
 Variants (every recipe variant is his 68-type with one thing changed):
     plain            the whole-article grid's plain: TyDi-en dev + Hindi + Tamil, one shuffled pool, every window
-                     once (equal data: the same chaii-like questions)
+                     once (equal data: the same chaii-like questions). Its runs are that grid's (`SHARED_RUNS`):
+                     the same training, logged once as kind "ablate-article"; its TyDi te/bn scores are not shown
     plain-eqc        plain fed twice (every source repeated): about as many windows as winner (equal compute)
     winner           his 68-type recipe, as above
     winner-no-tail   passes 1 and 2 only
@@ -109,6 +110,9 @@ VARIANTS = ["plain", "plain-eqc", "winner", "winner-no-tail", "winner-no-negsamp
 SEEDS = {"plain": (0, 1, 2), "winner": (0, 1, 2)}
 FOLLOW_UP_SEEDS = ablate.FOLLOW_UP_SEEDS
 RAW = ("winner-raw",)                               # variants that start from the raw pretrained e5-small
+# plain is the whole-article grid's plain: the same questions, base, settings and seeds, so its logged runs are
+# this grid's (scored there on these sets and TyDi te/bn as well), not trained a second time
+SHARED_RUNS = {"plain": ablate_long}
 
 
 def train_sources(sizes: dict | None = None) -> dict[str, Source]:
