@@ -52,11 +52,58 @@ def test_the_three_families_plan_as_kernels_each_with_its_own_recipe_and_data(tm
         assert {"e2e-user/tydiqa-goldp", "e2e-user/squad-dev"} <= set(p.metadata["dataset_sources"])
     assert submit.parameters["model_dirs"].count("/model") == 6
     recipes = {f: load_recipe(r) for f, r in e2e_real.FAMILIES.items()}
-    assert [r.augment.negative_fraction for r in recipes.values()] == [1.0, 0.3, 0.3]
-    assert not recipes["e5-small-qa@plain"].sequential and recipes["e5-small-qa@winner"].augment.random_crop
+    assert [r.augment.negative_fraction for r in recipes.values()] == [1.0, 0.3, 1.0]
+    assert not recipes["e5-small-qa@plain"].sequential and recipes["e5-small-qa@his68"].sequential
     for r in recipes.values():      # every source is one the simulation places
         for src in (s for stage in r.stages for s in stage.sources if s.kind != "chaii"):
             assert src.path.split("/")[0] in e2e_real.DATASETS, src.path
+
+
+def test_the_third_family_is_his_68_type_recipe_over_e2e_reals_sources():
+    """His passes (XLMR_pretraining68 cells 12, 14) as the winner grid maps them: TyDi 0.1 in both passes, chaii
+    0.1 then 0.2 then every window alone, SQuAD paragraphs in pass 1 with every window; nothing else changed
+    against plain: the same sources and limits, 256/96, no crop, resizing or cutout."""
+    from research.experiments.ablate_winner import KEEP
+
+    his = load_recipe(e2e_real.FAMILIES["e5-small-qa@his68"])
+    plain = load_recipe(e2e_real.FAMILIES["e5-small-qa@plain"])
+    assert [s.name for s in his.stages] == list(KEEP) == ["pass1", "pass2", "tail"] and his.sequential
+    keep = {st.name: {s.name: s.negative_keep for s in st.sources} for st in his.stages}
+    tydi = ("tydi_en_dev", "tydi_bn_dev", "tydi_te_dev")
+    assert keep["pass1"] == {**dict.fromkeys(tydi, KEEP["pass1"]["tydi"]), "squad_dev": None,
+                             "chaii": KEEP["pass1"]["target"]}
+    assert keep["pass2"] == {**dict.fromkeys(tydi, KEEP["pass2"]["tydi"]), "chaii": KEEP["pass2"]["target"]}
+    assert keep["tail"] == {"chaii": KEEP["tail"]["target"]} == {"chaii": None}
+    assert his.augment.negative_fraction == 1.0    # a source without its own keep keeps every window
+    a = his.augment
+    assert not (a.random_crop or a.progressive or a.cutout or a.token_cutout or a.soft_label_radius)
+    assert his.stage_lengths() == [plain.stage_lengths()[0]] * 3 == [(256, 96)] * 3
+    sources = {s.name: s for st in plain.stages for s in st.sources}
+    for st in his.stages:   # the same files, limits and fold rule as plain's: only the recipe differs
+        for s in st.sources:
+            assert (s.kind, s.path, s.limit, s.articles, s.folds) == (
+                sources[s.name].kind, sources[s.name].path, sources[s.name].limit, "all", "train"), s.name
+
+
+def test_each_built_training_kernel_inlines_its_familys_recipe(tmp_path):
+    conf = tmp_path / "kaggle_datasets.yaml"
+    conf.write_text("datasets:\n" + "".join(f'  {k}: "{v}"\n' for k, v in e2e_real.DATASETS.items()))
+    (tmp_path / "kernels" / "stale").mkdir(parents=True)       # a previous build's folder goes
+    *training, submit = e2e_real.build_kernels(tmp_path / "kernels", 2, conf, e2e_real.TRAIN_PARAMETERS)
+    assert not (tmp_path / "kernels" / "stale").exists() and len(training) == 2 * len(e2e_real.FAMILIES)
+    by_tag = {family.split("@")[1]: (family, recipe) for family, recipe in e2e_real.FAMILIES.items()}
+    seen = []
+    for folder in training:
+        family, recipe = next(v for tag, v in by_tag.items() if f"-{tag}-fold" in folder.name)
+        nb = json.loads(next(folder.glob("*.ipynb")).read_text(encoding="utf-8"))
+        cells = ["".join(c["source"]) for c in nb["cells"]]
+        configs = [c.split("\n", 1)[0] for c in cells if c.startswith("%%writefile configs/")]
+        assert configs == [f"%%writefile configs/{recipe}.yaml"], (folder.name, configs)
+        text = (REPO_ROOT / "configs" / f"{recipe}.yaml").read_text(encoding="utf-8")
+        assert f"%%writefile configs/{recipe}.yaml\n{text}" in cells, folder.name
+        assert f'backbone = "{family}"' in "".join(cells) and f'recipe = "{recipe}"' in "".join(cells)
+        seen.append(recipe)
+    assert sorted(seen) == sorted(2 * list(e2e_real.FAMILIES.values())) and "chaii_like_his68" in seen
 
 
 def test_a_family_of_one_model_is_that_model_and_the_vote_needs_two_families(tiny_dirs):

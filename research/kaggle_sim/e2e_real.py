@@ -10,7 +10,10 @@ The winner's vote needs three backbone families. Here they are one backbone trai
 `e5-small-qa@<tag>`, `src.train.backbones`), each with its own recipe in configs/:
     e5-small-qa@plain       chaii_like_plain.yaml      one shuffled pool, every window, no augmentation
     e5-small-qa@negsamp30   chaii_like_negsamp30.yaml  two stages in order, 30% of the no-answer windows kept
-    e5-small-qa@winner      chaii_like_winner.yaml     negsamp30 + random crop, progressive resizing, cutout
+    e5-small-qa@his68       chaii_like_his68.yaml      the winner's 68-type recipe at this scale (kldarek/chaii
+                                                       XLMR_pretraining68 cells 12, 14): TyDi 0.1 + SQuAD + chaii
+                                                       0.1, then TyDi 0.1 + chaii 0.2, then chaii alone, every
+                                                       window; no crop, resizing or cutout
 each trained as `FOLDS` training kernels (notebook 03) on a seeded sample of the chaii-like training questions
 (`TRAIN_QUESTIONS`, CPU-sized) plus TyDi GoldP dev (en, bn, te) and SQuAD dev without the held-out articles. Then
 the submit kernel (notebook 05) fits the blend on the out-of-fold predictions (`blend="oof"`: notebook 04's
@@ -57,11 +60,13 @@ from src.train import explog
 
 USER = "e2e-user"
 FAMILIES = {"e5-small-qa@plain": "chaii_like_plain", "e5-small-qa@negsamp30": "chaii_like_negsamp30",
-            "e5-small-qa@winner": "chaii_like_winner"}
+            "e5-small-qa@his68": "chaii_like_his68"}
 FOLDS = 2
 # chaii-like training questions in the simulated train.csv, a seeded sample per language (about the pools' ratio,
-# 925:658): each fold trains on half of them, ~80 questions, ~700 windows of 256 with every window (plain), ~5 min
-# of training on 2 CPU cores in bf16; the 435 held-out questions are all scored.
+# 925:658): each fold trains on half of them, ~80 questions, ~800 windows of 256 with every window (plain), ~5 min
+# of training on 2 CPU cores in bf16; the 435 held-out questions are all scored. Windows per fold (0, 1), counted
+# by building each kernel's `fold_dataset` with e5-small's tokenizer (no training): plain 768, 842; negsamp30 388,
+# 415; his68 1,230, 1,325 (it reads the chaii-like questions three times, 1.6x plain's windows, as in the winner grid).
 TRAIN_QUESTIONS = {"hindi": 96, "tamil": 64}
 # The ablation's fine-tune settings (`research.experiments.ablate.TRAIN`) as notebook-03 parameters; no checkpoints
 # (a kernel is rerun whole), no row in the kernel's own log (this module writes one for the run).
@@ -151,7 +156,8 @@ def markdown(scores: pd.DataFrame, gains: list[dict], info: dict) -> str:
              f"Built kernels run in the simulated /kaggle tree on the chaii-like data: {info['train_questions']} "
              f"training questions ({info['train_by_language']}) beside their whole article, {FOLDS} folds x "
              f"{len(FAMILIES)} families of e5-small-qa (the grouped base) trained three ways (configs/chaii_like_"
-             "plain, _negsamp30, _winner.yaml); scored on the held-out articles 36-47 as whole articles "
+             "plain, _negsamp30, _his68.yaml: plain, 30% of the no-answer windows, the winner's 68-type recipe at "
+             "this scale); scored on the held-out articles 36-47 as whole articles "
              f"({info['test_by_language']}). Run: {info['date']}, {info['cpu']}, {info['precision']}, "
              f"{info['minutes']:.0f} min in all ({info['train_minutes']:.0f} min in the training kernels, "
              f"{info['submit_minutes']:.0f} min in the submit kernel); commit {info['git_commit'][:12]}.", "",
@@ -224,6 +230,14 @@ def input_digest(sim: KaggleSim, base: Path) -> str:
                        str(weights.stat().st_size) if weights.exists() else "")
 
 
+def build_kernels(kernels: Path, folds: int, datasets_config: Path, params: dict) -> list[Path]:
+    """A fresh `kernels` folder: `folds` training kernels per family, each inlining its family's recipe, then the
+    submit kernel (last)."""
+    shutil.rmtree(kernels, ignore_errors=True)
+    return build(kernels, USER, {f: folds for f in FAMILIES}, wheels=False, recipes=FAMILIES,
+                 datasets_config=datasets_config, train_parameters=params, limits=False)
+
+
 def run_kernel(sim: KaggleSim, folder: Path, executed: Path, env: dict, done_dir: Path,
                digest: str) -> tuple[Path, float, str]:
     """(its working directory, minutes, fingerprint): a kernel whose notebook and inputs match a finished run is
@@ -255,12 +269,8 @@ def run(out: Path, folds: int = FOLDS, sizes: dict[str, int] = TRAIN_QUESTIONS, 
     placed = place_data(sim, out, competition_data(Path(data_dir), sizes, test_sizes))
     digest = input_digest(sim, Path(placed["base"]))
 
-    kernels = sim.root / "kernels"
-    shutil.rmtree(kernels, ignore_errors=True)
     params = {**TRAIN_PARAMETERS, "bf16": native}
-    folders = build(kernels, USER, {f: folds for f in FAMILIES}, wheels=False, recipes=FAMILIES,
-                    datasets_config=sim.root / "kaggle_datasets.yaml", train_parameters=params, limits=False)
-    *training, submit = folders
+    *training, submit = build_kernels(sim.root / "kernels", folds, sim.root / "kaggle_datasets.yaml", params)
     # bf16 inference where it is native (the ablation scores in bf16 too); "auto" would take fp32 on a CPU
     set_parameters(submit, save_logits=True, num_processes=1, precision="bf16" if native else "fp32")
     executed, done = out / "executed", out / "done"
