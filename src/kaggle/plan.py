@@ -33,7 +33,7 @@ from src.kaggle.metadata import (
 from src.kaggle.sizing_facts import MACHINES
 from src.kaggle.wheels import WHEELS_SLUG
 from src.train.backbones import FAMILY_FORM, get_backbone
-from src.train.recipe import CONFIG_DIR, Recipe, load_recipe
+from src.train.recipe import CONFIG_DIR, Recipe, load_recipe, source_folders
 
 WINNER_COUNTS = {"muril-large": 3, "rembert": 5, "xlm-roberta-large-squad2": 5}
 RECIPE = "recipe_kaggle"
@@ -85,17 +85,11 @@ def parse_recipes(pairs: list[str]) -> dict[str, str]:
 
 def recipe_folders(recipe: Recipe) -> dict[str, list[str]]:
     """First folder of each source path (a data set under /kaggle/input) -> the names of the sources reading it."""
-    folders: dict[str, list[str]] = {}
-    for stage in recipe.stages:
-        for src in stage.sources:
-            path = PurePosixPath(src.path)
-            if path.is_absolute() or len(path.parts) < 2:
-                raise PlanError(f"recipe {recipe.name!r}, source {src.name!r}: path {src.path!r} must be "
-                                "<data set folder>/<file>, relative to /kaggle/input")
-            names = folders.setdefault(path.parts[0], [])
-            if src.name not in names:
-                names.append(src.name)
-    return folders
+    try:
+        folders = source_folders(recipe)
+    except ValueError as e:
+        raise PlanError(str(e)) from None
+    return {folder: list(dict.fromkeys(src.name for src in srcs)) for folder, srcs in folders.items()}
 
 
 def load_dataset_map(path: str | Path = DATASETS_CONFIG) -> dict[str, str]:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from src.common.paths import COMPETITION
-from src.train.recipe import CONFIG_DIR, Recipe
+from src.train.recipe import CONFIG_DIR, Recipe, source_folders
 
 SOURCES_CONFIG = CONFIG_DIR / "kaggle_sources.yaml"
 # what a file can be checked with besides the recipe's source kinds (src.data.external.LOADERS): the NQ subset's
@@ -155,17 +155,17 @@ def load_catalogue(path: str | Path = SOURCES_CONFIG) -> Catalogue:
 
 # ---------------------------------------------------------------- what a recipe needs
 def recipe_folders(recipe: Recipe) -> dict[str, list]:
-    """First folder of each source path -> the recipe's sources reading it (the competition's folder excluded)."""
-    folders: dict[str, list] = {}
-    for stage in recipe.stages:
-        for src in stage.sources:
-            path = PurePosixPath(src.path)
-            if path.is_absolute() or len(path.parts) < 2:
-                raise SourcesError(f"recipe {recipe.name!r}, source {src.name!r}: path {src.path!r} must be "
-                                   "<folder>/<file>, relative to the data directory")
-            if path.parts[0] != COMPETITION and all(s.path != src.path for s in folders.get(path.parts[0], [])):
-                folders.setdefault(path.parts[0], []).append(src)
-    return folders
+    """First folder of each source path -> the recipe's sources reading it, one per file (the competition's folder
+    excluded)."""
+    try:
+        folders = source_folders(recipe)
+    except ValueError as e:
+        raise SourcesError(str(e)) from None
+    first = {folder: {} for folder in folders}
+    for folder, srcs in folders.items():
+        for src in srcs:
+            first[folder].setdefault(src.path, src)
+    return {folder: list(by_path.values()) for folder, by_path in first.items() if folder != COMPETITION}
 
 
 def recipe_routes(recipe: Recipe, catalogue: Catalogue) -> list[Route]:

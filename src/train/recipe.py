@@ -163,6 +163,21 @@ def load_recipe(path_or_name: str | os.PathLike) -> Recipe:
     return Recipe.from_dict(yaml.safe_load(text))
 
 
+def source_folders(recipe: Recipe) -> dict[str, list[Source]]:
+    """First folder of each source path (a data set mounted under the data directory) -> the recipe's sources that
+    read it, in recipe order. ValueError for a path that is not `<folder>/<file>` relative to the data directory."""
+    from pathlib import PurePosixPath
+    folders: dict[str, list[Source]] = {}
+    for stage in recipe.stages:
+        for src in stage.sources:
+            path = PurePosixPath(src.path)
+            if path.is_absolute() or len(path.parts) < 2:
+                raise ValueError(f"recipe {recipe.name!r}, source {src.name!r}: path {src.path!r} must be "
+                                 "<folder>/<file>, relative to the data directory")
+            folders.setdefault(path.parts[0], []).append(src)
+    return folders
+
+
 def load_frames(recipe: Recipe, data_dir: str | os.PathLike) -> dict[tuple, pd.DataFrame]:
     """Every source's frame, loaded once, keyed by `Source.data_key()`."""
     frames = {}
