@@ -287,5 +287,5 @@ def test_the_committed_grid_is_complete_and_prints_its_table_without_training(mo
     ablate.run_grid(done, explog.REPO_LOG, tmp_path, tmp_path, grid=L)
     rows = ablate.ablation_rows(explog.REPO_LOG, L)
     assert {v: sum(r["variant"] == v for r in rows) for v in done} == {v: 3 for v in done}
-    assert not {r["variant"] for r in rows} & set(L.PENDING), "a pending variant has runs: take it off PENDING"
+    assert all(sum(r["variant"] == v for r in rows) < 3 for v in L.PENDING), "take a variant with 3 seeds off PENDING"
     assert ablate.report(explog.REPO_LOG, None, None, grid=L) == (REPO_ROOT / "docs/ablation_table_long.md").read_text()
