@@ -291,7 +291,8 @@ def test_make_reproduce_passes_its_variables():
 
     from src.common.paths import REPO_ROOT
 
-    out = subprocess.run(["make", "-n", "--no-print-directory", "reproduce", "KAGGLE_USER=x", "DRY_RUN=1", "EXTRA=infoxlm"], cwd=REPO_ROOT,
+    out = subprocess.run(["make", "-n", "--no-print-directory", "reproduce", "KAGGLE_USER=x", "DRY_RUN=1",
+                          "EXTRA=infoxlm"], cwd=REPO_ROOT,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "-m src.kaggle.reproduce --out kernels --plan winner --user x" in out.stdout
