@@ -20,6 +20,7 @@ from src.kaggle import cli
 from src.kaggle import cli as kk
 from src.kaggle import metadata as km
 from src.kaggle import plan as kp
+from tests.fake_http import send_json, send_not_found
 
 USER = "tester"
 TRAIN_SLUG = "chaii-recipes-03-muril-large-fold0"
@@ -418,15 +419,9 @@ class FakeKaggle(BaseHTTPRequestHandler):
         elif method == "GetKernelSessionStatus":
             reply = {"status": "ERROR" if self.refuse in body["kernelSlug"] else "COMPLETE"}
         else:
-            self.send_response(404)
-            self.end_headers()
+            send_not_found(self)
             return
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_json(self, reply)
 
     def log_message(self, *args):
         pass

@@ -18,6 +18,7 @@ from src.kaggle.build import build
 from src.kaggle.chain import order
 from src.kaggle.sources import SOURCES_CONFIG
 from src.kaggle.wheels import WHEELS_SLUG
+from tests.fake_http import send_json, send_not_found
 
 USER = "tester"
 TRAIN = ["chaii-recipes-03-muril-large-fold0", "chaii-recipes-03-muril-large-fold1"]
@@ -189,15 +190,9 @@ class FakeKaggleAPI(BaseHTTPRequestHandler):
             self.polls[slug] = self.polls.get(slug, 0) + 1
             reply = {"status": "RUNNING" if self.polls[slug] == 1 else "COMPLETE"}
         else:
-            self.send_response(404)
-            self.end_headers()
+            send_not_found(self)
             return
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send_json(self, reply)
 
     def log_message(self, *args):
         pass
