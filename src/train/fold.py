@@ -80,7 +80,8 @@ class TrainConfig:
     metric_for_best: str = ""       # e.g. "jaccard_all" or "nonzero_all" (4th place): keep that best checkpoint
     bf16: bool = False              # bf16 autocast where the processor supports it (else fp32, with the reason)
     # A space between a word and a punctuation mark touching it before tokenizing (src/data/presplit.py): recorded
-    # in the saved tokenizer, so inference does the same. Off: not measured to help (docs/experiments.md).
+    # in the saved tokenizer, so inference does the same. Off: on whole articles it loses on Tamil, gains nothing
+    # beyond the noise on Hindi (docs/ablation_table_long.md).
     presplit_punctuation: bool = False
     report_to: str = "none"         # the Trainer's trackers: tensorboard, wandb, mlflow, trackio
     experiment_log: str = "auto"    # "auto": explog.default_log(); "" or "none": no row
