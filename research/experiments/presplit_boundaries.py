@@ -30,6 +30,7 @@ from src.data.external import load_xquad_json
 from src.data.features import lone_underline_id, token_char_spans
 from src.infer.answer_rules import AnswerRules, apply_rules
 from src.infer.metric import jaccard
+from src.train.tokenizer_report import answer_alignment
 
 TABLE = REPO_ROOT / "docs" / "presplit_boundaries.md"
 SETS = {"hindi": "xquad/xquad.hi.json", "tamil": "xquad_in/xquad_in.ta.json"}
@@ -62,8 +63,8 @@ def answer_rows(df: pd.DataFrame, tokenizer, split: bool) -> pd.DataFrame:
         end = start + len(answer)
         a, b = covering_span(spans, start, end)
         sa, sb = apply_rules(context, (a, b), STRIP)
-        rows.append({"start_inside": start not in {s for s, _ in spans},
-                     "end_inside": end not in {e for _, e in spans},
+        aligned = answer_alignment(context, start, answer, spans)
+        rows.append({"start_inside": not aligned["start_aligned"], "end_inside": not aligned["end_aligned"],
                      "exact": context[a:b] == answer, "exact_strip": context[sa:sb] == answer,
                      "jaccard": jaccard(context[a:b], answer), "jaccard_strip": jaccard(context[sa:sb], answer)})
     return pd.DataFrame(rows)
