@@ -1,5 +1,11 @@
-"""What the tests' fake HTTP endpoints (the Kaggle API, served on 127.0.0.1) send back."""
+"""The tests' fake Kaggle API: a handler served on 127.0.0.1, the kaggle CLI pointed at it, and what it sends back."""
 import json
+import threading
+from contextlib import contextmanager
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+from research.kaggle_sim.sim import SOCKET_GUARD
 
 
 def send_json(handler, reply) -> None:
@@ -15,3 +21,38 @@ def send_json(handler, reply) -> None:
 def send_not_found(handler) -> None:
     handler.send_response(404)
     handler.end_headers()
+
+
+def guard_child_processes(tmp_path: Path, monkeypatch) -> Path:
+    """Python processes the test starts (a kernel, the kaggle CLI) load this sitecustomize: the network guard and,
+    where CHAII_FAKE_KAGGLE is set, the CLI's endpoint patched to the fake."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(SOCKET_GUARD)
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    return site
+
+
+@contextmanager
+def serve_kaggle_api(handler, tmp_path: Path, monkeypatch):
+    """`handler` served on a free loopback port, with the kaggle CLI's environment pointed at it and no real
+    credentials readable (HOME and KAGGLE_CONFIG_DIR under tmp_path, the credential variables unset)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stopper = threading.Timer(300, server.shutdown)  # stops by itself if the test hangs
+    stopper.start()
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(home / "cfg"))
+    for var in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "KAGGLE_KERNEL_RUN_TYPE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("KAGGLE_API_ENVIRONMENT", "LOCALHOST")  # the CLI's LOCAL endpoint, patched to the fake
+    monkeypatch.setenv("CHAII_FAKE_KAGGLE", f"http://127.0.0.1:{server.server_address[1]}")
+    monkeypatch.setenv("CHAII_NO_NETWORK", "1")
+    try:
+        yield handler
+    finally:
+        stopper.cancel()
+        server.shutdown()
+        server.server_close()

@@ -4,15 +4,14 @@ one recipe per backbone), self-contained folders, a built submit kernel runs off
 and the real kaggle CLI pushes to a loopback fake of the Kaggle API."""
 import json
 import shutil
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import nbformat
 import pandas as pd
 import pytest
 
-from research.kaggle_sim.sim import SOCKET_GUARD, place_wheels
+from research.kaggle_sim.sim import place_wheels
 from src.blend.submission import check_submission
 from src.common.paths import COMPETITION, REPO_ROOT
 from src.kaggle import build as kb
@@ -20,7 +19,7 @@ from src.kaggle import cli
 from src.kaggle import cli as kk
 from src.kaggle import metadata as km
 from src.kaggle import plan as kp
-from tests.fake_http import send_json, send_not_found
+from tests.fake_http import guard_child_processes, send_json, send_not_found, serve_kaggle_api
 
 USER = "tester"
 TRAIN_SLUG = "chaii-recipes-03-muril-large-fold0"
@@ -336,11 +335,7 @@ def test_a_family_trains_its_backbone_with_its_own_recipe_and_votes_as_its_own_b
 @pytest.fixture
 def sitecustomize(tmp_path, monkeypatch) -> Path:
     """Python processes started by the test (kernel, kaggle CLI) load this: network guard, fake-API endpoint."""
-    d = tmp_path / "site"
-    d.mkdir()
-    (d / "sitecustomize.py").write_text(SOCKET_GUARD)
-    monkeypatch.setenv("PYTHONPATH", str(d))
-    return d
+    return guard_child_processes(tmp_path, monkeypatch)
 
 
 def test_built_submit_kernel_runs_offline_in_a_simulated_kaggle_tree(tmp_path, tiny_dirs, monkeypatch, sitecustomize):
@@ -430,26 +425,8 @@ class FakeKaggle(BaseHTTPRequestHandler):
 @pytest.fixture
 def fake_kaggle(monkeypatch, tmp_path, sitecustomize):
     FakeKaggle.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeKaggle)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    stopper = threading.Timer(300, server.shutdown)  # stops by itself if the test hangs
-    stopper.start()
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))          # no real credentials are read
-    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(home / "cfg"))
-    for var in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "KAGGLE_KERNEL_RUN_TYPE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("KAGGLE_API_ENVIRONMENT", "LOCALHOST")  # the CLI's LOCAL endpoint, patched to the fake
-    monkeypatch.setenv("CHAII_FAKE_KAGGLE", f"http://127.0.0.1:{server.server_address[1]}")
-    monkeypatch.setenv("CHAII_NO_NETWORK", "1")
-    try:
-        yield FakeKaggle
-    finally:
-        stopper.cancel()
-        server.shutdown()
-        server.server_close()
+    with serve_kaggle_api(FakeKaggle, tmp_path, monkeypatch) as api:
+        yield api
 
 
 def test_push_without_credentials_sends_nothing(built, fake_kaggle, capsys):

@@ -5,20 +5,18 @@ fake of the Kaggle API (as tests/test_kaggle_kernels.py's push tests)."""
 import json
 import shutil
 import socket
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
-from research.kaggle_sim.sim import SOCKET_GUARD
 from src.kaggle import reproduce as rp
 from src.kaggle.build import build
 from src.kaggle.chain import order
 from src.kaggle.sources import SOURCES_CONFIG
 from src.kaggle.wheels import WHEELS_SLUG
-from tests.fake_http import send_json, send_not_found
+from tests.fake_http import guard_child_processes, send_json, send_not_found, serve_kaggle_api
 
 USER = "tester"
 TRAIN = ["chaii-recipes-03-muril-large-fold0", "chaii-recipes-03-muril-large-fold1"]
@@ -200,31 +198,11 @@ class FakeKaggleAPI(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def fake_api(tmp_path, monkeypatch):
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(SOCKET_GUARD)   # the CLI's process: network guard, fake endpoint
-    monkeypatch.setenv("PYTHONPATH", str(site))
+    guard_child_processes(tmp_path, monkeypatch)
     FakeKaggleAPI.received, FakeKaggleAPI.polls = [], {}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeKaggleAPI)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    stopper = threading.Timer(300, server.shutdown)   # stops by itself if the test hangs
-    stopper.start()
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(home / "cfg"))
-    for var in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_KERNEL_RUN_TYPE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("KAGGLE_API_TOKEN", "tok-123")
-    monkeypatch.setenv("KAGGLE_API_ENVIRONMENT", "LOCALHOST")
-    monkeypatch.setenv("CHAII_FAKE_KAGGLE", f"http://127.0.0.1:{server.server_address[1]}")
-    monkeypatch.setenv("CHAII_NO_NETWORK", "1")
-    try:
-        yield FakeKaggleAPI
-    finally:
-        stopper.cancel()
-        server.shutdown()
-        server.server_close()
+    with serve_kaggle_api(FakeKaggleAPI, tmp_path, monkeypatch) as api:
+        monkeypatch.setenv("KAGGLE_API_TOKEN", "tok-123")
+        yield api
 
 
 def test_the_real_cli_pushes_the_chain_in_order_and_a_second_reproduce_pushes_nothing(chain_dir, tmp_path, fake_api):
