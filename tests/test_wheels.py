@@ -10,8 +10,8 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from test_kaggle_kernels import SOCKET_GUARD
 
+from research.kaggle_sim.sim import SOCKET_GUARD
 from src.common.paths import CACHE_DIR, REPO_ROOT
 from src.kaggle import install as kernel_install
 from src.kaggle import wheels

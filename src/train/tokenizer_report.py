@@ -2,15 +2,10 @@
 unknown tokens; as a table and as plots."""
 from __future__ import annotations
 
-import unicodedata
-
 import pandas as pd
 
 from src.data.features import frame_to_batch, lone_underline_id, prepare_eval_features, token_char_spans
-
-
-def _is_punct(ch: str) -> bool:
-    return unicodedata.category(ch).startswith("P") or ch in "।॥"
+from src.data.presplit import is_punct  # the danda and double danda are Unicode punctuation (Po) already
 
 
 def answer_alignment(context: str, start: int, answer: str, offsets: list[tuple[int, int]]) -> dict:
@@ -21,8 +16,8 @@ def answer_alignment(context: str, start: int, answer: str, offsets: list[tuple[
     first = next(((a, b) for a, b in spans if a <= start < b), None)
     last = next(((a, b) for a, b in spans if a < end <= b), None)
     glued = bool(
-        (first and first[0] < start and any(_is_punct(c) for c in context[first[0]:start]))
-        or (last and last[1] > end and any(_is_punct(c) for c in context[end:last[1]])))
+        (first and first[0] < start and any(is_punct(c) for c in context[first[0]:start]))
+        or (last and last[1] > end and any(is_punct(c) for c in context[end:last[1]])))
     return {"start_aligned": start in starts, "end_aligned": end in ends, "glued_punctuation": glued}
 
 
