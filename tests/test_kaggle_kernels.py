@@ -107,7 +107,8 @@ def test_user_name_comes_from_option_env_or_kaggle_json(tmp_path, monkeypatch, c
     monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "cfg"))
     assert cli.kaggle_user() is None
     assert kk.main(["build", "--out", str(tmp_path / "k"), "--no-wheels"]) == 2
-    assert "pass --user NAME" in capsys.readouterr().err and not (tmp_path / "k").exists()
+    assert "pass --user NAME (make kernels KAGGLE_USER=you)" in capsys.readouterr().err
+    assert not (tmp_path / "k").exists()
     (tmp_path / "cfg").mkdir()
     (tmp_path / "cfg" / "kaggle.json").write_text(json.dumps({"username": "from-json", "key": "k"}))
     assert cli.kaggle_user() == "from-json"

@@ -270,3 +270,12 @@ def test_make_reproduce_passes_its_variables():
     assert out.returncode == 0, out.stderr
     assert "-m src.kaggle.reproduce --out kernels --plan winner --user x" in out.stdout
     assert "--with infoxlm" in out.stdout and out.stdout.rstrip().endswith("--dry-run")
+
+
+def test_without_a_user_name_nothing_is_built_and_the_error_names_the_make_variable(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("KAGGLE_USERNAME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "cfg"))
+    assert rp.main(["--out", str(tmp_path / "k"), "--dry-run"]) == 2
+    assert "pass --user NAME (make reproduce KAGGLE_USER=you)" in capsys.readouterr().err
+    assert not (tmp_path / "k").exists()

@@ -54,6 +54,12 @@ def kaggle_user(explicit: str | None = None) -> str | None:
     return None
 
 
+def no_user(make_target: str) -> str:
+    """The error when kaggle_user finds no name, naming its three places and the make variable."""
+    return (f"no Kaggle user name: pass --user NAME (make {make_target} KAGGLE_USER=you), set KAGGLE_USERNAME, "
+            "or put kaggle.json in ~/.kaggle/ (or $KAGGLE_CONFIG_DIR)")
+
+
 def kaggle_json_paths() -> list[Path]:
     if os.environ.get("KAGGLE_CONFIG_DIR"):
         return [Path(os.environ["KAGGLE_CONFIG_DIR"]) / "kaggle.json"]
@@ -219,8 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "build":
         user = kaggle_user(args.user)
         if not user:
-            print("error: no Kaggle user name: pass --user NAME, set KAGGLE_USERNAME, or put kaggle.json in "
-                  "~/.kaggle/ (or $KAGGLE_CONFIG_DIR)", file=sys.stderr)
+            print(f"error: {no_user('kernels')}", file=sys.stderr)
             return 2
         try:
             # names are checked by the plan (notebook 03 parameters and TrainConfig fields)

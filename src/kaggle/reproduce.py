@@ -31,7 +31,7 @@ from pathlib import Path
 
 from src.kaggle.build import KERNELS_DIR, build
 from src.kaggle.chain import ChainKernel, chain_plans, order
-from src.kaggle.cli import NO_CREDENTIALS, credentials_source, kaggle_cli, kaggle_user, parse_status
+from src.kaggle.cli import NO_CREDENTIALS, credentials_source, kaggle_cli, kaggle_user, no_user, parse_status
 from src.kaggle.metadata import DEFAULT_MACHINE, MACHINE_SHAPES, MetadataError, read_template
 from src.kaggle.plan import PlanError, add_extra_kernels, parse_counts, parse_extras, refuse_unfit
 from src.kaggle.sizing import totals_line
@@ -265,8 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     user = kaggle_user(args.user)
     if not user:
-        print("error: no Kaggle user name: pass --user NAME (make reproduce KAGGLE_USER=you), set KAGGLE_USERNAME, "
-              "or put kaggle.json in ~/.kaggle/", file=sys.stderr)
+        print(f"error: {no_user('reproduce')}", file=sys.stderr)
         return 2
     try:
         counts = parse_counts(args.counts) if args.counts else None   # None: the plan's default
