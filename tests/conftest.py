@@ -36,3 +36,10 @@ def tiny_dirs() -> dict[str, Path]:
 def tokenizer(request, tiny_dirs):
     from transformers import AutoTokenizer
     return AutoTokenizer.from_pretrained(tiny_dirs[request.param])
+
+
+@pytest.fixture(scope="session")
+def qa_split():
+    """48 synthetic training questions and 12 held out: the training tests' data (frames: copy before changing)."""
+    from src.data.synthetic import make_synthetic_qa
+    return make_synthetic_qa(48, seed=0), make_synthetic_qa(12, seed=1)

@@ -2,7 +2,7 @@
 import json
 import threading
 from contextlib import contextmanager
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from research.kaggle_sim.sim import SOCKET_GUARD
@@ -21,6 +21,34 @@ def send_json(handler, reply) -> None:
 def send_not_found(handler) -> None:
     handler.send_response(404)
     handler.end_headers()
+
+
+class KaggleAPIHandler(BaseHTTPRequestHandler):
+    """Records every POST the kaggle CLI sends (`received`) and answers it with `answer(method, body)`: a JSON reply,
+    or None for a 404. Subclasses answer the calls their tests need."""
+    received: list = []
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        method = self.path.rsplit("/", 1)[-1]
+        self.received.append({"path": self.path, "method": method, "auth": self.headers.get("Authorization"),
+                              "body": body})
+        reply = self.answer(method, body)
+        if reply is None:
+            send_not_found(self)
+        else:
+            send_json(self, reply)
+
+    def answer(self, method: str, body: dict) -> dict | None:
+        raise NotImplementedError
+
+    def log_message(self, *args):
+        pass
+
+
+def saved(slug: str) -> dict:
+    """SaveKernel's reply for a pushed kernel."""
+    return {"ref": f"/code/{slug}", "url": f"http://127.0.0.1/code/{slug}", "versionNumber": 1}
 
 
 def guard_child_processes(tmp_path: Path, monkeypatch) -> Path:

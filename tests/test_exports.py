@@ -13,21 +13,10 @@ import pytest
 
 from src.blend.ensemble import predict_answers, resolve_blend, use_blend, without_oof
 from src.common.paths import REPO_ROOT
-from src.data.synthetic import make_synthetic_qa
 from src.train import exports
-from src.train.fold import TrainConfig, train_fold
+from src.train.fold import train_fold
 from src.train.fold_outputs import read_fold_result
-
-
-@pytest.fixture(scope="module")
-def data():
-    return make_synthetic_qa(48, seed=0), make_synthetic_qa(12, seed=1)
-
-
-def cfg_for(tiny_dirs, out, **kw):
-    base = dict(backbone="tiny-bert", model_path=str(tiny_dirs["tiny-bert"]), output_dir=str(out), epochs=2,
-                batch_size=8, max_length=128, doc_stride=48, save_steps=10_000, logging_steps=2)
-    return TrainConfig(**{**base, **kw})
+from tests.test_train_eval import cfg_for
 
 
 def test_steps_are_parsed_and_scaled_to_the_runs_length():
@@ -50,7 +39,7 @@ def test_an_exported_checkpoint_keeps_its_runs_fold_in_the_blend():
 
 
 @pytest.fixture(scope="module")
-def exported(data, tiny_dirs, tmp_path_factory):
+def exported(qa_split, tiny_dirs, tmp_path_factory):
     """48 rows / batch 8 x 2 epochs = 12 steps; step 4 named as step 400 of a planned run of 1,200 steps."""
     from transformers import TrainerCallback
 
@@ -62,13 +51,13 @@ def exported(data, tiny_dirs, tmp_path_factory):
                 seen.update({k: v.detach().clone() for k, v in model.state_dict().items()})
 
     out = tmp_path_factory.mktemp("run") / "tiny-bert" / "fold0"
-    train, valid = data
+    train, valid = qa_split
     result = train_fold(train, cfg_for(tiny_dirs, out, export_steps="400", export_steps_of=1200), valid_df=valid,
                         callbacks=[Weights()])
     return result, out, seen
 
 
-def test_a_named_step_is_exported_as_a_scored_run_folder(exported, data):
+def test_a_named_step_is_exported_as_a_scored_run_folder(exported, qa_split):
     from transformers import AutoModelForQuestionAnswering
 
     result, out, at_step_4 = exported
@@ -87,8 +76,8 @@ def test_a_named_step_is_exported_as_a_scored_run_folder(exported, data):
     assert result.metrics["n_valid"] == 12 and not without_oof(step) and not without_oof(out)
 
 
-def test_a_step_past_the_run_stops_it_before_training(data, tiny_dirs, tmp_path):
-    train, valid = data
+def test_a_step_past_the_run_stops_it_before_training(qa_split, tiny_dirs, tmp_path):
+    train, valid = qa_split
     with pytest.raises(ValueError, match=r"export_steps \[50\]: past this run's 12 optimizer steps"):
         train_fold(train, cfg_for(tiny_dirs, tmp_path, export_steps="50"), valid_df=valid)
     assert not (tmp_path / "model").exists()
@@ -110,37 +99,37 @@ def test_a_checkpoint_is_exported_from_a_run_on_two_processes(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def all_rows(data, tiny_dirs, tmp_path_factory):
+def all_rows(qa_split, tiny_dirs, tmp_path_factory):
     """fold -1 of his split: every row trains, none is scored (his 126); its step 4 is exported too."""
     out = tmp_path_factory.mktemp("all") / "tiny-bert" / "all"
-    train, _ = data
+    train, _ = qa_split
     cfg = cfg_for(tiny_dirs, out, fold=-1, n_folds=3, split="winner", export_steps="4", seed=3)
     return train_fold(train, cfg), out
 
 
-def test_a_run_that_holds_no_row_out_saves_its_models_without_oof(all_rows, data, tiny_dirs, tmp_path):
+def test_a_run_that_holds_no_row_out_saves_its_models_without_oof(all_rows, qa_split, tiny_dirs, tmp_path):
     result, out = all_rows
     assert result.metrics["n_valid"] == 0 and "jaccard_all" not in result.metrics
-    assert result.metrics["n_train_windows"] >= len(data[0])                # every row trained
+    assert result.metrics["n_train_windows"] >= len(qa_split[0])                # every row trained
     for run in (out, out / "step4"):
         assert (run / "model" / "config.json").is_file() and not (run / "oof.csv").exists()
         assert not (run / "oof_logits.npz").exists() and without_oof(run)
     assert read_fold_result(out).oof.empty
     with pytest.raises(ValueError, match="fold -1 holds no row out, so eval_steps/metric_for_best have nothing"):
-        train_fold(data[0], cfg_for(tiny_dirs, tmp_path, fold=-1, n_folds=3, split="winner", eval_steps=2))
+        train_fold(qa_split[0], cfg_for(tiny_dirs, tmp_path, fold=-1, n_folds=3, split="winner", eval_steps=2))
 
 
-def test_the_fitted_blend_leaves_a_run_without_oof_out_and_averages_its_model_in(exported, all_rows, data,
+def test_the_fitted_blend_leaves_a_run_without_oof_out_and_averages_its_model_in(exported, all_rows, qa_split,
                                                                                   tmp_path, capsys):
     (_, scored, _), (_, unscored) = exported, all_rows
-    train = pd.concat(data).drop(columns="source")
+    train = pd.concat(qa_split).drop(columns="source")
     train.to_csv(tmp_path / "train.csv", index=False)
     dirs = [str(scored / "model"), str(unscored / "model")]
     settings = resolve_blend("oof", dirs, tmp_path / "train.csv", tmp_path / "work")
     assert settings.cv["without_oof"] == [str(unscored)] and "not in the fit" in capsys.readouterr().out
     assert settings.runs == {"tiny-bert": ["tiny-bert/fold0"]}
     assert use_blend(dirs, settings) == dirs                               # both models of the backbone are used
-    questions = data[1].head(4)
+    questions = qa_split[1].head(4)
     # with the blend: the two models averaged with equal weights, as without one (the winner's average)
     assert predict_answers(questions, dirs, blend=settings) == predict_answers(questions, dirs)
     with pytest.raises(FileNotFoundError, match="no out-of-fold logits"):      # a run that should have them

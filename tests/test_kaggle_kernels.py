@@ -4,7 +4,6 @@ one recipe per backbone), self-contained folders, a built submit kernel runs off
 and the real kaggle CLI pushes to a loopback fake of the Kaggle API."""
 import json
 import shutil
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import nbformat
@@ -19,7 +18,7 @@ from src.kaggle import cli
 from src.kaggle import cli as kk
 from src.kaggle import metadata as km
 from src.kaggle import plan as kp
-from tests.fake_http import guard_child_processes, send_json, send_not_found, serve_kaggle_api
+from tests.fake_http import KaggleAPIHandler, guard_child_processes, saved, serve_kaggle_api
 
 USER = "tester"
 TRAIN_SLUG = "chaii-recipes-03-muril-large-fold0"
@@ -395,32 +394,19 @@ def test_network_guard_blocks_outside_connections(sitecustomize):
 
 
 # ---------------------------------------------------------------- push against a loopback fake Kaggle API
-class FakeKaggle(BaseHTTPRequestHandler):
+class FakeKaggle(KaggleAPIHandler):
     """The three Kaggle API calls the CLI makes here; records every request."""
-    received: list = []
     refuse: str = "rembert"  # SaveKernel answers an API error for slugs containing this
 
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-        method = self.path.rsplit("/", 1)[-1]
-        self.received.append({"path": self.path, "method": method, "auth": self.headers.get("Authorization"),
-                              "body": body})
+    def answer(self, method, body):
         if method == "IntrospectToken":
-            reply = {"active": body.get("token") == "tok-123", "username": USER}
-        elif method == "SaveKernel":
-            slug = body["slug"].split("/")[-1]
-            reply = ({"error": f"Dataset not found: nbroad/{self.refuse}"} if self.refuse in slug else
-                     {"ref": f"/code/{body['slug']}", "url": f"http://127.0.0.1/code/{body['slug']}",
-                      "versionNumber": 1})
-        elif method == "GetKernelSessionStatus":
-            reply = {"status": "ERROR" if self.refuse in body["kernelSlug"] else "COMPLETE"}
-        else:
-            send_not_found(self)
-            return
-        send_json(self, reply)
-
-    def log_message(self, *args):
-        pass
+            return {"active": body.get("token") == "tok-123", "username": USER}
+        if method == "SaveKernel":
+            return ({"error": f"Dataset not found: nbroad/{self.refuse}"} if self.refuse in body["slug"].split("/")[-1]
+                    else saved(body["slug"]))
+        if method == "GetKernelSessionStatus":
+            return {"status": "ERROR" if self.refuse in body["kernelSlug"] else "COMPLETE"}
+        return None
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import json
 import shutil
 import socket
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from src.kaggle.build import build
 from src.kaggle.chain import order
 from src.kaggle.sources import SOURCES_CONFIG
 from src.kaggle.wheels import WHEELS_SLUG
-from tests.fake_http import guard_child_processes, send_json, send_not_found, serve_kaggle_api
+from tests.fake_http import KaggleAPIHandler, guard_child_processes, saved, serve_kaggle_api
 
 USER = "tester"
 TRAIN = ["chaii-recipes-03-muril-large-fold0", "chaii-recipes-03-muril-large-fold1"]
@@ -168,32 +167,21 @@ def test_the_weekly_gpu_quota_leaves_the_rest_for_a_rerun_a_week_later(chain_dir
 
 
 # ---------------------------------------------------------------- the real kaggle CLI against a fake API
-class FakeKaggleAPI(BaseHTTPRequestHandler):
+class FakeKaggleAPI(KaggleAPIHandler):
     """The Kaggle API calls the CLI makes for push and status; a kernel runs for one poll, then completes."""
-    received: list = []
     polls: dict = {}
 
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-        method = self.path.rsplit("/", 1)[-1]
-        self.received.append({"method": method, "body": body})
+    def answer(self, method, body):
         if method == "IntrospectToken":
-            reply = {"active": True, "username": USER}
-        elif method == "SaveKernel":
+            return {"active": True, "username": USER}
+        if method == "SaveKernel":
             self.polls[body["slug"].split("/")[-1]] = 0
-            reply = {"ref": f"/code/{body['slug']}", "url": f"http://127.0.0.1/code/{body['slug']}",
-                     "versionNumber": 1}
-        elif method == "GetKernelSessionStatus":
+            return saved(body["slug"])
+        if method == "GetKernelSessionStatus":
             slug = body["kernelSlug"]
             self.polls[slug] = self.polls.get(slug, 0) + 1
-            reply = {"status": "RUNNING" if self.polls[slug] == 1 else "COMPLETE"}
-        else:
-            send_not_found(self)
-            return
-        send_json(self, reply)
-
-    def log_message(self, *args):
-        pass
+            return {"status": "RUNNING" if self.polls[slug] == 1 else "COMPLETE"}
+        return None
 
 
 @pytest.fixture

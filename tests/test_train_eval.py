@@ -12,20 +12,15 @@ from src.train import explog
 from src.train.fold import TrainConfig, train_fold
 
 
-@pytest.fixture(scope="module")
-def data():
-    return make_synthetic_qa(48, seed=0), make_synthetic_qa(12, seed=1)
-
-
 def cfg_for(tiny_dirs, tmp_path, **kw):
     base = dict(backbone="tiny-bert", model_path=str(tiny_dirs["tiny-bert"]), output_dir=str(tmp_path), epochs=2,
                 batch_size=8, max_length=128, doc_stride=48, save_steps=10_000, logging_steps=2)
     return TrainConfig(**{**base, **kw})
 
 
-def test_evaluation_every_n_steps_is_logged_with_the_loss_and_the_best_checkpoint_is_kept(data, tiny_dirs, tmp_path,
+def test_evaluation_every_n_steps_is_logged_with_the_loss_and_the_best_checkpoint_is_kept(qa_split, tiny_dirs, tmp_path,
                                                                                              experiment_log):
-    train, valid = data
+    train, valid = qa_split
     valid = valid.assign(answers=[[a, "extra gold"] for a in valid["answer_text"]])
     r = train_fold(train, cfg_for(tiny_dirs, tmp_path, eval_steps=4, metric_for_best="nonzero_all"),
                    valid_df=valid)
@@ -77,8 +72,8 @@ def test_metric_for_best_needs_evaluation(tiny_dirs, tmp_path):
         training_arguments(cfg_for(tiny_dirs, tmp_path, metric_for_best="jaccard_all").resolved())
 
 
-def test_bf16_trains_a_few_steps_on_cpu_or_says_why_not(data, tiny_dirs, tmp_path, capsys):
-    train, valid = data
+def test_bf16_trains_a_few_steps_on_cpu_or_says_why_not(qa_split, tiny_dirs, tmp_path, capsys):
+    train, valid = qa_split
     ok, why = bf16_support()
     r = train_fold(train, cfg_for(tiny_dirs, tmp_path, bf16=True, epochs=1, experiment_log=""), valid_df=valid)
     assert r.metrics["bf16"] is ok
@@ -154,7 +149,7 @@ def test_a_kernel_in_a_simulated_kaggle_tree_logs_inside_it(tmp_path, monkeypatc
     assert explog.default_log() == sim / "kaggle" / "working" / "experiments.jsonl"
 
 
-def test_group_by_length_batches_windows_of_similar_length_and_refuses_a_designed_order(data, tiny_dirs, tmp_path):
+def test_group_by_length_batches_windows_of_similar_length_and_refuses_a_designed_order(qa_split, tiny_dirs, tmp_path):
     from transformers import AutoTokenizer, DataCollatorWithPadding, TrainerCallback
 
     from src.train.augment import MODEL_KEYS
@@ -179,7 +174,7 @@ def test_group_by_length_batches_windows_of_similar_length_and_refuses_a_designe
             keys = (*MODEL_KEYS, "start_positions", "end_positions")
             return pad([{k: f[k] for k in keys if k in f} for f in features])
         train_fold(train, cfg_for(tiny_dirs, tmp_path / str(grouped), epochs=1, group_by_length=grouped,
-                                  experiment_log=""), valid_df=data[1], data_collator=collate,
+                                  experiment_log=""), valid_df=qa_split[1], data_collator=collate,
                    callbacks=[StopAfter24()])
         spreads[grouped] = sum(hi - lo for lo, hi in seen), max(hi for _, hi in seen) - min(lo for lo, _ in seen)
     # grouped, the batches are consecutive slices of megabatches sorted by length (HF: min(50, n / 4) batches
@@ -188,7 +183,7 @@ def test_group_by_length_batches_windows_of_similar_length_and_refuses_a_designe
     assert total <= 3 * whole and spreads[False][0] > 3 * total, spreads
     with pytest.raises(ValueError, match="designed order"):
         train_fold(train, cfg_for(tiny_dirs, tmp_path / "seq", group_by_length=True, experiment_log=""),
-                   valid_df=data[1], sequential=True)
+                   valid_df=qa_split[1], sequential=True)
 
 
 def test_a_bf16_refusal_names_what_the_run_trains_in(monkeypatch, capsys):
