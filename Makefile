@@ -176,7 +176,7 @@ base-qa: e5-small
 # Another configuration (ABLATE_ARGS with --size/--train/--base) gets its own ids; give it its own TABLE and PLOT
 # (empty: not written) so that the grid's table stays; `make ablate-target` is the one that reaches 0.45.
 VARIANTS ?= plain,all,all-but-soft,recipe,negsamp,resize,crop,cutout,soft
-SEEDS ?=
+SEEDS ?=                  # e.g. SEEDS=1,2 or SEEDS="1 2" (empty: plain 0,1,2, the others 0, then follow-ups)
 ABLATE_ARGS ?=
 TABLE ?= docs/ablation_table.md
 PLOT ?= docs/ablation.png

@@ -164,6 +164,13 @@ def test_seeds_option_runs_every_variant_with_them_and_the_table_keeps_all_seeds
     assert lines[3].startswith("| cutout | 2 |")                    # the row of another config is left out
 
 
+def test_seeds_take_commas_or_spaces_and_a_bad_one_is_named():
+    assert ablate.parse_seeds("1,2") == ablate.parse_seeds("1 2") == ablate.parse_seeds(" 1, 2 ") == (1, 2)
+    assert ablate.parse_seeds("") is None
+    with pytest.raises(SystemExit, match=r"--seeds .*'x' is not one"):
+        ablate.parse_seeds("1,x")
+
+
 def test_make_ablate_reads_and_writes_the_committed_log(monkeypatch):
     seen = []
     monkeypatch.setattr(ablate, "report", lambda log, table, png: seen.append(log) or "")

@@ -508,6 +508,16 @@ def add_config_args(ap) -> None:
                          "e.g. --base group_by_length=true --base max_windows=0 --base squad_shape=article")
 
 
+def parse_seeds(text: str) -> tuple[int, ...] | None:
+    """`--seeds` as Make passes it: "0,1,2" or "0 1 2" (SEEDS="1 2" is the natural shell spelling); None if empty."""
+    parts = text.replace(",", " ").split()
+    bad = [x for x in parts if not x.isdigit()]
+    if bad:
+        raise SystemExit(f"--seeds (SEEDS) wants whole numbers separated by commas or spaces, e.g. 0,1,2; "
+                         f"got {text!r} ({bad[0]!r} is not one)")
+    return tuple(int(x) for x in parts) or None
+
+
 def apply_config_args(g, a) -> None:
     """Set the grid `g`'s configuration from `add_config_args`' flags in `a`."""
     g.BASE.update(parse_base_overrides(a.base))
@@ -557,7 +567,7 @@ def main(argv: list[str] | None = None) -> None:
         unknown = set(variants) - set(g.VARIANTS)
         if unknown:
             raise SystemExit(f"unknown variant(s) {sorted(unknown)}; known: {g.VARIANTS}")
-        seeds = tuple(int(x) for x in a.seeds.split(",") if x.strip()) or None
+        seeds = parse_seeds(a.seeds)
         run_grid(variants, a.log, out_root, a.data_dir, seeds, any_machine=a.any_machine, **kw)
     print(report(a.log, a.table, a.plot, **kw))
 
