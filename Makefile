@@ -202,7 +202,7 @@ ablate-long: .venv/.installed
 
 # The winner's own recipe against plain (research/experiments/ablate_winner.py, on the whole-article grid's base and
 # data): plain and winner 3 seeds each first, then one leave-one-out row at a time; a winner run trains ~6,070
-# windows (~34 min at machine A's rate), winner-no-negsamp ~15,800 (~1.5 h). Like `make ablate-long` it runs only
+# windows (~26 min on machine A's kind), winner-no-negsamp ~15,800 (~65 min). Like `make ablate-long` it runs only
 # what the committed log lacks, then prints the table; WINNER_ARGS takes --size/--train/--base (new run ids).
 WINNER_VARIANTS ?= plain,winner,plain-eqc,winner-no-tail,winner-thin-tail,winner-119,winner-raw,winner-no-negsamp
 WINNER_ARGS ?=
