@@ -12,7 +12,7 @@ import pytest
 
 from src.common.paths import REPO_ROOT
 from src.infer.devices import process_count, shares
-from src.train.fold import split_batch
+from src.train.partition import split_batch
 
 WORKER = REPO_ROOT / "tests" / "launch_worker.py"
 LOSS_RTOL = 1e-4   # per logged step; the same windows and weights differ only in the order of float sums

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 from sklearn import model_selection
 
-from src.train.fold import TrainConfig, make_folds, split_rows
+from src.train.fold import TrainConfig
+from src.train.partition import make_folds, split_rows
 
 
 def his_create_folds(data: pd.DataFrame, num_splits: int) -> pd.DataFrame:

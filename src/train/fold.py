@@ -7,13 +7,11 @@ What the run leaves in its folder, and reading it back (checkpoints, `read_fold_
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold
 
 from src.common.io import write_json
 from src.data import presplit
@@ -29,6 +27,7 @@ from src.train.fold_outputs import (
     last_complete_checkpoint,
     save_run,
 )
+from src.train.partition import split_batch, split_rows, world_size
 from src.train.trainer import eval_features, predict_features, trainer_class
 
 
@@ -115,45 +114,6 @@ def fold_name(fold: int) -> str:
     return f"fold{fold}" if fold >= 0 else "all"
 
 
-# His split (kldarek/chaii XLMR_pretraining68 cell 5, the same in every notebook): create_folds(chaii, 3) with
-# StratifiedKFold(n_splits, shuffle=True, random_state=2021) over the language column.
-WINNER_SPLIT_SEED = 2021
-SPLITS = ("grouped", "winner")
-
-
-def make_folds(df: pd.DataFrame, n_folds: int = 5, seed: int = 42, split: str = "grouped") -> pd.Series:
-    """Fold number per row.
-
-    "grouped" (the project's CV): stratified by language, grouped by context so no article is on both sides.
-    "winner": his split, stratified by language over the rows in their order, `seed` unused (his random_state is
-    2021). It is not grouped: chaii asks several questions of one article, so an article's questions fall on both
-    sides and the held-out score of a model that read the article in training is optimistic (its CV leaks). The
-    project's own CV keeps "grouped"; "winner" is for reproducing his models.
-    """
-    if split not in SPLITS:
-        raise ValueError(f"split {split!r}: expected one of {SPLITS}")
-    folds = pd.Series(-1, index=df.index, dtype=int)
-    if split == "winner":
-        from sklearn.model_selection import StratifiedKFold
-
-        splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=WINNER_SPLIT_SEED)
-        parts = splitter.split(df, df["language"])
-    else:
-        splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-        parts = splitter.split(df, df["language"], groups=df["context"])
-    for k, (_, valid) in enumerate(parts):
-        folds.iloc[valid] = k
-    return folds
-
-
-def split_rows(df: pd.DataFrame, cfg: TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(training rows, held-out rows) of fold `cfg.fold` of `cfg.split`; fold -1: every row trains, none is held."""
-    if not -1 <= cfg.fold < cfg.n_folds:
-        raise ValueError(f"fold {cfg.fold}: expected 0..{cfg.n_folds - 1}, or -1 for no held-out rows")
-    folds = make_folds(df, cfg.n_folds, cfg.seed, cfg.split)
-    return df[folds != cfg.fold], df[folds == cfg.fold]
-
-
 def features_dataset(df: pd.DataFrame, tokenizer, max_length: int, doc_stride: int):
     """Training windows as a `datasets.Dataset` (columns the model does not take are dropped by Trainer)."""
     from datasets import Dataset
@@ -161,31 +121,6 @@ def features_dataset(df: pd.DataFrame, tokenizer, max_length: int, doc_stride: i
     feats = prepare_train_features(frame_to_batch(df[["id", "question", "context", "answer_text", "answer_start"]]),
                                    tokenizer, max_length, doc_stride)
     return Dataset.from_dict(feats)
-
-
-def split_batch(batch_size: int, grad_accum: int, n_processes: int) -> tuple[int, int]:
-    """(per-device batch, accumulation steps) that keep one GPU's global batch `batch_size` x `grad_accum` over
-    `n_processes` processes: the batch divided when it divides, else the accumulation, else the largest per-device
-    batch up to `batch_size` that does. The same windows then make each optimizer step, and the number of steps
-    (the learning-rate schedule) is one GPU's."""
-    if n_processes <= 1:
-        return batch_size, grad_accum
-    if batch_size % n_processes == 0:
-        return batch_size // n_processes, grad_accum
-    if grad_accum % n_processes == 0:
-        return batch_size, grad_accum // n_processes
-    total = batch_size * grad_accum
-    if total % n_processes:
-        raise ValueError(f"the global batch batch_size x grad_accum = {batch_size} x {grad_accum} = {total} does not "
-                         f"split over {n_processes} processes: make it a multiple of {n_processes}")
-    share = total // n_processes
-    per_device = max(b for b in range(1, batch_size + 1) if share % b == 0)
-    return per_device, share // per_device
-
-
-def world_size() -> int:
-    """Processes of this training (torchrun and accelerate's launchers set WORLD_SIZE; 1 otherwise)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def training_arguments(cfg: TrainConfig, n_windows: int | None = None, **overrides):

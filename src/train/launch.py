@@ -6,7 +6,7 @@ the learning-rate schedule changes) and every step copies the weights to the sec
 gets its own process instead, started from inside the notebook by accelerate's `notebook_launcher`, made for exactly
 this (it forks the notebook's process, so nothing may have used CUDA before it). Outside a notebook the equivalent
 is `torchrun --nproc_per_node N script.py`: the Trainer reads the same environment (RANK, WORLD_SIZE) under both,
-and `fold.training_arguments` keeps one GPU's global batch either way (`fold.split_batch`).
+and `fold.training_arguments` keeps one GPU's global batch either way (`partition.split_batch`).
 
 What stays as on one GPU: batch_size x grad_accum windows per optimizer step and so the schedule; a recipe's order
 (its sequential sampler's batches are dealt out to the processes in turn); fp16 on GPUs without bf16 (T4, P100).
@@ -23,8 +23,9 @@ from pathlib import Path
 import pandas as pd
 
 from src.infer.devices import gpu_count, process_count
-from src.train.fold import TrainConfig, split_batch, train_fold
+from src.train.fold import TrainConfig, train_fold
 from src.train.fold_outputs import FoldResult, last_complete_checkpoint, read_fold_result
+from src.train.partition import split_batch
 
 
 def train_here(train_df: pd.DataFrame, cfg: TrainConfig, recipe=None, data_dir: str | os.PathLike = "",

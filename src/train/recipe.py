@@ -236,7 +236,7 @@ def fold_dataset(train_df: pd.DataFrame, cfg, recipe: Recipe, data_dir: str | os
                  epochs: int = 1):
     """(training windows, training rows, held-out rows) for fold `cfg.fold`: chaii sources use the training folds
     of `train_df` only (the held-out fold never leaks into a stage), other sources are read from `data_dir`."""
-    from src.train.fold import split_rows
+    from src.train.partition import split_rows
 
     train, valid = split_rows(train_df, cfg)     # the run's split (cfg.split); fold -1 holds no row out
     frames = {}
