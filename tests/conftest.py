@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from src.common.paths import REPO_ROOT
-from src.train.backbones import ensure_tiny
+from src.train.stand_ins import ensure_tiny
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # session-wide too: fixtures of wider scope (and the subprocesses they start) run before the per-test one below

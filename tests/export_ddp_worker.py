@@ -12,9 +12,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from src.data.synthetic import make_synthetic_qa  # noqa: E402
-from src.train.backbones import ensure_tiny  # noqa: E402
 from src.train.fold import TrainConfig  # noqa: E402
 from src.train.launch import launch_fold  # noqa: E402
+from src.train.stand_ins import ensure_tiny  # noqa: E402
 from tests.recipe_order_worker import MODELS  # noqa: E402
 
 if __name__ == "__main__":

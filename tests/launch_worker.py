@@ -23,9 +23,9 @@ from transformers import AutoTokenizer, TrainerCallback  # noqa: E402
 
 from src.data.synthetic import make_synthetic_qa  # noqa: E402
 from src.train.augment import QACollator  # noqa: E402
-from src.train.backbones import ensure_tiny  # noqa: E402
 from src.train.fold import TrainConfig, train_fold  # noqa: E402
 from src.train.launch import launch  # noqa: E402
+from src.train.stand_ins import ensure_tiny  # noqa: E402
 from tests.recipe_order_worker import MODELS, Recorder, recipe_dataset  # noqa: E402
 
 GLOBAL_BATCH = 16

@@ -16,9 +16,9 @@ from transformers import AutoModelForQuestionAnswering, AutoTokenizer, TrainerCa
 
 from src.data.synthetic import make_synthetic_qa  # noqa: E402
 from src.train.augment import QACollator  # noqa: E402
-from src.train.backbones import ensure_tiny  # noqa: E402
 from src.train.fold import TrainConfig, training_arguments  # noqa: E402
 from src.train.recipe import Augment, Recipe, Source, Stage  # noqa: E402
+from src.train.stand_ins import ensure_tiny  # noqa: E402
 from src.train.trainer import trainer_class  # noqa: E402
 from src.train.windows import build_dataset  # noqa: E402
 

@@ -118,7 +118,7 @@ def test_window_counts_come_from_tokenizing_only(tokenizer, monkeypatch, tmp_pat
     monkeypatch.setattr(W, "LENGTH", 64)
     monkeypatch.setattr(W, "STRIDE", 32)
     monkeypatch.setattr(W, "load_data", lambda d: (tiny_pools(), {}))
-    monkeypatch.setattr("src.train.backbones.ensure_e5_small", lambda: tokenizer.name_or_path)
+    monkeypatch.setattr("src.train.stand_ins.ensure_e5_small", lambda: tokenizer.name_or_path)
     monkeypatch.setattr(W.ablate, "fine_tune", lambda *a, **k: pytest.fail("counting must not train"))
     counts = W.window_counts(tmp_path, variants=["plain", "winner", "winner-no-tail"]).set_index("variant")
     assert counts.loc["winner", "windows"] > counts.loc["winner-no-tail", "windows"]

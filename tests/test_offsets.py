@@ -45,7 +45,7 @@ def xlmr_tokenizer(request, tiny_dirs):
     if not (path / "tokenizer.json").exists():
         if not SHARED_DIR.exists():
             pytest.skip(f"e5-small is not built in {path} and the shared folder {SHARED_DIR} that builds it is missing")
-        from src.train.backbones import ensure_e5_small
+        from src.train.stand_ins import ensure_e5_small
         path = ensure_e5_small(path)
     return AutoTokenizer.from_pretrained(path)
 

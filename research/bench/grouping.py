@@ -83,7 +83,7 @@ def bench_windows(model_dir: str, n: int = WINDOWS, seed: int = 0, windows: str 
 def main(argv: list[str] | None = None) -> None:
     from src.common.paths import CACHE_DIR
     from src.infer.precision import bf16_support
-    from src.train.backbones import ensure_e5_small
+    from src.train.stand_ins import ensure_e5_small
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=20)

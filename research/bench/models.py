@@ -14,7 +14,7 @@ from pathlib import Path
 
 from research.bench.questions import HELD_OUT, TRAIN_ARTICLES, xquad_frame
 from src.common.paths import CACHE_DIR, REPO_ROOT
-from src.train.backbones import ensure_e5_small
+from src.train.stand_ins import ensure_e5_small
 
 E5_BASE = CACHE_DIR / "e5-small"
 E5_QA = CACHE_DIR / "e5-small-qa-1ep"
@@ -28,8 +28,8 @@ def tiny_qa_model(out: Path = TINY_QA) -> Path:
     if (out / "model" / "config.json").exists():
         return out / "model"
     from src.data.synthetic import make_synthetic_qa
-    from src.train.backbones import ensure_tiny
     from src.train.fold import TrainConfig, train_fold
+    from src.train.stand_ins import ensure_tiny
 
     base = ensure_tiny(REPO_ROOT / ".cache" / "backbones", names=("tiny-bert",))["tiny-bert"]
     cfg = TrainConfig(backbone="tiny-bert", model_path=str(base), output_dir=str(out), epochs=5, max_length=128,

@@ -204,7 +204,7 @@ def start_model(config: dict) -> Path:
     """The model a run fine-tunes: the QA base, or the raw pretrained e5-small (`config["start"]`)."""
     if config.get("start", "base") == "base":
         return ablate.base_model(config.get("base_config"))
-    from src.train.backbones import ensure_e5_small
+    from src.train.stand_ins import ensure_e5_small
     return ensure_e5_small()
 
 
@@ -235,7 +235,7 @@ def window_counts(data_dir: str | os.PathLike = SHARED_DIR / "data", seed: int =
     a few more or fewer), per stage and in all, and the minutes that is at 3.0 windows/s. Tokenizing only."""
     from transformers import AutoTokenizer
 
-    from src.train.backbones import ensure_e5_small
+    from src.train.stand_ins import ensure_e5_small
     from src.train.windows import build_dataset
 
     pools, _ = load_data(data_dir)

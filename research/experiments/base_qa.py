@@ -190,9 +190,9 @@ def build(cfg: BaseQAConfig | None = None, out_dir: str | Path | None = None,
     config, the data sizes and the zero-shot metrics per evaluation set."""
     from transformers import AutoTokenizer
 
-    from src.train.backbones import ensure_e5_small
     from src.train.fold import TrainConfig, train_fold
     from src.train.fold_outputs import last_complete_checkpoint
+    from src.train.stand_ins import ensure_e5_small
 
     cfg = BaseQAConfig() if cfg is None else cfg   # a fresh default: the config is a mutable dataclass
     out = Path(out_dir) if out_dir is not None else base_dir(cfg)

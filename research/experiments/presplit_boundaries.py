@@ -104,7 +104,7 @@ def markdown(table: pd.DataFrame) -> str:
 def load_tokenizers() -> dict[str, object]:
     from transformers import AutoTokenizer
 
-    from src.train.backbones import ensure_tiny
+    from src.train.stand_ins import ensure_tiny
     out = {}
     e5 = CACHE_DIR / "e5-small"
     if (e5 / "tokenizer_config.json").is_file() or (e5 / "tokenizer.json").is_file():

@@ -41,8 +41,9 @@ from src.data.load import load_chaii_csv
 from src.kaggle.build import build
 from src.kaggle.plan import WHEELS_SLUG, WINNER_COUNTS, parse_extras, training_slug
 from src.notebooks.report import report_run_folder
-from src.train.backbones import ensure_tiny, get_backbone
+from src.train.backbones import get_backbone
 from src.train.partition import make_folds
+from src.train.stand_ins import ensure_tiny
 
 E2E_USER = "e2e-user"
 # CI-sized training on the tiny stand-ins: one pass over the recipe's windows at the stand-ins' own learning rate,

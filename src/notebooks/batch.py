@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         ap.error(str(e))
     if args.tiny:
-        from src.train.backbones import ensure_tiny
+        from src.train.stand_ins import ensure_tiny
         ensure_tiny(args.models_dir, sorted({STANDS_IN_FOR.get(b, b) for b in backbones}))
     if args.tiny or args.fail_run:
         os.environ["HF_HUB_OFFLINE"] = "1"  # the kernels papermill starts inherit it: nothing reaches for the hub

@@ -72,7 +72,7 @@ def run_demo(run_dir: str | os.PathLike, models_dir: str | os.PathLike, data_dir
     """Notebooks 01 -> 05 on the shipped sample (03 once per backbone); returns the path of submission.csv.
 
     Executed copies: `<run_dir>/<name>.ipynb`, and for 03 `<run_dir>/<backbone>/fold0/03_recipe_training.ipynb`."""
-    from src.train.backbones import ensure_tiny
+    from src.train.stand_ins import ensure_tiny
 
     # absolute: papermill runs each notebook from notebooks/, where a relative path would point elsewhere
     run_dir, models_dir = Path(run_dir).resolve(), Path(models_dir).resolve()
