@@ -8,6 +8,7 @@ import pytest
 
 from src.common.paths import REPO_ROOT
 from src.kaggle import cli as kk
+from src.kaggle import extras as kx
 from src.kaggle import plan as kp
 
 USER = "someone"
@@ -19,7 +20,7 @@ def view(plans):
 
 
 def test_with_infoxlm_is_the_folds_plan_with_infoxlms_five_folds_and_every_kernel_fits():
-    got = kp.add_extra_kernels(kp.plan_kernels(USER, THREE), kp.parse_extras(["infoxlm"]), USER)
+    got = kx.add_extra_kernels(kp.plan_kernels(USER, THREE), kx.parse_extras(["infoxlm"]), USER)
     assert view(got) == view(kp.plan_kernels(USER, {**THREE, "infoxlm-large": 5}))
     extra = [p for p in got if p.parameters.get("backbone") == "infoxlm-large"]
     assert [(p.parameters["fold"], p.parameters["n_folds"]) for p in extra] == [(k, 5) for k in range(5)]
@@ -39,16 +40,16 @@ def test_on_the_winners_plan_infoxlm_trains_the_folds_of_his_split_and_the_submi
     from src.kaggle.winner_kernels import plan_for
 
     base = plan_for("winner", USER)
-    got = kp.add_extra_kernels(base, kp.parse_extras(["infoxlm"]), USER)
+    got = kx.add_extra_kernels(base, kx.parse_extras(["infoxlm"]), USER)
     assert view(got[:-1][:len(base) - 1]) == view(base[:-1])
     extra = got[len(base) - 1:-1]
     assert [(p.parameters["fold"], p.parameters["n_folds"], p.parameters["split"]) for p in extra] == \
         [(k, 3, "winner") for k in range(3)]
-    assert kp.plan_split(base[:-1]) == ("winner", 3) and kp.plan_split(kp.plan_kernels(USER, THREE)[:-1]) is None
+    assert kx.plan_split(base[:-1]) == ("winner", 3) and kx.plan_split(kp.plan_kernels(USER, THREE)[:-1]) is None
     submit = got[-1]
     assert submit.parameters["blend"] == "" and len(submit.parameters["model_dirs"].split(",")) == 16
     assert not [p.slug for p in got if p.size.problems()]
-    own = kp.add_extra_kernels(base, {"infoxlm-large": 4}, USER)     # not his split's count: its own 4-fold split
+    own = kx.add_extra_kernels(base, {"infoxlm-large": 4}, USER)     # not his split's count: its own 4-fold split
     assert [p.parameters.get("split") for p in own[len(base) - 1:-1]] == [None] * 4
     assert "rerun limit" in "; ".join(own[-1].size.problems())
 
@@ -60,17 +61,17 @@ def test_extras_join_a_plan_of_any_shape_and_a_backbone_is_never_planned_twice(t
     short.write_text((REPO_ROOT / "configs" / "recipe_kaggle.yaml").read_text())
     recipes = {"muril-large@short": str(short)}
     base = kp.plan_kernels(USER, {"muril-large": 2, "muril-large@short": 2}, recipes=recipes)
-    got = kp.add_extra_kernels(base, {"infoxlm-large": 3}, USER, recipes=recipes)
+    got = kx.add_extra_kernels(base, {"infoxlm-large": 3}, USER, recipes=recipes)
     assert view(got[:4]) == view(base[:4]) and got[-1].submit and len(got) == 8
     assert [p.parameters["backbone"] for p in got[4:7]] == ["infoxlm-large"] * 3
     assert got[-1].needs == [p.slug for p in got[:7]]
-    assert [kp.model_backbone_dir(d) for d in got[-1].parameters["model_dirs"].split(",")] == \
+    assert [kx.model_backbone_dir(d) for d in got[-1].parameters["model_dirs"].split(",")] == \
         ["muril-large"] * 2 + ["muril-large@short"] * 2 + ["infoxlm-large"] * 3
     with pytest.raises(kp.PlanError, match="infoxlm-large is in the plan already"):
-        kp.add_extra_kernels(got, {"infoxlm-large": 2}, USER)
+        kx.add_extra_kernels(got, {"infoxlm-large": 2}, USER)
     with pytest.raises(kp.PlanError, match="is not its submit kernel"):
-        kp.add_extra_kernels(got[:-1], {"infoxlm-large": 2}, USER)
-    assert kp.add_extra_kernels(base, {}, USER) is base
+        kx.add_extra_kernels(got[:-1], {"infoxlm-large": 2}, USER)
+    assert kx.add_extra_kernels(base, {}, USER) is base
 
 
 @pytest.mark.parametrize("values, expected", [
@@ -80,7 +81,7 @@ def test_extras_join_a_plan_of_any_shape_and_a_backbone_is_never_planned_twice(t
     ([], {}),
 ])
 def test_parse_extras(values, expected):
-    assert kp.parse_extras(values) == expected
+    assert kx.parse_extras(values) == expected
 
 
 @pytest.mark.parametrize("value, message", [
@@ -90,7 +91,7 @@ def test_parse_extras(values, expected):
 ])
 def test_parse_extras_errors_name_the_option(value, message):
     with pytest.raises(kp.PlanError, match=message):
-        kp.parse_extras([value])
+        kx.parse_extras([value])
 
 
 def test_plan_command_lists_the_extra_kernels_and_their_hours(capsys):
@@ -136,7 +137,7 @@ def test_e2e_with_infoxlm_builds_four_families_and_mounts_tiny_xlmr_as_its_weigh
     from research.kaggle_sim.sim import place_weights
     from src.kaggle.build import build
 
-    added = {b: 2 for b in kp.parse_extras(["infoxlm"])}
+    added = {b: 2 for b in kx.parse_extras(["infoxlm"])}
     place_weights(tmp_path / "store", list(added), tiny_dirs["tiny-xlmr"].parent)
     assert (tmp_path / "store" / "infoxlm-large" / "config.json").read_text() == \
         (tiny_dirs["tiny-xlmr"] / "config.json").read_text()

@@ -39,7 +39,8 @@ from src.common.io import write_csv
 from src.common.paths import COMPETITION, REPO_ROOT
 from src.data.load import load_chaii_csv
 from src.kaggle.build import build
-from src.kaggle.plan import WHEELS_SLUG, WINNER_COUNTS, parse_extras, training_slug
+from src.kaggle.extras import parse_extras
+from src.kaggle.plan import WHEELS_SLUG, WINNER_COUNTS, training_slug
 from src.notebooks.report import report_run_folder
 from src.train.backbones import get_backbone
 from src.train.partition import make_folds

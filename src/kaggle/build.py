@@ -10,6 +10,7 @@ from pathlib import Path
 
 from src.common.io import write_json, write_text
 from src.common.paths import REPO_ROOT
+from src.kaggle.extras import add_extra_kernels
 from src.kaggle.metadata import (
     DEFAULT_MACHINE,
     ROOT_METADATA,
@@ -23,7 +24,6 @@ from src.kaggle.plan import (
     DATASETS_CONFIG,
     RECIPE,
     WHEELS_SLUG,
-    add_extra_kernels,
     recipe_file,
     refuse_unfit,
     size_table,
@@ -106,7 +106,7 @@ def build(out_dir: Path, user: str, counts: dict[str, int] | None = None, wheels
     kernels do not fit Kaggle's limits is refused with the numbers before anything is written; the sizing table is
     printed at the end. `limits=False` skips the sizing (tiny stand-ins in a simulation). `recipes` gives some
     backbones or families their own recipe (`plan_kernels`); each training kernel inlines the recipe it runs.
-    `extras` ({backbone: n}, `plan.parse_extras`: `--with infoxlm`) adds those families' kernels to the plan.
+    `extras` ({backbone: n}, `extras.parse_extras`: `--with infoxlm`) adds those families' kernels to the plan.
     With `sources_config` (`configs/kaggle_sources.yaml`) the kernels fetch their own inputs (`src.kaggle.chain`):
     the wheels and data kernels come first, no wheels folder is written here, and `kernels.json` says what each
     kernel needs.

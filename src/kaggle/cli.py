@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from src.kaggle.build import KERNELS_DIR, build
+from src.kaggle.extras import EXTRAS, add_extra_kernels, parse_extras
 from src.kaggle.metadata import (
     DEFAULT_MACHINE,
     MACHINE_SHAPES,
@@ -24,12 +25,9 @@ from src.kaggle.metadata import (
     template_slug,
 )
 from src.kaggle.plan import (
-    EXTRAS,
     WINNER_COUNTS,
     PlanError,
-    add_extra_kernels,
     parse_counts,
-    parse_extras,
     parse_recipes,
     refuse_unfit,
     size_table,

@@ -32,8 +32,9 @@ from pathlib import Path
 from src.kaggle.build import KERNELS_DIR, build
 from src.kaggle.chain import ChainKernel, chain_plans, order
 from src.kaggle.cli import NO_CREDENTIALS, credentials_source, kaggle_cli, kaggle_user, no_user, parse_status
+from src.kaggle.extras import add_extra_kernels, parse_extras
 from src.kaggle.metadata import DEFAULT_MACHINE, MACHINE_SHAPES, MetadataError, read_template
-from src.kaggle.plan import PlanError, add_extra_kernels, parse_counts, parse_extras, refuse_unfit
+from src.kaggle.plan import PlanError, parse_counts, refuse_unfit
 from src.kaggle.sizing import totals_line
 from src.kaggle.sizing_facts import WEEKLY_GPU_HOURS
 from src.kaggle.sources import SOURCES_CONFIG, SourcesError, load_catalogue
