@@ -15,8 +15,8 @@ import yaml
 from research.kaggle_sim.internet import serve_sources, squad_layout, xquad_hi
 from research.kaggle_sim.loopback import Loopback, tiny_wheel
 from src.data.synthetic import make_synthetic_qa
+from src.kaggle import arrival, fetch
 from src.kaggle import data_kernels as dk
-from src.kaggle import fetch
 from src.kaggle.sources import SOURCES_CONFIG, FileSpec, SourcesError, load_catalogue, recipe_routes
 from src.train.recipe import Recipe
 
@@ -146,7 +146,7 @@ def test_a_zip_member_and_gzip_json_lines_are_checked_whole(net, tmp_path):
     plain.write_text("\n".join(lines[:3]) + "\n" + lines[3][:20])
     with pytest.raises(fetch.SourceError, match=r"source 'nq' \(competition c, nq.jsonl\): nq.jsonl: its last record "
                                                 r"\(line 4\) is cut short"):
-        fetch.check_file(FileSpec("nq", "nq.jsonl", competition="c", kind="jsonl"), plain)
+        arrival.check_file(FileSpec("nq", "nq.jsonl", competition="c", kind="jsonl"), plain)
 
 
 def test_the_backbone_comes_from_the_hub_at_its_registry_revision(net, tmp_path, tiny_dirs, monkeypatch):

@@ -20,8 +20,8 @@ from pathlib import Path
 from research.kaggle_sim.loopback import Loopback
 from research.kaggle_sim.sim import squad_layout
 from src.common.io import write_text
+from src.data.checks import sha256_of
 from src.data.synthetic import make_synthetic_qa, nq_sample_records
-from src.kaggle.fetch import sha256_of
 from src.kaggle.sources import SOURCES_CONFIG
 
 
@@ -116,8 +116,8 @@ def serve_sources(loopback: Loopback, store: Path, out_config: Path, names: list
     {name: body} serves another body than the catalogue describes (a truncated or re-laid-out source)."""
     import yaml
 
+    from src.kaggle.arrival import check_file
     from src.kaggle.data_kernels import DATA_KERNELS
-    from src.kaggle.fetch import check_file
     from src.kaggle.sources import FileSpec
 
     doc = yaml.safe_load(Path(config).read_text(encoding="utf-8"))

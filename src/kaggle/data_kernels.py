@@ -111,7 +111,8 @@ def run_data_kernel(name: str, files: dict[str, dict], user: str, input_dir: str
                     work_dir: str | Path = ".", scratch: str | Path = SCRATCH) -> dict:
     """Fetch and check the kernel's inputs, run its job into `work_dir`, read every output back; returns a report
     (also written to `<work_dir>/data-kernel.json`)."""
-    from src.kaggle.fetch import SourceError, check_file, download, find_mount, loader_rows
+    from src.kaggle.arrival import SourceError, check_file, loader_rows
+    from src.kaggle.fetch import download, find_mount
 
     kernel = DATA_KERNELS[name]
     inputs, report = {}, {"kernel": kernel.slug, "inputs": {}, "outputs": {}}

@@ -1,5 +1,6 @@
 """Inside a kernel with internet: the backbone from the model hub and each recipe folder from where it is published,
-every file checked on arrival (size, checksum, the layout its loader expects, the record count).
+every file checked on arrival (size, checksum, the layout its loader expects, the record count:
+`src.kaggle.arrival`).
 
 A training kernel's first cells after `src/` call `prepare_training_inputs`: the backbone goes to `models_dir/<name>`
 (`huggingface_hub.snapshot_download` at the registry's revision; `HF_ENDPOINT` names another hub), each folder the
@@ -10,9 +11,6 @@ fetches every download from `<base>/<host>/<path>` instead (a local mirror; the 
 """
 from __future__ import annotations
 
-import gzip
-import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -21,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from src.common.io import atomic_path, write_json
+from src.kaggle.arrival import SourceError, check_file, where_from
 from src.kaggle.sources import FileSpec, data_kernel_slug
 
 MIRROR_ENV = "CHAII_DOWNLOAD_MIRROR"
@@ -30,14 +29,6 @@ CHUNK = 1 << 20
 HUB_TEXT_FILES = (".json", ".txt", ".model")
 
 
-class SourceError(RuntimeError):
-    """A source that did not arrive as it should; the message names it, where it came from and what is wrong."""
-
-
-def _where(spec: FileSpec) -> str:
-    return f"source {spec.name!r} ({spec.url or f'competition {spec.competition}, {spec.file}'})"
-
-
 def mirrored(url: str) -> str:
     """`url`, or its copy under $CHAII_DOWNLOAD_MIRROR (<mirror>/<host>/<path>)."""
     mirror = os.environ.get(MIRROR_ENV, "").rstrip("/")
@@ -45,111 +36,6 @@ def mirrored(url: str) -> str:
         return url
     parts = urlsplit(url)
     return f"{mirror}/{parts.netloc}{parts.path}" + (f"?{parts.query}" if parts.query else "")
-
-
-# ---------------------------------------------------------------- checks of one arrived file
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _open_text(path: Path):
-    return gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8")
-
-
-def count_jsonl(path: Path, fields: tuple[str, ...], where: str) -> int:
-    """Records of a JSON-lines file (gzip or plain): the first must have `fields`, the last must be whole JSON (a cut
-    file ends mid-record), and a gzip stream must end properly (a cut download does not)."""
-    n, last = 0, ""
-    try:
-        with _open_text(path) as f:
-            for line in f:
-                if not line.strip():
-                    continue
-                n += 1
-                if n == 1:
-                    first = json.loads(line)
-                    missing = [k for k in fields if not isinstance(first, dict) or k not in first]
-                    if missing:
-                        keys = sorted(first)[:12] if isinstance(first, dict) else type(first).__name__
-                        raise SourceError(f"{where}: not the expected layout: record 1 lacks {', '.join(missing)} "
-                                          f"(has {keys})")
-                last = line
-    except (EOFError, gzip.BadGzipFile, OSError) as e:
-        raise SourceError(f"{where}: {path.name} is cut short or not gzip ({e}) after {n:,} records") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise SourceError(f"{where}: {path.name}: record {n} is not JSON ({e})") from None
-    try:
-        json.loads(last) if last else None
-    except json.JSONDecodeError:
-        raise SourceError(f"{where}: {path.name}: its last record (line {n:,}) is cut short") from None
-    return n
-
-
-def loader_rows(kind: str, path: Path, language: str | None, where: str) -> tuple[int, int]:
-    """(rows, dropped records) as the recipe's loader reads the file; its layout errors name the source."""
-    from src.data.external import load_source
-    from src.data.load import DataError
-
-    try:
-        if kind == "nq":
-            from src.data.nq import load_nq_subset
-
-            df = load_nq_subset(path)
-        else:
-            df = load_source(kind, path, **({"language": language} if language else {}),
-                             **({"on_error": "drop"} if kind != "chaii" else {}))
-    except (DataError, ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
-        raise SourceError(f"{where}: not the layout the {kind} loader reads: {e}") from None
-    return len(df), int(df.attrs.get("n_dropped", 0))
-
-
-def check_file(spec: FileSpec, path: Path) -> dict:
-    """Check an arrived file against its spec; returns what was measured. Raises `SourceError` naming the source."""
-    where = _where(spec)
-    path = Path(path)
-    if not path.is_file():
-        raise SourceError(f"{where}: {path} is missing")
-    size = path.stat().st_size
-    if spec.bytes is not None and size != spec.bytes:
-        what = "cut short" if size < spec.bytes else "larger than published"
-        raise SourceError(f"{where}: {what}: {size:,} bytes, expected {spec.bytes:,}")
-    got = {"file": path.name, "bytes": size}
-    if spec.check:  # the source's own arrival check (src.data.checks): its published size, checksum, layout, count
-        from src.data.checks import SourceCheckError, check_source
-
-        try:
-            got.update({k: v for k, v in check_source(spec.check, path).items() if k not in ("path", "source")})
-        except (SourceCheckError, ValueError) as e:
-            raise SourceError(f"{where}: {e}") from None
-    if spec.sha256:
-        got["sha256"] = sha256_of(path)
-        if got["sha256"] != spec.sha256:
-            raise SourceError(f"{where}: sha256 {got['sha256']} differs from the published {spec.sha256}")
-    if spec.kind == "jsonl":
-        got["records"] = count_jsonl(path, spec.fields, where)
-    elif spec.kind == "csv":
-        import pandas as pd
-
-        try:
-            df = pd.read_csv(path, dtype=str, keep_default_na=False)
-        except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
-            raise SourceError(f"{where}: not CSV: {e}") from None
-        missing = [c for c in spec.fields if c not in df.columns]
-        if missing:
-            raise SourceError(f"{where}: not the expected layout: no column(s) {', '.join(missing)} "
-                              f"(has {', '.join(df.columns[:12])})")
-        got["records"] = len(df)
-    elif spec.kind:
-        rows, dropped = loader_rows(spec.kind, path, spec.language, where)
-        got.update(rows=rows, dropped=dropped, records=rows + dropped)
-    if spec.records is not None and got.get("records") != spec.records:
-        raise SourceError(f"{where}: {got.get('records'):,} records, expected {spec.records:,} (cut short, or "
-                          "another version of the file)")
-    return got
 
 
 # ---------------------------------------------------------------- downloads
@@ -166,7 +52,7 @@ def download(spec: FileSpec, folder: Path, timeout_s: float = 120.0) -> tuple[Pa
         except SourceError:
             dest.unlink()
     if not spec.url:
-        raise SourceError(f"{_where(spec)}: not a download (a competition file is attached, not fetched)")
+        raise SourceError(f"{where_from(spec)}: not a download (a competition file is attached, not fetched)")
     url = mirrored(spec.url)
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
@@ -175,7 +61,7 @@ def download(spec: FileSpec, folder: Path, timeout_s: float = 120.0) -> tuple[Pa
             with urllib.request.urlopen(url, timeout=timeout_s) as r, open(raw, "wb") as f:
                 shutil.copyfileobj(r, f, CHUNK)
         except OSError as e:  # URLError, HTTPError, timeouts and refused connections are OSErrors
-            raise SourceError(f"{_where(spec)}: download from {url} failed: {e}") from None
+            raise SourceError(f"{where_from(spec)}: download from {url} failed: {e}") from None
         got = raw
         if spec.member:
             got = Path(tmp) / spec.file
@@ -183,12 +69,12 @@ def download(spec: FileSpec, folder: Path, timeout_s: float = 120.0) -> tuple[Pa
                 with zipfile.ZipFile(raw) as z:
                     names = [n for n in z.namelist() if n == spec.member or n.endswith("/" + spec.member)]
                     if len(names) != 1:
-                        raise SourceError(f"{_where(spec)}: the zip holds {len(names)} member(s) ending in "
+                        raise SourceError(f"{where_from(spec)}: the zip holds {len(names)} member(s) ending in "
                                           f"{spec.member!r}, expected one ({len(z.namelist())} members)")
                     with z.open(names[0]) as src, open(got, "wb") as out:
                         shutil.copyfileobj(src, out, CHUNK)
             except (zipfile.BadZipFile, EOFError) as e:
-                raise SourceError(f"{_where(spec)}: not a whole zip file ({e}): cut short?") from None
+                raise SourceError(f"{where_from(spec)}: not a whole zip file ({e}): cut short?") from None
         measured = check_file(spec, got)
         with atomic_path(dest) as final:
             shutil.move(str(got), final)
