@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from src.common.paths import COMPETITION
-from src.kaggle import sizing
+from src.kaggle import sizing, sizing_table
 from src.kaggle.metadata import (
     DEFAULT_MACHINE,
     MACHINE_SHAPES,
@@ -252,9 +252,9 @@ def size_table(plans: list[KernelPlan]) -> str:
     """The sizing table: per kernel, or for the winner's plan per model of his with his public LB."""
     rows = [(m, p.size) for p in plans if p.size for m in p.models]
     if not rows:
-        return sizing.format_table([p.size for p in plans if p.size])
+        return sizing_table.format_table([p.size for p in plans if p.size])
     submit = next((p for p in plans if p.submit), None)
-    return sizing.format_models_table(
+    return sizing_table.format_models_table(
         rows, submit.size if submit else None, [p.size for p in plans if p.size and not p.models and not p.submit],
         len(submit.parameters["model_dirs"].split(",")) if submit else 0)
 

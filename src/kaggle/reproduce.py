@@ -35,8 +35,8 @@ from src.kaggle.cli import NO_CREDENTIALS, credentials_source, kaggle_cli, kaggl
 from src.kaggle.extras import add_extra_kernels, parse_extras
 from src.kaggle.metadata import DEFAULT_MACHINE, MACHINE_SHAPES, MetadataError, read_template
 from src.kaggle.plan import PlanError, parse_counts, refuse_unfit
-from src.kaggle.sizing import totals_line
 from src.kaggle.sizing_facts import WEEKLY_GPU_HOURS
+from src.kaggle.sizing_table import totals_line
 from src.kaggle.sources import SOURCES_CONFIG, SourcesError, load_catalogue
 from src.kaggle.winner_kernels import PLANS, plan_for
 from src.train.backbones import REGISTRY
