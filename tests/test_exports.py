@@ -32,9 +32,9 @@ def test_steps_are_parsed_and_scaled_to_the_runs_length():
 
 
 def test_an_exported_checkpoint_keeps_its_runs_fold_in_the_blend():
-    from src.blend.fit import _fold
+    from src.blend.oof import run_fold
 
-    assert [_fold(r) for r in ("rembert/fold2", "fold2/step1000", "kernel-fold9/rembert/fold1", "rembert/all",
+    assert [run_fold(r) for r in ("rembert/fold2", "fold2/step1000", "kernel-fold9/rembert/fold1", "rembert/all",
                                "x/fold1x")] == [2, 2, 1, -1, -1]
 
 

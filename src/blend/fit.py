@@ -6,13 +6,11 @@ it out) and runs on the same fold (seeds) are averaged. Across backbones, on the
 candidates are: each backbone alone, the character-level blend with equal weights, the word vote (k of n) and the
 character-level blend with weights tuned cross-fitted (tuned on the other folds' rows, scored on the held fold).
 `fit_blend` picks the scheme by that out-of-fold score (the winner's, the vote with 3 backbones, when nothing is
-tuned) and returns it as `BlendSettings` for blend.json.
+tuned) and returns it as `BlendSettings` for blend.json. Reading and merging the runs' logits: `src/blend/oof.py`.
 """
 from __future__ import annotations
 
-import json
 import os
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,9 +20,7 @@ import pandas as pd
 from src.blend.chars import (
     CharScores,
     blend_char_scores,
-    concat_char_scores,
     decode_char_spans,
-    group_char_scores,
     select_char_scores,
 )
 from src.blend.combine import (
@@ -32,104 +28,18 @@ from src.blend.combine import (
     default_scheme,
     group_spans,
     merge_windows,
-    run_name,
     vote_name,
     vote_spans,
 )
+from src.blend.oof import load_runs, merge_backbone, train_rows
 from src.blend.settings import BLEND_JSON, BlendSettings, load_blend_json  # noqa: F401  (load_blend_json: public here)
 from src.common.io import atomic_path, write_csv
 from src.infer.answer_rules import AnswerRules, answers_from_spans
 from src.infer.metric import jaccard, jaccard_by_language, mean_jaccard
 from src.infer.postprocess import NO_SPAN
-from src.infer.predict import WindowLogits
 
 OOF_BLEND, BLEND_TABLE, BLEND_PLOT = "oof_blend.csv", "blend_table.csv", "blend.png"
 EQUAL, TUNED = "char blend, equal weights", "char blend, tuned weights (cross-fitted)"
-
-
-def run_backbone(run_dir: str | Path) -> str:
-    """Backbone of a training run folder (metrics.json), else the folder above `fold<k>`."""
-    m = Path(run_dir) / "metrics.json"
-    if m.exists():
-        return json.loads(m.read_text())["config"]["backbone"]
-    return Path(run_dir).parent.name
-
-
-@dataclass
-class BackboneOof:
-    """One backbone's out-of-fold predictions, merged over its runs: row i is example ids[i], held out in fold[i]."""
-    name: str
-    runs: list[str]
-    ids: np.ndarray
-    fold: np.ndarray
-    spans: np.ndarray      # (n, 2) decoded per fold (token level when the fold's windows match)
-    scores: CharScores     # for blending across backbones
-
-    def at(self, ids) -> tuple[np.ndarray, CharScores]:
-        """Spans and character scores of the examples `ids`, in that order."""
-        pos = pd.Index(self.ids).get_indexer(ids)
-        return self.spans[pos], select_char_scores(self.scores, ids)
-
-
-def _rows(train: pd.DataFrame, ids) -> pd.DataFrame:
-    """The training rows of `ids`, in train.csv order."""
-    return train[train["id"].isin(set(ids))].reset_index(drop=True)
-
-
-def merge_backbone(train: pd.DataFrame, name: str, runs: dict[str, WindowLogits], cfg: BlendConfig) -> BackboneOof:
-    """Concatenate runs on different folds, average runs on the same fold (the same held-out rows)."""
-    by_rows: dict[frozenset, list[str]] = {}
-    for run, x in runs.items():
-        by_rows.setdefault(frozenset(x.example_id.tolist()), []).append(run)
-    seen: dict[str, str] = {}
-    ids, folds, spans, scores = [], [], [], []
-    for rows, members in by_rows.items():
-        for eid in rows:
-            if eid in seen:
-                raise ValueError(f"runs {seen[eid]} and {members[0]} of {name} both hold out row {eid!r} but not the "
-                                 "same rows (other n_folds or seed?); cannot merge their folds")
-            seen[eid] = members[0]
-        ex = _rows(train, rows)
-        group = merge_windows([runs[r] for r in members])
-        ids.append(ex["id"].to_numpy())
-        folds.append(np.full(len(ex), _fold(members[0])))
-        spans.append(group_spans(ex, group, cfg))
-        scores.append(group_char_scores(ids[-1], ex["context"].str.len().to_numpy(), group))
-    return BackboneOof(name, list(runs), np.concatenate(ids), np.concatenate(folds), np.concatenate(spans),
-                       concat_char_scores(scores))
-
-
-def _fold(run: str) -> int:
-    """The fold a run held out, from its name: "rembert/fold2", or "fold2/step1000" for a checkpoint exported from
-    that run (src/train/exports.py); -1 when no fold is named."""
-    found = re.findall(r"(?:^|/)fold(\d+)(?=/|$)", run)
-    return int(found[-1]) if found else -1
-
-
-def load_runs(train: pd.DataFrame, run_dirs: list[str]) -> dict[str, dict[str, WindowLogits]]:
-    """{backbone: {run name: out-of-fold logits}}; a missing file or a row not in train.csv is a clear error."""
-    known = set(train["id"])
-    seen: set[Path] = set()
-    out: dict[str, dict[str, WindowLogits]] = {}
-    for d in run_dirs:
-        path = Path(d) / "oof_logits.npz"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no out-of-fold logits; is {d} a finished training run (notebook 03)?")
-        x = WindowLogits.load(path)
-        unknown = [e for e in dict.fromkeys(x.example_id.tolist()) if e not in known]
-        if unknown:
-            raise ValueError(f"{path}: {len(unknown)} held-out ids are not in train.csv (e.g. {unknown[0]!r}); "
-                             "was the run trained on other data?")
-        if Path(d).resolve() in seen:
-            raise ValueError(f"run {d} given twice in run_dirs")
-        seen.add(Path(d).resolve())
-        name, parts = run_name(d), Path(d).parts
-        while any(name in runs for runs in out.values()) and name.count("/") + 1 < len(parts):
-            name = "/".join(parts[-name.count("/") - 2:])    # seeds in other work dirs: s2/<backbone>/fold0
-        out.setdefault(run_backbone(d), {})[name] = x
-    if not out:
-        raise ValueError("run_dirs is empty: give the training run folders (<work>/<backbone>/fold<k>)")
-    return out
 
 
 def tune_weights(examples: pd.DataFrame, scores: list[CharScores], gold: pd.Series, n_best_size: int = 20,
@@ -251,18 +161,18 @@ def fit_blend(train: pd.DataFrame, run_dirs: list[str], cfg: BlendConfig = Blend
     table = {}
     for logits in runs.values():
         for name, x in logits.items():
-            ex = _rows(train, x.example_id)
+            ex = train_rows(train, x.example_id)
             table[name] = _score(ex, group_spans(ex, merge_windows([x]), cfg), rules)
     merged = {b: merge_backbone(train, b, r, cfg) for b, r in runs.items()}
     for b, m in merged.items():
         if len(m.runs) > 1:
-            mex = _rows(train, m.ids)
+            mex = train_rows(train, m.ids)
             table[f"{b}, {len(m.runs)} runs merged"] = _score(mex, m.at(mex["id"])[0], rules)
     common = set.intersection(*(set(m.ids.tolist()) for m in merged.values()))
     if not common:
         raise ValueError(f"backbones {list(merged)} share no out-of-fold rows: train the same folds "
                          "(same n_folds and seed) for each")
-    ex = _rows(train, common)
+    ex = train_rows(train, common)
     ids = ex["id"].to_numpy()
     at = {b: m.at(ids) for b, m in merged.items()}
     alone = {b: _score(ex, at[b][0], rules)["jaccard_all"] for b in merged}
