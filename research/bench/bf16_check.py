@@ -95,12 +95,14 @@ def report(runs: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from research.experiments.ablate import parse_seeds  # the grids' --seeds: commas or spaces, a bad one named
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--windows", type=int, default=640)
     ap.add_argument("--seeds", default="0,1")
     a = ap.parse_args(argv)
     runs = json.loads(RESULTS.read_text(encoding="utf-8"))["runs"] if RESULTS.exists() else []
-    for seed in map(int, a.seeds.split(",")):
+    for seed in parse_seeds(a.seeds) or (0, 1):
         for bf16 in (False, True):
             name = f"{'bf16' if bf16 else 'fp32'}-s{seed}"
             if any(r["name"] == name and r["windows"] == a.windows for r in runs):
