@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from research.experiments import ablate, evalsets
+from research.experiments import ablate, evalsets, grid_flags
 from src.common.paths import REPO_ROOT
 from src.train import explog
 
@@ -165,10 +165,10 @@ def test_seeds_option_runs_every_variant_with_them_and_the_table_keeps_all_seeds
 
 
 def test_seeds_take_commas_or_spaces_and_a_bad_one_is_named():
-    assert ablate.parse_seeds("1,2") == ablate.parse_seeds("1 2") == ablate.parse_seeds(" 1, 2 ") == (1, 2)
-    assert ablate.parse_seeds("") is None
+    assert grid_flags.parse_seeds("1,2") == grid_flags.parse_seeds("1 2") == grid_flags.parse_seeds(" 1, 2 ") == (1, 2)
+    assert grid_flags.parse_seeds("") is None
     with pytest.raises(SystemExit, match=r"--seeds .*'x' is not one"):
-        ablate.parse_seeds("1,x")
+        grid_flags.parse_seeds("1,x")
 
 
 def test_make_ablate_reads_and_writes_the_committed_log(monkeypatch):
@@ -219,7 +219,7 @@ def test_another_base_gets_its_own_run_ids_and_the_default_keeps_the_logged_ones
     logged = {r["run_id"] for r in explog.read_log(explog.REPO_LOG)}
     default = ablate.run_config("plain", 0)
     assert ablate.run_id_of(default) in logged and "base_config" not in default
-    over = ablate.parse_base_overrides(["group_by_length=true", "max_windows=0"])
+    over = grid_flags.parse_base_overrides(["group_by_length=true", "max_windows=0"])
     assert over == {"group_by_length": True, "max_windows": 0}
     monkeypatch.setattr(ablate, "BASE", over)
     other = ablate.run_config("plain", 0)
@@ -229,7 +229,7 @@ def test_another_base_gets_its_own_run_ids_and_the_default_keeps_the_logged_ones
 
 def test_a_train_override_gets_its_own_run_ids_and_cannot_reorder_a_designed_recipe(monkeypatch):
     default = ablate.run_config("plain", 0)
-    over = ablate.parse_train_overrides(["group_by_length=true", "learning_rate=1e-4", "epochs=2"])
+    over = grid_flags.parse_train_overrides(["group_by_length=true", "learning_rate=1e-4", "epochs=2"], ablate.TRAIN)
     assert over == {"group_by_length": True, "learning_rate": 1e-4, "epochs": 2}
     monkeypatch.setattr(ablate, "TRAIN", dict(ablate.TRAIN, **over))
     other = ablate.run_config("plain", 0)
@@ -238,7 +238,7 @@ def test_a_train_override_gets_its_own_run_ids_and_cannot_reorder_a_designed_rec
         ablate.run_config("recipe", 0)
     for pair, message in [("seed=3", "KEY in"), ("epochs=1.5", "wants a int"), ("bf16=yes", "true or false")]:
         with pytest.raises(SystemExit, match=message):
-            ablate.parse_train_overrides([pair])
+            grid_flags.parse_train_overrides([pair], ablate.TRAIN)
 
 
 @pytest.mark.parametrize("pair, message", [("nope=1", "KEY in"), ("max_windows", "KEY=VALUE"),
@@ -246,7 +246,7 @@ def test_a_train_override_gets_its_own_run_ids_and_cannot_reorder_a_designed_rec
                                            ("max_windows=many", "wants a int")])
 def test_a_bad_base_override_names_the_field(pair, message):
     with pytest.raises(SystemExit, match=message):
-        ablate.parse_base_overrides([pair])
+        grid_flags.parse_base_overrides([pair])
 
 
 def test_a_reproduced_run_is_logged_as_a_repeat_and_the_table_keeps_the_original(tmp_path, monkeypatch):

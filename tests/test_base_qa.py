@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from research.experiments import ablate, base_qa, evalsets
 from research.experiments import ablate_long as L
+from research.experiments import base_qa, evalsets, grid_flags
 from src.common.paths import CACHE_DIR
 from src.data.synthetic import make_synthetic_qa
 from src.train import explog
@@ -202,12 +202,12 @@ def test_a_bad_squad_shape_is_a_clear_error_and_article_reaches_the_base_through
     with pytest.raises(ValueError, match=r"squad_shape must be one of \('paragraph', 'article'\), got 'page'"):
         base_qa.BaseQAConfig(squad_shape="page")
     with pytest.raises(SystemExit, match="--base: .*squad_shape must be one of"):
-        ablate.parse_base_overrides(["squad_shape=page"])
+        grid_flags.parse_base_overrides(["squad_shape=page"])
     with pytest.raises(ValueError, match="squad_shape must be one of"):
         base_qa.shaped({}, "pages")
     with pytest.raises(SystemExit):
         base_qa.main(["--squad-shape", "page"])
-    over = ablate.parse_base_overrides(["group_by_length=true", "max_windows=0", "squad_shape=article"])
+    over = grid_flags.parse_base_overrides(["group_by_length=true", "max_windows=0", "squad_shape=article"])
     assert over == {"group_by_length": True, "max_windows": 0, "squad_shape": "article"}
     # the long grid on that base: its own run ids, the base's config in the row
     monkeypatch.setattr(L, "BASE", dict(L.BASE, **over))

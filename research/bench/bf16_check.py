@@ -95,7 +95,7 @@ def report(runs: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from research.experiments.ablate import parse_seeds  # the grids' --seeds: commas or spaces, a bad one named
+    from research.experiments.grid_flags import parse_seeds  # the grids' --seeds: commas or spaces, a bad one named
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--windows", type=int, default=640)

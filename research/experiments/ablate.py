@@ -39,7 +39,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from research.experiments import ablation_table
+from research.experiments import ablation_table, grid_flags
 from src.common.paths import CACHE_DIR, SHARED_DIR
 from src.data import presplit
 from src.train import explog
@@ -452,83 +452,6 @@ def report(log: Path, table: Path | None, png: Path | None, grid=None) -> str:
     return text
 
 
-def parse_overrides(pairs: list[str], defaults: dict, flag: str) -> dict:
-    """`KEY=VALUE` pairs as config fields, each VALUE read as the type of its field's default in `defaults`."""
-    out = {}
-    for kv in pairs:
-        key, sep, value = kv.partition("=")
-        if key not in defaults or not sep:
-            raise SystemExit(f"{flag} wants KEY=VALUE with KEY in {sorted(defaults)}, got {kv!r}")
-        kind = type(defaults[key])
-        if kind is bool:
-            if value.lower() not in ("true", "false", "1", "0"):
-                raise SystemExit(f"{flag} {key} wants true or false, got {value!r}")
-            out[key] = value.lower() in ("true", "1")
-        else:
-            try:
-                out[key] = kind(value)
-            except ValueError:
-                raise SystemExit(f"{flag} {key} wants a {kind.__name__}, got {value!r}") from None
-    return out
-
-
-def parse_base_overrides(pairs: list[str]) -> dict:
-    """`--base KEY=VALUE` pairs as BaseQAConfig fields, checked by BaseQAConfig itself (e.g. squad_shape's values)."""
-    from research.experiments.base_qa import BaseQAConfig
-    out = parse_overrides(pairs, dataclasses.asdict(BaseQAConfig()), "--base")
-    try:
-        BaseQAConfig(**out)
-    except ValueError as e:
-        raise SystemExit(f"--base: {e}") from None
-    return out
-
-
-RUN_SETS = ("seed", "soft_label_radius", "model_path", "output_dir", "experiment_log")  # each run sets these itself
-
-
-def parse_train_overrides(pairs: list[str]) -> dict:
-    """`--train KEY=VALUE` pairs as TrainConfig fields (the fine-tune's settings, `TRAIN`)."""
-    from src.train.fold import TrainConfig
-    defaults = {k: v for k, v in dict(dataclasses.asdict(TrainConfig()), **TRAIN).items()
-                if k not in RUN_SETS and isinstance(v, (bool, int, float, str))}
-    return parse_overrides(pairs, defaults, "--train")
-
-
-def add_config_args(ap) -> None:
-    """The flags that pick another configuration of a grid (its sizes, fine-tune settings, base): new run ids."""
-    ap.add_argument("--size", action="append", default=[], metavar="KEY=N",
-                    help=f"override a size (a bigger grid gets new run ids); keys: {sorted(SIZES)} (paragraph), "
-                         "hindi, tamil, tydi_en_dev (article; winner adds squad_articles, tydi_bn_dev, "
-                         "tydi_te_dev)")
-    ap.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
-                    help="another fine-tune setting (src.train.fold.TrainConfig fields; new run ids), "
-                         "e.g. --train group_by_length=true")
-    ap.add_argument("--base", action="append", default=[], metavar="KEY=VALUE",
-                    help="fine-tune another base (research.experiments.base_qa.BaseQAConfig fields; new run ids), "
-                         "e.g. --base group_by_length=true --base max_windows=0 --base squad_shape=article")
-
-
-def parse_seeds(text: str) -> tuple[int, ...] | None:
-    """`--seeds` as Make passes it: "0,1,2" or "0 1 2" (SEEDS="1 2" is the natural shell spelling); None if empty."""
-    parts = text.replace(",", " ").split()
-    bad = [x for x in parts if not x.isdigit()]
-    if bad:
-        raise SystemExit(f"--seeds (SEEDS) wants whole numbers separated by commas or spaces, e.g. 0,1,2; "
-                         f"got {text!r} ({bad[0]!r} is not one)")
-    return tuple(int(x) for x in parts) or None
-
-
-def apply_config_args(g, a) -> None:
-    """Set the grid `g`'s configuration from `add_config_args`' flags in `a`."""
-    g.BASE.update(parse_base_overrides(a.base))
-    TRAIN.update(parse_train_overrides(a.train))     # both grids fine-tune with these settings
-    for kv in a.size:
-        key, _, n = kv.partition("=")
-        if key not in g.SIZES or not n.isdigit():
-            raise SystemExit(f"--size wants KEY=N with KEY in {sorted(g.SIZES)}, got {kv!r}")
-        g.SIZES[key] = int(n)
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("command", choices=["run", "report", "reproduce", "rescore"])
@@ -548,13 +471,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data-dir", type=Path, default=SHARED_DIR / "data")
     ap.add_argument("--table", type=Path, default=None, help="also write the markdown table here")
     ap.add_argument("--plot", type=Path, default=None, help="also save the plot here")
-    add_config_args(ap)
+    grid_flags.add_config_args(ap, SIZES)
     a = ap.parse_args(argv)
     g = grid_of(a.shape)
     # the paragraph grid's report is called as before (tests replace it with a three-argument stand-in)
     kw = {} if g is this_grid() else {"grid": g}
     out_root = a.out_root or g.OUT_ROOT
-    apply_config_args(g, a)
+    grid_flags.apply_config_args(g, a, TRAIN)   # both grids fine-tune with TRAIN's settings
     if a.command == "rescore":
         row = rescore(a.run_id, a.log, out_root, a.data_dir, **kw)
         print(f"rescored {a.run_id}: { {n: row['metrics'][n] for n in g.EVAL_SETS if n in row['metrics']} }")
@@ -567,7 +490,7 @@ def main(argv: list[str] | None = None) -> None:
         unknown = set(variants) - set(g.VARIANTS)
         if unknown:
             raise SystemExit(f"unknown variant(s) {sorted(unknown)}; known: {g.VARIANTS}")
-        seeds = parse_seeds(a.seeds)
+        seeds = grid_flags.parse_seeds(a.seeds)
         run_grid(variants, a.log, out_root, a.data_dir, seeds, any_machine=a.any_machine, **kw)
     print(report(a.log, a.table, a.plot, **kw))
 

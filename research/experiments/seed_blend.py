@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from research.experiments import ablate
+from research.experiments import ablate, grid_flags
 from research.experiments.evalsets import combined
 from src.blend.combine import blend_spans
 from src.common.io import write_text
@@ -77,7 +77,7 @@ def markdown(rows: list[dict]) -> str:
 def run(shape: str, variant: str, log: Path, data_dir: Path, out_root: Path | None = None,
         overrides: list[str] = ()) -> dict:
     """Average the logged seeds of `variant` (the grid's current configuration, set beforehand by
-    `ablate.apply_config_args`; `overrides` names it in the row), score, log and return the row."""
+    `grid_flags.apply_config_args`; `overrides` names it in the row), score, log and return the row."""
     g = ablate.grid_of(shape)
     rows = [r for r in ablate.ablation_rows(log, g) if r["variant"] == variant]
     if len(rows) < 2:
@@ -110,9 +110,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--log", type=Path, default=explog.REPO_LOG)
     ap.add_argument("--data-dir", type=Path, default=SHARED_DIR / "data")
     ap.add_argument("--table", type=Path, default=TABLE)
-    ablate.add_config_args(ap)
+    grid_flags.add_config_args(ap, ablate.SIZES)
     a = ap.parse_args(argv)
-    ablate.apply_config_args(ablate.grid_of(a.shape), a)
+    grid_flags.apply_config_args(ablate.grid_of(a.shape), a, ablate.TRAIN)
     run(a.shape, a.variant, a.log, a.data_dir, overrides=[*a.size, *a.train, *a.base])
     text = markdown([r for r in explog.read_log(a.log) if r.get("kind") == KIND])
     write_text(text, a.table)
