@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from research.kaggle_sim import e2e_real
+from research.kaggle_sim import e2e_real, e2e_scores
 from src.common.paths import REPO_ROOT, SHARED_DIR
 from src.infer.metric import paired_gain
 from src.kaggle.plan import plan_kernels
@@ -112,7 +112,7 @@ def test_a_family_of_one_model_is_that_model_and_the_vote_needs_two_families(tin
     test = pd.read_csv(REPO_ROOT / "input" / "test.csv", dtype=str, keep_default_na=False).head(8)
     bert, xlmr = str(tiny_dirs["tiny-bert"]), str(tiny_dirs["tiny-xlmr"])
     logits = predict_models([bert, xlmr, bert], test, num_processes=1)
-    answers = e2e_real.candidates(test, logits, ["a@x", "b@y", "c@z"])
+    answers = e2e_scores.candidates(test, logits, ["a@x", "b@y", "c@z"])
     assert answers["a@x fold 0"] == answers["a@x (1 folds averaged)"]
     assert answers["a@x fold 0"] == answers["c@z fold 0"]       # the same model under two family names
     vote = answers["vote 2 of 3 families"]
@@ -133,4 +133,24 @@ def test_the_paired_gain_is_the_mean_difference_with_an_interval_around_it():
 
 def test_per_question_takes_the_best_gold():
     sol = pd.DataFrame({"id": ["q1", "q2"], "answers": [["नई दिल्ली", "दिल्ली"], ["चेन्नई"]]})
-    assert list(e2e_real.per_question({"q1": "दिल्ली", "q2": "मदुरै"}, sol)) == [1.0, 0.0]
+    assert list(e2e_scores.per_question({"q1": "दिल्ली", "q2": "मदुरै"}, sol)) == [1.0, 0.0]
+
+
+def test_the_table_names_the_folds_the_run_trained_and_the_gains_are_over_the_best_family():
+    sol = pd.DataFrame({"id": ["q1", "q2"], "language": ["hindi", "tamil"],
+                        "answers": [["नई दिल्ली"], ["சென்னை"]]})
+    answers = {"a@x (2 folds averaged)": {"q1": "दिल्ली", "q2": "சென்னை"},
+               "b@y (2 folds averaged)": {"q1": "", "q2": ""},
+               "vote 2 of 2 families": {"q1": "नई दिल्ली", "q2": "சென்னை"}}
+    scores = pd.DataFrame([{"answers": n, "all": a, "all_lo": a, "all_hi": a}
+                           for n, a in zip(answers, [0.75, 0.0, 1.0], strict=True)])
+    best, gains = e2e_scores.gains_over_best_family(answers, scores, sol)
+    assert best == "a@x (2 folds averaged)" and {g["answers"] for g in gains} == {"vote 2 of 2 families"}
+    by_lang = {g["language"]: g["gain"] for g in gains}
+    assert by_lang == pytest.approx({"hindi": 0.5, "tamil": 0.0, "all": 0.25})
+    info = {"train_questions": 160, "train_by_language": "hindi 96, tamil 64", "test_by_language": "hindi 2",
+            "date": "2026-12-07", "cpu": "cpu", "precision": "bf16", "minutes": 1.0, "train_minutes": 0.5,
+            "submit_minutes": 0.5, "git_commit": "0" * 40, "blend": "vote over 2", "folds": 3, "families": 2}
+    text = e2e_scores.markdown(scores, gains, info)
+    assert "3 folds x 2 families" in text     # the run's own --folds, not the module's default of 2
+    assert "| vote 2 of 2 families | a@x (2 folds averaged) | hindi | +0.500 [" in text

@@ -18,7 +18,7 @@ each trained as `FOLDS` training kernels (notebook 03) on a seeded sample of the
 (`TRAIN_QUESTIONS`, CPU-sized) plus TyDi GoldP dev (en, bn, te) and SQuAD dev without the held-out articles. Then
 the submit kernel (notebook 05) fits the blend on the out-of-fold predictions (`blend="oof"`: notebook 04's
 cross-fitted choice), predicts the 435 held-out questions and saves every model's logits (`save_logits`), from which
-this module scores each model alone, each family (its folds averaged), the 2-of-3 word vote and the submission,
+`research.kaggle_sim.e2e_scores` scores each model alone, each family (its folds averaged), the 2-of-3 word vote and the submission,
 with 95% bootstrap intervals and the paired gain of the vote over the best family.
 
     python -m research.kaggle_sim.e2e_real [--out runs/e2e-real] [--folds 2]   # make e2e-real
@@ -40,19 +40,17 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from research.experiments import ablate, ablate_long, chaii_like, evalsets
+from research.kaggle_sim.e2e_scores import candidates, gains_over_best_family, markdown, score_rows
 from research.kaggle_sim.sim import KaggleSim, offline_env, place_wheels, set_parameters
-from src.blend.combine import BlendConfig, ensemble_spans, vote_name
 from src.blend.ensemble import load_logits
-from src.blend.submission import make_submission, read_solution, read_submission, score_submission, write_submission
+from src.blend.submission import read_solution, read_submission, write_submission
 from src.common.io import write_csv, write_json, write_text
 from src.common.paths import COMPETITION, REPO_ROOT
 from src.data.load import load_chaii_csv
-from src.infer.answer_rules import AnswerRules, answers_from_spans
-from src.infer.metric import best_over_golds, jaccard, paired_gain
+from src.infer.answer_rules import AnswerRules
 from src.infer.precision import bf16_support
 from src.kaggle.build import build
 from src.kaggle.plan import WHEELS_SLUG
@@ -104,75 +102,6 @@ def fingerprint(*parts: str | bytes) -> str:
         h.update(p if isinstance(p, bytes) else p.encode("utf-8"))
         h.update(b"\0")
     return h.hexdigest()[:16]
-
-
-# ---------------------------------------------------------------- scoring the saved logits (pure)
-def per_question(answers: dict[str, str], solution: pd.DataFrame) -> np.ndarray:
-    """Jaccard of each solution row's answer, best over its golds (the competition's metric, per question)."""
-    return np.array([best_over_golds(jaccard, answers.get(i, ""), g)
-                     for i, g in zip(solution["id"], solution["answers"], strict=True)])
-
-
-def candidates(test: pd.DataFrame, logits: list, backbones: list[str], cfg: BlendConfig = BlendConfig(),
-               rules: AnswerRules | None = None) -> dict[str, dict[str, str]]:
-    """Answers per way of combining the saved test logits: each model alone, each family (its models averaged),
-    the word vote of the families (the winner's scheme: a majority, or k = cfg.vote_k) and the families blended per
-    character with equal weights."""
-    out = {}
-    folds: dict[str, int] = {}
-    for x, b in zip(logits, backbones, strict=True):
-        k = folds[b] = folds.get(b, -1) + 1
-        out[f"{b} fold {k}"] = answers_from_spans(test, ensemble_spans(test, [x], [b], cfg=cfg), rules)
-    families = list(dict.fromkeys(backbones))
-    for f in families:
-        mine = [x for x, b in zip(logits, backbones, strict=True) if b == f]
-        out[f"{f} ({len(mine)} folds averaged)"] = answers_from_spans(
-            test, ensemble_spans(test, mine, [f] * len(mine), cfg=cfg), rules)
-    if len(families) > 1:
-        out[vote_name(len(families), min(cfg.vote_k, len(families)), "families")] = answers_from_spans(
-            test, ensemble_spans(test, logits, backbones, cfg=cfg, scheme="vote"), rules)
-        out[f"char blend of {len(families)} families, equal weights"] = answers_from_spans(
-            test, ensemble_spans(test, logits, backbones, cfg=cfg, scheme="char"), rules)
-    return out
-
-
-def score_rows(answers: dict[str, dict[str, str]], test: pd.DataFrame, solution: pd.DataFrame) -> pd.DataFrame:
-    """One row per candidate: Jaccard per language and overall with 95% bootstrap intervals."""
-    rows = []
-    for name, a in answers.items():
-        s = score_submission(make_submission(test, a), solution, name=name)
-        row = {"answers": name}
-        for lang, r in s.iterrows():
-            row.update({f"{lang}": r["jaccard"], f"{lang}_lo": r["lo"], f"{lang}_hi": r["hi"]})
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def markdown(scores: pd.DataFrame, gains: list[dict], info: dict) -> str:
-    langs = [c for c in scores.columns if c != "answers" and not c.endswith(("_lo", "_hi"))]
-    head = "| answers | " + " | ".join(f"{lang} [95% interval]" for lang in langs) + " |"
-    lines = ["# The whole scheme on chaii-shaped data (`make e2e-real`)", "",
-             "Generated by `research/kaggle_sim/e2e_real.py` from its run; do not edit.", "",
-             f"Built kernels run in the simulated /kaggle tree on the chaii-like data: {info['train_questions']} "
-             f"training questions ({info['train_by_language']}) beside their whole article, {FOLDS} folds x "
-             f"{len(FAMILIES)} families of e5-small-qa (the grouped base) trained three ways (configs/chaii_like_"
-             "plain, _negsamp30, _his68.yaml: plain, 30% of the no-answer windows, the winner's 68-type recipe at "
-             "this scale); scored on the held-out articles 36-47 as whole articles "
-             f"({info['test_by_language']}). Run: {info['date']}, {info['cpu']}, {info['precision']}, "
-             f"{info['minutes']:.0f} min in all ({info['train_minutes']:.0f} min in the training kernels, "
-             f"{info['submit_minutes']:.0f} min in the submit kernel); commit {info['git_commit'][:12]}.", "",
-             head, "|---" * (len(langs) + 1) + "|"]
-    for r in scores.itertuples(index=False):
-        d = r._asdict()
-        lines.append(f"| {d['answers']} | " + " | ".join(
-            f"{d[lang]:.3f} [{d[f'{lang}_lo']:.3f}, {d[f'{lang}_hi']:.3f}]" for lang in langs) + " |")
-    lines += ["", "Paired gain over the best family alone (same questions resampled, 95% bootstrap):", "",
-              "| answers | over | language | gain [95% interval] |", "|---|---|---|---|"]
-    lines += [f"| {g['answers']} | {g['over']} | {g['language']} | "
-              f"{g['gain']:+.3f} [{g['lo']:+.3f}, {g['hi']:+.3f}] |" for g in gains]
-    lines += ["", f"The submission is the submit kernel's own answers (blend fitted on the out-of-fold predictions: "
-              f"{info['blend']})."]
-    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------- the edges: the simulated Kaggle
@@ -292,14 +221,7 @@ def run(out: Path, folds: int = FOLDS, sizes: dict[str, int] = TRAIN_QUESTIONS, 
     answers["submission (the submit kernel's)"] = dict(zip(submission["id"], submission["PredictionString"],
                                                           strict=True))
     scores = score_rows(answers, test, solution)
-    family_rows = scores[scores["answers"].str.contains("folds averaged")]
-    best = family_rows.loc[family_rows["all"].idxmax(), "answers"]
-    gains = []
-    for name in [n for n in answers if n.startswith(("vote", "char", "submission"))]:
-        for lang in ["hindi", "tamil", "all"]:
-            rows = solution if lang == "all" else solution[solution["language"] == lang]
-            g, lo, hi = paired_gain(per_question(answers[name], rows), per_question(answers[best], rows))
-            gains.append({"answers": name, "over": best, "language": lang, "gain": g, "lo": lo, "hi": hi})
+    best, gains = gains_over_best_family(answers, scores, solution)
     blend = json.loads((work / "blend.json").read_text()) if (work / "blend.json").is_file() else {}
     machine = explog.machine()
     info = {"date": time.strftime("%Y-%m-%d"), "cpu": machine.get("cpu", "?"),
@@ -308,7 +230,8 @@ def run(out: Path, folds: int = FOLDS, sizes: dict[str, int] = TRAIN_QUESTIONS, 
             "git_commit": explog.git_commit(), "train_questions": len(placed["train"]),
             "train_by_language": ", ".join(f"{k} {v}" for k, v in placed["train"]["language"].value_counts().items()),
             "test_by_language": ", ".join(f"{k} {v}" for k, v in test["language"].value_counts().items()),
-            "blend": f"{blend.get('scheme', '?')} over {blend.get('backbones', '?')}"}
+            "blend": f"{blend.get('scheme', '?')} over {blend.get('backbones', '?')}",
+            "folds": folds, "families": len(FAMILIES)}
     result = {"info": info, "scores": scores.to_dict(orient="records"), "gains": gains, "best_family": best}
     write_json(result, out / "e2e_real.json")
     text = markdown(scores, gains, info)
