@@ -9,6 +9,7 @@ import pytest
 
 from research.experiments import ablate, evalsets
 from research.experiments import ablate_long as L
+from research.experiments import equal_compute as E
 from src.common.paths import REPO_ROOT
 from src.data.synthetic import make_synthetic_qa
 from src.train import explog
@@ -125,29 +126,29 @@ def test_training_frames_hold_whole_articles_and_no_held_out_article():
 def test_equal_compute_size_is_the_smallest_that_reaches_plains_windows(small, tiny_dirs):
     from transformers import AutoTokenizer
     tok = AutoTokenizer.from_pretrained(tiny_dirs["tiny-bert"])
-    pools = tiny_pools()
-    counts = L.question_windows(list(pools.values()), tok)
+    pools, grid = tiny_pools(), (L.LENGTH, L.STRIDE)
+    counts = E.question_windows(list(pools.values()), tok, grid)
     assert counts["windows"].groupby(lambda i: i[:2]).mean()["hi"] > 2       # whole articles: several windows
     plain = L.variant_recipe("plain")
     frames = ablate.frames_for(plain, pools)
-    target = L.recipe_windows(plain, frames, counts)
+    target = E.recipe_windows(plain, frames, counts, grid)
     assert target == len(build_dataset(plain, frames, tok))                   # counted as the builder feeds them
     eqc = L.variant_recipe("negsamp30-eqc")
-    assert L.recipe_windows(eqc, ablate.frames_for(eqc, pools), counts) < target   # sampling alone costs less
-    sizes, windows = L.equal_compute_sizes(eqc, target, pools, counts)
+    assert E.recipe_windows(eqc, ablate.frames_for(eqc, pools), counts, grid) < target   # sampling alone costs less
+    sizes, windows = E.equal_compute_sizes(eqc, target, pools, counts, L.GROWN, grid)
     assert windows >= target and sizes["hindi"] > 8 and sizes["tamil"] == round(sizes["hindi"] * 6 / 8)
     assert sizes["tydi_en_dev"] == 4
-    smaller = L.with_sizes(eqc, dict(sizes, hindi=sizes["hindi"] - 1, tamil=round((sizes["hindi"] - 1) * 6 / 8)))
-    assert L.recipe_windows(smaller, ablate.frames_for(smaller, pools), counts) < target   # the smallest such
-    grown = L.with_sizes(eqc, sizes)
+    smaller = E.with_sizes(eqc, dict(sizes, hindi=sizes["hindi"] - 1, tamil=round((sizes["hindi"] - 1) * 6 / 8)))
+    assert E.recipe_windows(smaller, ablate.frames_for(smaller, pools), counts, grid) < target   # the smallest such
+    grown = E.with_sizes(eqc, sizes)
     assert len(build_dataset(grown, ablate.frames_for(grown, pools), tok)) == windows
     with pytest.raises(ValueError, match="without random crop or resizing"):
-        L.recipe_windows(L.variant_recipe("crop"), frames, counts)
+        E.recipe_windows(L.variant_recipe("crop"), frames, counts, grid)
     # what a run does with it: the configured recipe grown, and the counts the row logs
     config = L.run_config("negsamp30-eqc", 0)
     run_recipe, info = L.equal_compute_recipe(config, Recipe.from_dict(config["recipe"]), pools, tok)
     assert info == {"windows_of": "plain", "target_windows": target, "windows": windows, "sizes": sizes}
-    assert L.recipe_sizes(run_recipe) == sizes and run_recipe.augment == eqc.augment
+    assert E.recipe_sizes(run_recipe) == sizes and run_recipe.augment == eqc.augment
 
 
 def test_hard_negatives_are_weighted_by_the_bases_zero_shot_scores_cached_once(small, tiny_dirs, tmp_path,
@@ -168,7 +169,7 @@ def test_hard_negatives_are_weighted_by_the_bases_zero_shot_scores_cached_once(s
     again, info2 = L.base_scores(config, frames, tiny_dirs["tiny-bert"], tok, tmp_path)    # read back, not rescored
     assert info2["scored_now"] == 0 and again.set_index("id")["jaccard"].round(6).to_dict() == scores.set_index(
         "id")["jaccard"].round(6).to_dict()
-    bigger = L.with_sizes(recipe, dict(L.SIZES, hindi=10))
+    bigger = E.with_sizes(recipe, dict(L.SIZES, hindi=10))
     _, info3 = L.base_scores(config, ablate.frames_for(bigger, pools), tiny_dirs["tiny-bert"], tok, tmp_path)
     assert info3["scored_now"] == 2 and info3["questions"] == 20                    # only the new questions
     hard = hard_negative_weights(again)

@@ -18,8 +18,8 @@ each trained as `FOLDS` training kernels (notebook 03) on a seeded sample of the
 (`TRAIN_QUESTIONS`, CPU-sized) plus TyDi GoldP dev (en, bn, te) and SQuAD dev without the held-out articles. Then
 the submit kernel (notebook 05) fits the blend on the out-of-fold predictions (`blend="oof"`: notebook 04's
 cross-fitted choice), predicts the 435 held-out questions and saves every model's logits (`save_logits`), from which
-`research.kaggle_sim.e2e_scores` scores each model alone, each family (its folds averaged), the 2-of-3 word vote and the submission,
-with 95% bootstrap intervals and the paired gain of the vote over the best family.
+`research.kaggle_sim.e2e_scores` scores each model alone, each family (its folds averaged), the 2-of-3 word vote and
+the submission, with 95% bootstrap intervals and the paired gain of the vote over the best family.
 
     python -m research.kaggle_sim.e2e_real [--out runs/e2e-real] [--folds 2]   # make e2e-real
 
