@@ -38,8 +38,8 @@ Variants (the paragraph grid's names and switches where they exist):
                 paragraph grid's negsamp, and the one in all)
     negsamp30-eqc   negsamp30 at equal compute: more Hindi and Tamil questions (Tamil in the configured ratio), the
                 smallest Hindi count whose windows after sampling reach plain's at the configured sizes, counted
-                from the data with the base's tokenizer at run time (`equal_compute_sizes`; 469 + 305 at the
-                default sizes); the row logs the sizes and both window counts
+                from the data with the base's tokenizer at run time (`equal_compute.equal_compute_sizes`; 469 + 305
+                at the default sizes); the row logs the sizes and both window counts
     presplit    plain with a space put between each word and a punctuation mark touching it before tokenizing,
                 offsets mapped back to the original text (`src.data.presplit`; TrainConfig.presplit_punctuation):
                 the same questions, the same single pool, a few more tokens where marks were glued to words
