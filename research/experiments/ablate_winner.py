@@ -56,7 +56,7 @@ almost no windows without the answer, so 0.1 thins them little), Hindi 445 + Tam
 pass 2: TyDi 317, Hindi 601 + Tamil 427; the tail every chaii-like window. The chaii-like questions are read three
 times (4,620 windows, 1.6x plain's 2,848), as his are. SQuAD is limited to 100 questions so that winner stays under
 35 min (120 gave 6,251 windows, 34.7 min) and within 2.5 % of plain-eqc's windows. winner-no-negsamp keeps every
-SQuAD article window (~64 a question), ~2.5x winner's minutes (the table's train time): the costly row of the grid.
+SQuAD article window (~64 a question), near 3x winner's minutes (the table's train time): the costly row of the grid.
 Measured: winner trained 25.6-26.3 min a seed (~3.9 windows/s, machine A's kind, 2026-12-07), so the column above
 is an upper bound.
 
